@@ -1,0 +1,219 @@
+"""The one ResShift sampler shared by every task.
+
+Notation follows the paper (see ``schedule.py``): y0 is the low-quality input, x0 the restored
+image, z the first stage's latent of either. Sampling starts from the prior
+
+    x_T = z(y0) + kappa * sqrt(eta_T) * noise
+
+and takes posterior steps x_{t-1} ~ q(x_{t-1} | x_t, x0_pred) with x0_pred = model(x_t, t, lq).
+All loop state is local to the call: one loaded model serves concurrent requests.
+``iter_sample`` yields every step; ``sample`` runs it through and decodes the result.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, Iterator, Mapping, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .schedule import DiffusionConfig, Schedule
+
+log = logging.getLogger(__name__)
+
+
+class FirstStage(Protocol):
+    """Anything with encode(image) -> latent and decode(latent) -> image (e.g. the VQ autoencoder)."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class SamplerNoise:
+    """Explicit noise for an exactly reproducible run: the prior's, then one per step.
+
+    ``steps[i]`` is used by the i-th step taken (in sampling order); the last step adds no noise,
+    so ``steps`` may hold n or n - 1 tensors.
+    """
+
+    prior: torch.Tensor
+    steps: Sequence[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One sampling step.
+
+    index: 0-based count of steps taken in this call (0 .. total-1)
+    t: the trained timestep the model saw
+    x_t: the sample after this step, in latent space (the last one is the final latent)
+    x0_pred: the model's prediction of x0 (latent space) at this step
+    """
+
+    index: int
+    total: int
+    t: int
+    x_t: torch.Tensor
+    x0_pred: torch.Tensor
+
+
+def _first_param(module: Any) -> torch.Tensor | None:
+    if isinstance(module, nn.Module):
+        return next(iter(module.parameters()), None)
+    return None
+
+
+def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """fp16/bf16 autocast on CUDA (as the official sampler); plain float32 elsewhere or for 'fp32'."""
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
+    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def encode_first_stage(y: torch.Tensor, config: DiffusionConfig, first_stage: FirstStage | None) -> torch.Tensor:
+    """z(y0): bicubic x sf (when sf > 1), then encode, times scale_factor. Returns float32."""
+    if config.sf != 1:
+        y = F.interpolate(y, scale_factor=config.sf, mode="bicubic")
+    if first_stage is None:
+        return y
+    p = _first_param(first_stage)
+    z = first_stage.encode(y.to(p.dtype) if p is not None else y)
+    return (z * config.scale_factor).float()
+
+
+def decode_first_stage(z: torch.Tensor, config: DiffusionConfig, first_stage: FirstStage | None) -> torch.Tensor:
+    """Image in about [-1, 1] (not clamped) from a latent. Returns float32."""
+    if first_stage is None:
+        return z
+    p = _first_param(first_stage)
+    z = z / config.scale_factor
+    return first_stage.decode(z.to(p.dtype) if p is not None else z).float()
+
+
+def _draw(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=torch.float32).to(device)
+
+
+def iter_sample(
+    model: Callable[..., torch.Tensor],
+    y: torch.Tensor,
+    schedule: Schedule,
+    config: DiffusionConfig,
+    *,
+    first_stage: FirstStage | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    generator: torch.Generator | None = None,
+    noise: SamplerNoise | None = None,
+    clip_x0: bool | None = None,
+    precision: str = "fp32",
+    z_y: torch.Tensor | None = None,
+) -> Generator[StepResult, None, torch.Tensor]:
+    """Yield each ResShift sampling step; the generator's return value is the final latent.
+
+    model: the Swin-UNet (or any callable model(x, t, **model_kwargs) -> x0 prediction)
+    y: (B, 3, h, w) low-quality image in [-1, 1]; the output is sf times larger
+    schedule: steps and kappa of this call (``Schedule.create``); config: what the model was trained with
+    model_kwargs: default {'lq': y} when the model is conditioned on the low-quality image;
+        add 'mask' (B, 1, h, w) in {-1, 1} for inpainting
+    generator / noise: randomness, drawn in float32 on the generator's device (so a seed gives the
+        same noise on CPU and CUDA), or the explicit noise tensors
+    clip_x0: clamp x0 predictions to [-1, 1]; default: only in pixel space (no first stage, or a
+        first stage that sets ``clip_x0``), as the official code
+    z_y: the already encoded condition, to skip encoding
+    """
+    if config.predict_type != "xstart":
+        raise ValueError(f"predict_type {config.predict_type!r} is not supported (only 'xstart')")
+    if y.ndim != 4:
+        raise ValueError(f"y must be (B, C, H, W), got shape {tuple(y.shape)}")
+    p = _first_param(model)
+    device = p.device if p is not None else y.device
+    y = y.to(device=device, dtype=torch.float32)
+    if model_kwargs is None:
+        model_kwargs = {"lq": y} if getattr(model, "cond_lq", True) else {}
+    if clip_x0 is None:
+        clip_x0 = first_stage is None or bool(getattr(first_stage, "clip_x0", False))
+
+    n = schedule.num_steps
+    as_tensor = lambda a: torch.tensor(a.tolist(), dtype=torch.float32, device=device)  # noqa: E731
+    sqrt_etas, etas = as_tensor(schedule.sqrt_etas), as_tensor(schedule.etas)
+    coef1, coef2 = as_tensor(schedule.posterior_mean_coef1), as_tensor(schedule.posterior_mean_coef2)
+    std = as_tensor(schedule.posterior_variance).sqrt()
+    kappa = schedule.kappa
+    if config.normalize_input:
+        if config.latent:
+            in_scale = 1.0 / torch.sqrt(etas * kappa ** 2 + 1)
+        else:
+            in_scale = 1.0 / (sqrt_etas * kappa * 3 + 1)
+    else:
+        in_scale = torch.ones_like(etas)
+
+    autocast = autocast_context(device, precision)
+    with torch.inference_mode(), autocast:
+        if z_y is None:
+            z_y = encode_first_stage(y, config, first_stage)
+        z_y = z_y.to(device=device, dtype=torch.float32)
+        if noise is not None:
+            if tuple(noise.prior.shape) != tuple(z_y.shape):
+                raise ValueError(f"prior noise has shape {tuple(noise.prior.shape)}, expected {tuple(z_y.shape)}")
+            if len(noise.steps) < n - 1:
+                raise ValueError(f"{len(noise.steps)} step noises given for {n} steps")
+            prior = noise.prior.to(device=device, dtype=torch.float32)
+        else:
+            prior = _draw(z_y.shape, generator, device)
+        x = z_y + kappa * sqrt_etas[-1] * prior
+        batch = z_y.shape[0]
+        for index, i in enumerate(range(n - 1, -1, -1)):
+            t = torch.full((batch,), schedule.timesteps[i], device=device, dtype=torch.long)
+            x0 = model(x * in_scale[i], t, **model_kwargs).float()
+            if clip_x0:
+                x0 = x0.clamp(-1, 1)
+            x = coef1[i] * x + coef2[i] * x0
+            if i > 0:
+                eps = noise.steps[index].to(device=device, dtype=torch.float32) if noise is not None \
+                    else _draw(x.shape, generator, device)
+                x = x + std[i] * eps
+            elif noise is None:
+                _draw(x.shape, generator, device)  # the official sampler draws (and discards) this one too
+            yield StepResult(index=index, total=n, t=schedule.timesteps[i], x_t=x, x0_pred=x0)
+    return x
+
+
+def sample(
+    model: Callable[..., torch.Tensor],
+    y: torch.Tensor,
+    schedule: Schedule,
+    config: DiffusionConfig,
+    *,
+    first_stage: FirstStage | None = None,
+    callback: Callable[[StepResult], None] | None = None,
+    precision: str = "fp32",
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Run :func:`iter_sample` to the end and decode: (B, 3, sf*h, sf*w) float32, not clamped."""
+    steps: Iterator[StepResult] = iter_sample(model, y, schedule, config, first_stage=first_stage,
+                                              precision=precision, **kwargs)
+    z = None
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            z = stop.value
+            break
+        if callback is not None:
+            callback(step)
+    p = _first_param(model)
+    device = p.device if p is not None else y.device
+    with torch.inference_mode(), autocast_context(device, precision):
+        return decode_first_stage(z, config, first_stage)
