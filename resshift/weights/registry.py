@@ -1,0 +1,122 @@
+"""What models exist: the official ResShift checkpoints and the bundled ResShift-lite models.
+
+A :class:`ModelSpec` says how to build a model (the official constructor parameters), which
+weight files it needs and the diffusion settings it was trained with. Nothing here touches disk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+from ..diffusion.schedule import DiffusionConfig
+
+Task = Literal["sr", "inpaint", "face"]
+TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
+OFFICIAL_RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One weight file. ``url`` None means it ships with the package (``bundled`` is then the path
+    relative to the repository's ``assets/`` folder). ``sha256``/``size`` are checked when known."""
+
+    filename: str
+    url: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    bundled: str | None = None
+
+    def __post_init__(self) -> None:
+        if "/" in self.filename or "\\" in self.filename or self.filename in ("", ".", ".."):
+            raise ValueError(f"weight file name must be a plain file name: {self.filename!r}")
+        if self.url is None and self.bundled is None:
+            raise ValueError(f"{self.filename}: a weight file needs a url or a bundled path")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A restoration model: Swin-UNet parameters, its first stage, weights and diffusion settings.
+
+    first_stage: 'vq' (``VQAutoencoder(**first_stage_params)``) or 'pixel'
+    (``PixelUnshuffleStage(**first_stage_params)``, weight-free).
+    """
+
+    name: str
+    task: Task
+    title: str
+    unet_params: Mapping[str, Any]
+    diffusion: DiffusionConfig
+    unet_weights: WeightFile
+    first_stage: Literal["vq", "pixel"]
+    first_stage_params: Mapping[str, Any] = field(default_factory=dict)
+    first_stage_weights: WeightFile | None = None
+    official: bool = True
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.first_stage not in ("vq", "pixel"):
+            raise ValueError(f"first_stage must be 'vq' or 'pixel', got {self.first_stage!r}")
+        if self.first_stage == "vq" and self.first_stage_weights is None:
+            raise ValueError(f"{self.name}: a VQ first stage needs weights")
+        object.__setattr__(self, "unet_params", MappingProxyType(dict(self.unet_params)))
+        object.__setattr__(self, "first_stage_params", MappingProxyType(dict(self.first_stage_params)))
+
+    @property
+    def weight_files(self) -> tuple[WeightFile, ...]:
+        return (self.unet_weights,) + ((self.first_stage_weights,) if self.first_stage_weights else ())
+
+
+def _official(filename: str) -> WeightFile:
+    return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename)
+
+
+# The released Swin-UNet (118.6 M parameters), as in the official YAML configs.
+_SWIN_UNET = dict(
+    image_size=64, in_channels=3, model_channels=160, out_channels=3,
+    attention_resolutions=[64, 32, 16, 8], dropout=0, channel_mult=[1, 2, 2, 4],
+    num_res_blocks=[2, 2, 2, 2], conv_resample=True, dims=2, use_fp16=False, num_head_channels=32,
+    use_scale_shift_norm=True, resblock_updown=False, swin_depth=2, swin_embed_dim=192,
+    window_size=8, mlp_ratio=4, cond_lq=True, lq_size=64,
+)
+_VQ_F4 = dict(
+    embed_dim=3, n_embed=8192,
+    ddconfig=dict(double_z=False, z_channels=3, resolution=256, in_channels=3, out_ch=3, ch=128,
+                  ch_mult=[1, 2, 4], num_res_blocks=2, attn_resolutions=[], dropout=0.0,
+                  padding_mode="zeros"),
+)
+_VQ_F8_FACE = dict(
+    embed_dim=8, n_embed=4096,
+    ddconfig=dict(double_z=False, z_channels=8, resolution=512, in_channels=3, out_ch=3, ch=64,
+                  ch_mult=[1, 2, 4, 8], num_res_blocks=[1, 2, 3, 4], attn_resolutions=[],
+                  dropout=0.0, padding_mode="zeros"),
+)
+_S4 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, power=0.3, sf=4)
+_S15 = DiffusionConfig(steps=15, kappa=2.0, min_noise_level=0.04, etas_end=0.99, power=0.3, sf=4)
+_S4_SF1 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, power=0.3, sf=1)
+
+VQ_F4 = _official("autoencoder_vq_f4.pth")
+
+OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4,
+              _official("resshift_realsrx4_s4_v3.pth"), "vq", _VQ_F4, VQ_F4),
+    ModelSpec("realsr-v2", "sr", "ResShift RealSR x4 v2 (15 steps)", _SWIN_UNET, _S15,
+              _official("resshift_realsrx4_s15_v2.pth"), "vq", _VQ_F4, VQ_F4),
+    ModelSpec("realsr-v1", "sr", "ResShift RealSR x4 v1 (15 steps)", _SWIN_UNET, _S15,
+              _official("resshift_realsrx4_s15_v1.pth"), "vq", _VQ_F4, VQ_F4),
+    ModelSpec("bicsr", "sr", "ResShift bicubic SR x4 (4 steps)", _SWIN_UNET, _S4,
+              _official("resshift_bicsrx4_s4.pth"), "vq", _VQ_F4, VQ_F4),
+    ModelSpec("inpaint-imagenet", "inpaint", "ResShift inpainting, ImageNet (4 steps)",
+              dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
+              _official("resshift_inpainting_imagenet_s4.pth"), "vq", _VQ_F4, VQ_F4),
+    ModelSpec("inpaint-face", "inpaint", "ResShift inpainting, faces (4 steps)",
+              dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
+              _official("resshift_inpainting_face_s4.pth"), "vq", _VQ_F4,
+              _official("celeba256_vq_f4_dim3_face.pth")),
+    ModelSpec("faceir", "face", "ResShift blind face restoration, 512x512 aligned (4 steps)",
+              dict(_SWIN_UNET, in_channels=8, out_channels=8, lq_size=512), _S4_SF1,
+              _official("resshift_faceir_s4.pth"), "vq", _VQ_F8_FACE,
+              _official("ffhq512_vq_f8_dim8_face.pth")),
+)
