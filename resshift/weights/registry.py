@@ -64,6 +64,31 @@ class ModelSpec:
         object.__setattr__(self, "unet_params", MappingProxyType(dict(self.unet_params)))
         object.__setattr__(self, "first_stage_params", MappingProxyType(dict(self.first_stage_params)))
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (for custom models on the command line)."""
+        def wf(f: WeightFile | None) -> dict | None:
+            return None if f is None else {k: getattr(f, k) for k in f.__dataclass_fields__}
+
+        return {"name": self.name, "task": self.task, "title": self.title,
+                "unet_params": dict(self.unet_params), "diffusion": self.diffusion.to_dict(),
+                "unet_weights": wf(self.unet_weights), "first_stage": self.first_stage,
+                "first_stage_params": dict(self.first_stage_params),
+                "first_stage_weights": wf(self.first_stage_weights), "official": self.official,
+                "notes": self.notes}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
+        """Inverse of :meth:`to_dict`; ``diffusion`` may also be an official ``diffusion.params`` block."""
+        fsw = d.get("first_stage_weights")
+        return cls(
+            name=d["name"], task=d["task"], title=d.get("title", d["name"]),
+            unet_params=d["unet_params"], diffusion=DiffusionConfig.from_official(d["diffusion"]),
+            unet_weights=WeightFile(**d["unet_weights"]), first_stage=d["first_stage"],
+            first_stage_params=d.get("first_stage_params", {}),
+            first_stage_weights=None if fsw is None else WeightFile(**fsw),
+            official=bool(d.get("official", False)), notes=d.get("notes", ""),
+        )
+
     @property
     def weight_files(self) -> tuple[WeightFile, ...]:
         return (self.unet_weights,) + ((self.first_stage_weights,) if self.first_stage_weights else ())

@@ -1,0 +1,81 @@
+"""Build a ready-to-sample model (Swin-UNet + first stage) from a :class:`ModelSpec`."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .diffusion.schedule import DEFAULT_SPACING, Schedule
+from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
+from .weights.registry import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class RestorationModel:
+    """A loaded model: read-only after construction, shared by concurrent requests.
+
+    unet: the x0 predictor; first_stage: VQ autoencoder or pixel-unshuffle (encode/decode).
+    """
+
+    spec: ModelSpec
+    unet: SwinUNet
+    first_stage: nn.Module
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def input_multiple(self) -> int:
+        """Input sizes (in input pixels) must be a multiple of this; inputs are padded to it."""
+        latent_multiple = self.unet.size_multiple * getattr(self.first_stage, "downscale", 1)
+        return max(1, latent_multiple // self.spec.diffusion.sf)
+
+    def schedule(self, steps: int | None = None, kappa: float | None = None,
+                 spacing: str = DEFAULT_SPACING) -> Schedule:
+        return Schedule.create(self.spec.diffusion, steps=steps, kappa=kappa, spacing=spacing)  # type: ignore[arg-type]
+
+    def to(self, device: torch.device | str) -> "RestorationModel":
+        return RestorationModel(self.spec, self.unet.to(device), self.first_stage.to(device))
+
+
+def build_networks(spec: ModelSpec) -> tuple[SwinUNet, nn.Module]:
+    """The spec's networks with freshly initialised weights (in eval mode)."""
+    unet = SwinUNet(**spec.unet_params)
+    if spec.first_stage == "vq":
+        first: nn.Module = VQAutoencoder(**spec.first_stage_params)
+    else:
+        first = PixelUnshuffleStage(**spec.first_stage_params)
+    return unet.eval().requires_grad_(False), first.eval().requires_grad_(False)
+
+
+def load_model(
+    spec: ModelSpec,
+    *,
+    device: torch.device | str = "cpu",
+    weights_dir: str | Path | None = None,
+    unet_path: str | Path | None = None,
+    first_stage_path: str | Path | None = None,
+    allow_download: bool = True,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> RestorationModel:
+    """Resolve the spec's weight files (explicit path > weights dir > bundled > cache > download),
+    load them safely into the networks and move them to ``device``."""
+    from .weights import load_into, load_state_dict, resolve_weight
+
+    unet, first = build_networks(spec)
+    files = [(unet, spec.unet_weights, unet_path, "Swin-UNet")]
+    if spec.first_stage_weights is not None:
+        files.append((first, spec.first_stage_weights, first_stage_path, "autoencoder"))
+    for module, weight_file, path, what in files:
+        resolved = resolve_weight(weight_file, path=path, weights_dir=weights_dir,
+                                  allow_download=allow_download, progress=progress)
+        log.info("loading %s weights of %s from %s", what, spec.name, resolved)
+        load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}")
+    return RestorationModel(spec, unet, first).to(device)

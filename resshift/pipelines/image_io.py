@@ -1,0 +1,170 @@
+"""Image decoding and conversion at the library's edge.
+
+Everything inside the library works on float tensors in [-1, 1]. This module turns what users have
+(PIL images of any mode, uint8/uint16/float numpy arrays, file paths) into RGB float images plus an
+optional alpha channel, and back into 8-bit images.
+
+Alpha policy: transparency is kept. The RGB planes are restored; the alpha plane is resized to the
+output size (bicubic) and re-attached, so an RGBA input gives an RGBA output.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
+
+
+class InvalidImageError(ValueError):
+    """The input cannot be read as an image (corrupt, empty, unsupported or too large)."""
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def _open(source: str | os.PathLike | bytes) -> Image.Image:
+    try:
+        if isinstance(source, bytes):
+            if not source:
+                raise InvalidImageError("the file is empty (0 bytes)")
+            img = Image.open(io.BytesIO(source))
+        else:
+            path = Path(source)
+            if path.stat().st_size == 0:
+                raise InvalidImageError(f"{path.name} is empty (0 bytes)")
+            img = Image.open(path)
+        img.load()  # decode now, so truncated files fail here
+        return img
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"the image is too large to open safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError("the file is not an image this server can read "
+                                "(supported: PNG, JPEG, WebP, BMP, TIFF, GIF)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImageError(f"the image file is damaged or truncated ({exc})") from exc
+
+
+def _from_pil(img: Image.Image) -> DecodedImage:
+    if getattr(img, "is_animated", False):
+        img.seek(0)  # animated GIF/WebP/PNG: the first frame
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:  # a broken EXIF block must not make the image unreadable
+        log.warning("ignoring unreadable EXIF orientation: %s", exc)
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        grey = np.clip(arr / peak, 0, 1).astype(np.float32)
+        return DecodedImage(np.repeat(grey[..., None], 3, axis=2), None)
+    if mode == "F":
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        hi = float(arr.max()) if arr.size else 1.0
+        grey = np.clip(arr / (hi if hi > 1.0 else 1.0), 0, 1)
+        return DecodedImage(np.repeat(grey[..., None], 3, axis=2), None)
+    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info) or \
+        (mode in ("RGB", "L") and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        return DecodedImage(np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3]))
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # CMYK, YCbCr, L, P, 1 ...
+    return DecodedImage(rgb, None)
+
+
+def _from_array(arr: np.ndarray) -> DecodedImage:
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or 0 in arr.shape:
+        raise InvalidImageError(f"an image array must be (H, W), (H, W, 1|2|3|4); got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        f = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        f = arr.astype(np.float32) / 65535.0
+    elif np.issubdtype(arr.dtype, np.floating):
+        f = np.clip(np.nan_to_num(arr.astype(np.float32)), 0, 1)
+    elif arr.dtype == np.bool_:
+        f = arr.astype(np.float32)
+    else:
+        raise InvalidImageError(f"unsupported image array dtype {arr.dtype} (use uint8, uint16 or float)")
+    c = f.shape[2]
+    rgb = np.repeat(f[..., :1], 3, axis=2) if c in (1, 2) else f[..., :3]
+    alpha = f[..., -1] if c in (2, 4) else None
+    return DecodedImage(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
+
+
+def decode_image(source: ImageLike, *, max_pixels: int | None = None) -> DecodedImage:
+    """Read any supported input into RGB in [0, 1] plus optional alpha.
+
+    EXIF orientation is applied; greyscale, palette, CMYK, 16-bit and float images become RGB; the
+    first frame of an animation is used. Raises InvalidImageError with a human sentence.
+    """
+    if isinstance(source, np.ndarray):
+        out = _from_array(source)
+    elif isinstance(source, Image.Image):
+        out = _from_pil(source)
+    elif isinstance(source, (str, os.PathLike, bytes)):
+        out = _from_pil(_open(source))
+    else:
+        raise InvalidImageError(f"cannot read an image from {type(source).__name__}")
+    w, h = out.size
+    if w < 1 or h < 1:
+        raise InvalidImageError("the image has no pixels")
+    if max_pixels is not None and w * h > max_pixels:
+        raise InvalidImageError(
+            f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit here is "
+            f"{max_pixels / 1e6:.1f} megapixels. Downscale or crop it and try again."
+        )
+    return out
+
+
+def to_model_input(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float in [0, 1] -> (1, 3, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() * 2 - 1
+
+
+def from_model_output(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in about [-1, 1] -> (H, W, 3) uint8 (clamped, rounded)."""
+    x = ((x[0].float().clamp(-1, 1) + 1) * 127.5).round()
+    return x.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return (np.clip(rgb, 0, 1) * 255.0).round().astype(np.uint8)
+
+
+def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic resize of a float (H, W) plane in [0, 1] to (width, height)."""
+    img = Image.fromarray(plane.astype(np.float32), mode="F")
+    return np.clip(np.asarray(img.resize(size, Image.BICUBIC), dtype=np.float32), 0, 1)
+
+
+def attach_alpha(rgb_u8: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Re-attach a [0, 1] alpha plane (resized to the RGB size when needed) -> RGBA uint8."""
+    if alpha is None:
+        return rgb_u8
+    h, w = rgb_u8.shape[:2]
+    if alpha.shape != (h, w):
+        alpha = resize_plane(alpha, (w, h))
+    return np.concatenate([rgb_u8, to_uint8(alpha)[..., None]], axis=2)

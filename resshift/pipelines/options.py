@@ -1,0 +1,84 @@
+"""Per-call options and results shared by the task pipelines."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..diffusion.sampler import StepResult
+from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS
+from .color import COLOR_FIXES
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to sample one request.
+
+    steps / kappa: None = the model's trained values; seed: None = a fresh random seed (reported in
+    the result); tile: tile size in input pixels (None = the model's default, 0 = never tile);
+    tile_overlap: overlap in input pixels; batch_tiles: tiles per network call; precision: 'auto'
+    (fp16 on CUDA as the official sampler, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.
+    """
+
+    steps: int | None = None
+    kappa: float | None = None
+    seed: int | None = None
+    spacing: str = DEFAULT_SPACING
+    tile: int | None = None
+    tile_overlap: int | None = None
+    batch_tiles: int = 1
+    precision: str = "auto"
+    color_fix: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.kappa is not None and not self.kappa > 0:
+            raise ValueError(f"kappa must be > 0, got {self.kappa}")
+        if self.seed is not None and not 0 <= self.seed < 2 ** 63:
+            raise ValueError("seed must be a non-negative 64-bit integer")
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"spacing must be one of {SPACINGS}")
+        if self.tile is not None and self.tile < 0:
+            raise ValueError("tile must be >= 0")
+        if self.batch_tiles < 1:
+            raise ValueError("batch_tiles must be >= 1")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError("precision must be auto, fp32, fp16 or bf16")
+        if self.color_fix not in COLOR_FIXES:
+            raise ValueError(f"color_fix must be one of {COLOR_FIXES}")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Reported after every sampling step of every tile."""
+
+    tile: int  # 0-based
+    tiles: int
+    step: StepResult
+
+    @property
+    def fraction(self) -> float:
+        return (self.tile * self.step.total + self.step.index + 1) / (self.tiles * self.step.total)
+
+
+@dataclass(frozen=True, eq=False)
+class RestoreResult:
+    """image: (H, W, 3) or (H, W, 4) uint8; the rest describes the run."""
+
+    image: np.ndarray
+    model: str
+    steps: int
+    kappa: float
+    seed: int
+    timesteps: tuple[int, ...]
+    device: str
+    seconds: float
+    tiles: int
+    extra: dict = field(default_factory=dict)
+
+    def facts(self) -> dict:
+        h, w = self.image.shape[:2]
+        return {"model": self.model, "steps": self.steps, "kappa": self.kappa, "seed": self.seed,
+                "timesteps": list(self.timesteps), "device": self.device,
+                "seconds": round(self.seconds, 3), "tiles": self.tiles, "size": f"{w}x{h}", **self.extra}

@@ -1,0 +1,115 @@
+"""The common restoration path of every task: pad, tile, sample, crop.
+
+Works on tensors in [-1, 1]; the task pipelines (sr, inpaint, face) do the image I/O around it.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..diffusion.sampler import autocast_context, decode_first_stage, iter_sample
+from ..diffusion.schedule import Schedule
+from ..loader import RestorationModel
+from .options import ProgressEvent, RestoreOptions
+from .tiling import count_tiles, tiled
+
+log = logging.getLogger(__name__)
+
+# default tile edge in input pixels, by output scale (x4 SR tiles are 4x larger at the output)
+DEFAULT_TILE = {4: 256, 1: 512}
+
+
+def new_seed() -> int:
+    return secrets.randbits(31)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, int, int]:
+    """Pad (B, C, H, W) at the bottom/right to a multiple; returns (padded, H, W) of the original."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, h, w
+    if mode == "reflect":
+        # reflect needs pad < size: repeat reflections for tiny inputs
+        while ph or pw:
+            sh, sw = min(ph, x.shape[-2] - 1), min(pw, x.shape[-1] - 1)
+            if sh == 0 and sw == 0:
+                x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+                break
+            x = F.pad(x, (0, sw, 0, sh), mode="reflect")
+            ph, pw = ph - sh, pw - sw
+        return x, h, w
+    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision
+
+
+def run_model(
+    model: RestorationModel,
+    y: torch.Tensor,
+    options: RestoreOptions,
+    *,
+    mask: torch.Tensor | None = None,
+    callback: Callable[[ProgressEvent], None] | None = None,
+) -> tuple[torch.Tensor, Schedule, int, int]:
+    """Restore y (B, 3, h, w) in [-1, 1] (mask (B, 1, h, w) in {-1, 1} for inpainting).
+
+    A single image (B = 1) larger than the tile size is processed in overlapping tiles; a batch is
+    sampled in one go (no tiling).
+
+    Returns (image (1, 3, h*sf, w*sf) float32 on the model's device, schedule, seed, tile count).
+    """
+    spec, device = model.spec, model.device
+    sf = spec.diffusion.sf
+    schedule = model.schedule(options.steps, options.kappa, options.spacing)
+    seed = new_seed() if options.seed is None else options.seed
+    generator = torch.Generator("cpu").manual_seed(seed)
+    precision = resolve_precision(options.precision, device)
+
+    x = y.to(device=device, dtype=torch.float32)
+    if mask is not None:
+        x = torch.cat([x, mask.to(device=device, dtype=torch.float32)], dim=1)
+    multiple = model.input_multiple
+    x, h, w = pad_to_multiple(x, multiple)
+    tile = options.tile if options.tile is not None else DEFAULT_TILE.get(sf, 512)
+    if tile == 0:
+        tile = max(x.shape[-2:])
+    tile = max(multiple, tile // multiple * multiple)
+    overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
+    overlap = min(overlap, tile - 1)
+    total_tiles = count_tiles(x.shape[-2], x.shape[-1], tile, overlap)
+    done_tiles = [0]
+
+    def restore_tiles(batch: torch.Tensor) -> torch.Tensor:
+        lq = batch[:, :3]
+        kwargs = {"lq": lq}
+        if mask is not None:
+            kwargs["mask"] = batch[:, 3:4]
+        steps = iter_sample(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
+                            model_kwargs=kwargs, generator=generator, precision=precision)
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as stop:
+                z = stop.value
+                break
+            if callback is not None:
+                callback(ProgressEvent(done_tiles[0], total_tiles, step))
+        done_tiles[0] += batch.shape[0]
+        with torch.inference_mode(), autocast_context(device, precision):
+            return decode_first_stage(z, spec.diffusion, model.first_stage)
+
+    if x.shape[0] > 1:  # a batch of same-size inputs (e.g. aligned faces): one network call, no tiling
+        total_tiles = 1
+        out = restore_tiles(x)
+    else:
+        out = tiled(restore_tiles, x, tile=tile, overlap=overlap, scale=sf, batch=options.batch_tiles)
+    return out[:, :, : h * sf, : w * sf], schedule, seed, total_tiles

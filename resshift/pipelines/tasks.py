@@ -1,0 +1,168 @@
+"""Task pipelines: images in, images out (PIL, numpy or file paths; any size).
+
+- ``super_resolve``: x sf super-resolution (sf = 4 for every released SR model)
+- ``inpaint``: fill the masked pixels (mask 1 = missing); known pixels are returned exactly
+- ``restore_face``: blind restoration of an aligned 512x512 face (for whole photos see resshift.face)
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..loader import RestorationModel
+from .color import color_fix
+from .image_io import (DecodedImage, ImageLike, InvalidImageError, attach_alpha, decode_image,
+                       from_model_output, to_model_input)
+from .options import ProgressEvent, RestoreOptions, RestoreResult
+from .restore import run_model
+
+FACE_SIZE = 512
+
+
+class InvalidMaskError(ValueError):
+    """The inpainting mask is empty, of the wrong size or unreadable."""
+
+
+def _check_task(model: RestorationModel, task: str) -> None:
+    if model.spec.task != task:
+        raise ValueError(f"model {model.spec.name!r} is a {model.spec.task!r} model, not {task!r}")
+
+
+def _finish(model: RestorationModel, out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
+    if options.color_fix != "none":
+        out = color_fix(out, y.to(out.device), options.color_fix)
+    return out
+
+
+def _result(model, image, schedule, seed, tiles, started, **extra) -> RestoreResult:
+    return RestoreResult(image=image, model=model.spec.name, steps=schedule.num_steps,
+                         kappa=schedule.kappa, seed=seed, timesteps=schedule.timesteps,
+                         device=str(model.device), seconds=time.perf_counter() - started, tiles=tiles,
+                         extra=extra)
+
+
+def super_resolve(
+    model: RestorationModel,
+    image: ImageLike | DecodedImage,
+    options: RestoreOptions = RestoreOptions(),
+    *,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    max_pixels: int | None = None,
+) -> RestoreResult:
+    """x sf super-resolution. The input is reflect-padded to the model's size multiple (64 input
+    pixels for the released models, as the official inference) and cropped back."""
+    _check_task(model, "sr")
+    started = time.perf_counter()
+    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    y = to_model_input(img.rgb)
+    out, schedule, seed, tiles = run_model(model, y, options, callback=callback)
+    out = _finish(model, out, y, options)
+    return _result(model, attach_alpha(from_model_output(out), img.alpha), schedule, seed, tiles, started)
+
+
+def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
+    """Any mask image/array -> (H, W) bool, True = missing. Non-binary masks are thresholded at half.
+
+    An RGBA mask uses its alpha; otherwise the brightness. ``size`` is the image's (width, height).
+    """
+    try:
+        decoded = decode_image(mask)
+    except InvalidImageError as exc:
+        raise InvalidMaskError(f"the mask cannot be read: {exc}") from exc
+    plane = decoded.alpha if decoded.alpha is not None and decoded.alpha.min() < 1 else decoded.rgb.mean(axis=2)
+    if decoded.size != size:
+        raise InvalidMaskError(
+            f"the mask is {decoded.size[0]}x{decoded.size[1]} but the image is {size[0]}x{size[1]}; "
+            "draw or upload a mask of the image's size")
+    return plane >= 0.5
+
+
+def inpaint(
+    model: RestorationModel,
+    image: ImageLike | DecodedImage,
+    mask: ImageLike | np.ndarray,
+    options: RestoreOptions = RestoreOptions(),
+    *,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    max_pixels: int | None = None,
+) -> RestoreResult:
+    """Fill the pixels where ``mask`` is set (1 / white / opaque = missing).
+
+    As the official pipeline: missing pixels are set to -1 in the model's input, the mask is given in
+    {-1, 1}, and known pixels are pasted back, so they are returned bit-exact.
+    """
+    _check_task(model, "inpaint")
+    started = time.perf_counter()
+    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    missing = mask.astype(bool) if isinstance(mask, np.ndarray) and mask.ndim == 2 else decode_mask(mask, img.size)
+    if missing.shape != img.rgb.shape[:2]:
+        raise InvalidMaskError(f"the mask is {missing.shape[1]}x{missing.shape[0]} but the image is "
+                               f"{img.size[0]}x{img.size[1]}")
+    if not missing.any():
+        raise InvalidMaskError("the mask is empty: mark the pixels to repaint first")
+    y = to_model_input(img.rgb)
+    m = torch.from_numpy(missing)[None, None].float()
+    y_masked = torch.where(m > 0, torch.full_like(y, -1.0), y)
+    out, schedule, seed, tiles = run_model(model, y_masked, options, mask=m * 2 - 1, callback=callback)
+    out = _finish(model, out, y, options)
+    restored = from_model_output(out)
+    known = np.round(np.clip(img.rgb, 0, 1) * 255).astype(np.uint8)
+    result = np.where(missing[..., None], restored, known)
+    return _result(model, attach_alpha(result, img.alpha), schedule, seed, tiles, started,
+                   masked_fraction=round(float(missing.mean()), 4))
+
+
+def restore_face(
+    model: RestorationModel,
+    image: ImageLike | DecodedImage,
+    options: RestoreOptions = RestoreOptions(),
+    *,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    max_pixels: int | None = None,
+) -> RestoreResult:
+    """Blind restoration of an aligned face. Non-512 inputs are resized to 512x512 (bicubic), restored
+    and resized back; non-square inputs are refused (use the whole-photo pipeline for those)."""
+    _check_task(model, "face")
+    started = time.perf_counter()
+    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    w, h = img.size
+    if abs(w - h) > max(2, 0.02 * max(w, h)):
+        raise InvalidImageError(
+            f"an aligned face must be square (512x512); this image is {w}x{h}. "
+            "Use whole-photo mode to detect and align faces first.")
+    y = to_model_input(img.rgb)
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
+        y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
+    out, schedule, seed, tiles = run_model(model, y, options, callback=callback)
+    out = _finish(model, out, y, options)
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
+        out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
+    return _result(model, attach_alpha(from_model_output(out), img.alpha), schedule, seed, tiles, started)
+
+
+def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: RestoreOptions = RestoreOptions(),
+                       *, callback: Callable[[ProgressEvent], None] | None = None,
+                       batch_size: int = 8) -> np.ndarray:
+    """Restore N aligned faces: (N, 512, 512, 3) uint8 -> (N, 512, 512, 3) uint8, ``batch_size`` at a time.
+
+    One seed (options.seed, or a fresh one) makes the whole call reproducible.
+    """
+    _check_task(model, "face")
+    if faces.ndim != 4 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE, 3) or faces.dtype != np.uint8:
+        raise ValueError(f"faces must be (N, 512, 512, 3) uint8, got {faces.shape} {faces.dtype}")
+    if len(faces) == 0:
+        return faces.copy()
+    seed = options.seed
+    outs = []
+    for start in range(0, len(faces), batch_size):
+        chunk = faces[start:start + batch_size]
+        y = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 127.5 - 1
+        opts = RestoreOptions(**{**options.__dict__, "seed": None if seed is None else seed + start})
+        out, _, _, _ = run_model(model, y, opts, callback=callback)
+        out = _finish(model, out, y, options)
+        outs.append(((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(outs)

@@ -1,0 +1,92 @@
+"""Overlapping tiles blended with smooth weights: a pure function, independent of the model.
+
+Memory is bounded by the tile size: the network only ever sees tiles; only the output and its weight
+map have the full image size.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering [0, length) with at least ``overlap`` overlap.
+
+    The last tile ends exactly at ``length``; every tile has the same size (length >= tile).
+    """
+    if tile >= length:
+        return [0]
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile), got overlap={overlap}, tile={tile}")
+    count = math.ceil((length - overlap) / (tile - overlap))
+    if count == 1:
+        return [0]
+    stride = (length - tile) / (count - 1)
+    return [int(round(i * stride)) for i in range(count)]
+
+
+def ramp_weights(size: int, fade: int, at_start: bool, at_end: bool, device=None) -> torch.Tensor:
+    """(size,) weights: a raised-cosine fade of ``fade`` samples at the sides that meet other tiles."""
+    w = torch.ones(size, dtype=torch.float32, device=device)
+    fade = min(fade, size // 2)
+    if fade > 0:
+        # strictly positive, so every output pixel has a weight even where only one tile reaches
+        ramp = 0.5 - 0.5 * torch.cos(torch.linspace(0, math.pi, fade + 2, device=device)[1:-1])
+        if at_start:
+            w[:fade] = ramp
+        if at_end:
+            w[-fade:] = ramp.flip(0)
+    return w
+
+
+def tiled(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    tile: int,
+    overlap: int,
+    scale: int = 1,
+    batch: int = 1,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
+    """Apply ``fn`` to overlapping tiles of ``x`` and blend the results.
+
+    x: (1, C, H, W). fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th = min(tile, H),
+    tw = min(tile, W): every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once.
+    Returns (1, C', H*scale, W*scale) on fn's output device. ``on_tile(done, total)`` reports progress.
+    """
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    _, _, h, w = x.shape
+    th, tw = min(tile, h), min(tile, w)
+    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
+    boxes = [(y0, x0) for y0 in ys for x0 in xs]
+    if len(boxes) == 1:
+        out = fn(x)
+        if on_tile:
+            on_tile(1, 1)
+        return out
+    out = weight = None
+    fade = overlap * scale
+    for first in range(0, len(boxes), batch):
+        chunk = boxes[first:first + batch]
+        result = fn(torch.cat([x[:, :, y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk], dim=0))
+        if out is None:
+            out = torch.zeros(1, result.shape[1], h * scale, w * scale, dtype=torch.float32, device=result.device)
+            weight = torch.zeros(1, 1, h * scale, w * scale, dtype=torch.float32, device=result.device)
+        for k, (y0, x0) in enumerate(chunk):
+            wy = ramp_weights(th * scale, fade, y0 > 0, y0 + th < h, result.device)
+            wx = ramp_weights(tw * scale, fade, x0 > 0, x0 + tw < w, result.device)
+            wt = wy[:, None] * wx[None, :]
+            sy, sx = y0 * scale, x0 * scale
+            out[:, :, sy:sy + th * scale, sx:sx + tw * scale] += result[k:k + 1].float() * wt
+            weight[:, :, sy:sy + th * scale, sx:sx + tw * scale] += wt
+        if on_tile:
+            on_tile(min(first + batch, len(boxes)), len(boxes))
+    return out / weight
+
+
+def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
+    return len(tile_starts(height, min(tile, height), overlap)) * len(tile_starts(width, min(tile, width), overlap))
