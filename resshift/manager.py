@@ -11,7 +11,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import torch
 
@@ -98,15 +98,3 @@ class ModelManager:
         with self._lock:
             self.specs.setdefault(model.spec.name, model.spec)
             self._loaded[model.spec.name] = model
-
-    def first_available(self, task: str, order: Sequence[str] | None = None) -> str | None:
-        """The first model of ``task`` whose weights are on this machine (no download needed)."""
-        from .weights import weight_status
-
-        for name in order or self.names(task):
-            spec = self.spec(name)
-            if spec.task == task and all(
-                weight_status(f, weights_dir=self.weights_dir) != "downloadable" for f in spec.weight_files
-            ):
-                return name
-        return None

@@ -88,7 +88,8 @@ def _files(folder: Path) -> list[str]:
 def test_download_verifies_reports_progress_and_caches(server, tmp_path):
     file = WeightFile("w.pth", url=_served(server), sha256=SHA, size=len(BODY))
     calls = []
-    got = resolve_weight(file, cache_dir=tmp_path / "cache", progress=lambda d, t: calls.append((d, t)))
+    got = resolve_weight(file, cache_dir=tmp_path / "cache",
+                         progress=lambda done, total: calls.append((done, total)))
     assert got == tmp_path / "cache" / "w.pth"
     assert got.read_bytes() == BODY
     assert calls[0] == (0, len(BODY)) and calls[-1] == (len(BODY), len(BODY))
@@ -112,7 +113,8 @@ def test_http_404_names_file_url_and_where_to_put_it(server, tmp_path):
         resolve_weight(file, cache_dir=tmp_path / "cache", weights_dir=tmp_path / "w")
     message = str(info.value)
     assert "gone.pth" in message and file.url in message and "HTTP 404" in message
-    assert str(tmp_path / "w" / "gone.pth") in message and str(tmp_path / "cache" / "gone.pth") in message
+    assert str(tmp_path / "w" / "gone.pth") in message
+    assert str(tmp_path / "cache" / "gone.pth") in message
     assert ENV_WEIGHTS_DIR in message and ENV_CACHE_DIR in message
     assert info.value.reason == "HTTP 404 Not Found"
     assert _files(tmp_path / "cache") == []
@@ -120,7 +122,8 @@ def test_http_404_names_file_url_and_where_to_put_it(server, tmp_path):
 
 def test_interrupted_transfer_leaves_no_file(server, tmp_path):
     file = WeightFile("w.pth", url=_served(server, length=2 * len(BODY)))
-    with pytest.raises(WeightsUnavailable, match=rf"interrupted after {len(BODY)} of {2 * len(BODY)} bytes"):
+    expected = rf"interrupted after {len(BODY)} of {2 * len(BODY)} bytes"
+    with pytest.raises(WeightsUnavailable, match=expected):
         resolve_weight(file, cache_dir=tmp_path / "cache")
     assert _files(tmp_path / "cache") == []  # neither the final name nor a temp file
 
@@ -158,7 +161,8 @@ def test_corrupt_cache_is_refetched_or_reported(server, tmp_path):
     assert resolve_weight(file, cache_dir=cache).read_bytes() == BODY
     assert server.hits == ["/w.pth"]
     (cache / "w.pth").write_bytes(b"short")  # wrong size: seen by weight_status without hashing
-    assert weight_status(WeightFile("w.pth", url=file.url, size=len(BODY)), cache_dir=cache) == "downloadable"
+    sized = WeightFile("w.pth", url=file.url, size=len(BODY))
+    assert weight_status(sized, cache_dir=cache) == "downloadable"
 
 
 def test_offline_and_downloads_disabled(tmp_path):

@@ -184,13 +184,18 @@ class VectorQuantizer(nn.Module):
         nn.init.uniform_(self.embedding.weight, -1.0 / n_embed, 1.0 / n_embed)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Snap every latent vector of z (B, C, H, W) to its nearest codebook entry."""
+        """Snap every latent vector of z (B, C, H, W) to its nearest codebook entry.
+
+        Distances are computed in float32 even under autocast, so half precision never picks a
+        different code than float32 would for a well-separated codebook.
+        """
         b, c, h, w = z.shape
-        flat = z.permute(0, 2, 3, 1).reshape(-1, c)
-        codebook = self.embedding.weight.to(flat.dtype)
-        dist = (flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1)[None]
-                - 2 * flat @ codebook.t())
-        quant = codebook[dist.argmin(1)]
+        flat = z.permute(0, 2, 3, 1).reshape(-1, c).float()
+        codebook = self.embedding.weight.float()
+        with torch.autocast(z.device.type, enabled=False):
+            dist = (flat.pow(2).sum(1, keepdim=True) + codebook.pow(2).sum(1)[None]
+                    - 2 * flat @ codebook.t())
+        quant = codebook[dist.argmin(1)].to(z.dtype)
         return quant.view(b, h, w, c).permute(0, 3, 1, 2).contiguous()
 
 

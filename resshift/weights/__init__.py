@@ -1,4 +1,5 @@
-"""Model weights: what exists (registry), where it comes from (download), how it is read (safe_load)."""
+"""Model weights: what exists (registry), where it comes from (download), how it is read
+(safe_load)."""
 from .download import (
     ENV_CACHE_DIR,
     ENV_WEIGHTS_DIR,

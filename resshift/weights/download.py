@@ -132,7 +132,8 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
     'missing'. Only sizes are checked here (hashing is left to :func:`resolve_weight`); a cached
     file of the wrong size counts as 'downloadable'.
     """
-    for status, candidate in _local_candidates(file, _weights_dir(weights_dir), _cache_dir(cache_dir)):
+    candidates = _local_candidates(file, _weights_dir(weights_dir), _cache_dir(cache_dir))
+    for status, candidate in candidates:
         if candidate.is_file() and (file.size is None or candidate.stat().st_size == file.size):
             return status
     return "downloadable" if file.url else "missing"
@@ -167,7 +168,8 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
             return candidate
         except _Mismatch as err:
             if status != "cached" or not allow_download or not file.url:
-                raise unavailable(str(err)) from None
+                refetch = " (downloads are disabled)" if status == "cached" else ""
+                raise unavailable(f"{err}{refetch}") from None
             logger.warning("%s; deleting it and downloading again", err)
             candidate.unlink(missing_ok=True)
     if not file.url:
@@ -236,7 +238,8 @@ def _download(file: WeightFile, target: Path, *, progress: Progress | None, time
                     progress(done, total)
                 if total and 10 * done // total > logged_tenths:  # log each 10 %
                     logged_tenths = 10 * done // total
-                    logger.info("%s: %d%% of %.1f MB", file.filename, 100 * done // total, total / 1e6)
+                    logger.info("%s: %d%% of %.1f MB", file.filename, 100 * done // total,
+                                total / 1e6)
             out.flush()
             os.fsync(out.fileno())
         if length is not None and done != int(length):

@@ -140,7 +140,6 @@ def load_into(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *,
     if extra:
         logger.debug("%s: ignoring %d checkpoint keys it does not have: %s", name, len(extra),
                      _listing(extra))
-    cast = {k: state_dict[k].to(dtype=v.dtype) if v.is_floating_point() else state_dict[k]
-            for k, v in expected.items()}
-    module.load_state_dict(cast, strict=True)
+    # copy_ inside load_state_dict casts each tensor to the module's dtype and device
+    module.load_state_dict({k: state_dict[k] for k in expected}, strict=True)
     return tuple(extra)

@@ -1,0 +1,181 @@
+"""Speed and memory benchmark: ``python -m resshift.bench [--device cuda] [--cases ...]``.
+
+For each case it prints the median and best latency of a whole restoration (padding, VQ encode,
+sampling, VQ decode, tiling), images/s, peak memory (CUDA: max_memory_allocated; CPU: peak RSS of a
+fresh process per case) and the output difference (max abs, PSNR in dB on [-1, 1]) against this
+project's own float32 eager path on the same noise. Random weights are fine for timing (same compute
+as the released checkpoints); the VQ codebook is spread out (randn) so quantisation is well posed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .loader import RestorationModel, build_networks
+from .pipelines.options import RestoreOptions
+from .pipelines.restore import run_model
+from .weights.registry import OFFICIAL_MODELS
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: str  # "official" (realsr-v3 architecture) or a lite model name
+    size: int  # input edge in pixels
+    batch: int = 1
+    tile: int | None = 0  # 0: one tile (no tiling); None: the pipeline's default tiling
+
+
+CASES = {
+    c.name: c for c in (
+        Case("sr64", "official", 64),
+        Case("sr128", "official", 128),
+        Case("sr256", "official", 256),
+        Case("sr64_b16", "official", 64, batch=16),
+        Case("sr1024_tiled", "official", 1024, tile=256),
+        Case("lite_sr256", "lite-sr", 256),
+        Case("lite_sr1024_tiled", "lite-sr", 1024, tile=None),
+    )
+}
+
+
+def _spec(name: str):
+    if name == "official":
+        return OFFICIAL_MODELS[0]
+    from .catalog import find_model
+
+    return find_model(name)
+
+
+def make_model(name: str, device: str, channels_last: bool = False, bundled: bool = True) -> RestorationModel:
+    spec = _spec(name)
+    if spec.official or not bundled:
+        torch.manual_seed(0)  # benchmark only: deterministic random init of throwaway weights
+        unet, first = build_networks(spec)
+        if hasattr(first, "quantize"):
+            with torch.no_grad():
+                first.quantize.embedding.weight.normal_()
+        model = RestorationModel(spec, unet, first)
+    else:
+        from .loader import load_model
+
+        model = load_model(spec, allow_download=False)
+    model = model.to(device)
+    if channels_last:
+        model.unet.to(memory_format=torch.channels_last)
+        model.first_stage.to(memory_format=torch.channels_last)
+    return model
+
+
+def _input(case: Case, device: str) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    small = torch.rand(case.batch, 3, max(2, case.size // 8), max(2, case.size // 8), generator=g)
+    y = torch.nn.functional.interpolate(small, size=(case.size, case.size), mode="bicubic", align_corners=False)
+    return (y.clamp(0, 1) * 2 - 1).to(device)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) ** 2).mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
+
+
+def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile_unet: bool,
+             compare: bool) -> dict:
+    model = make_model(case.model, device, channels_last)
+    if compile_unet:
+        model = RestorationModel(model.spec, torch.compile(model.unet, mode="max-autotune-no-cudagraphs"),
+                                 model.first_stage)
+    y = _input(case, device)
+    options = RestoreOptions(seed=0, tile=case.tile, precision=precision, batch_tiles=4)
+
+    def once() -> torch.Tensor:
+        out, _, _, _ = run_model(model, y, options)
+        _sync(device)
+        return out
+
+    once()  # warm-up (kernels, caches, compile)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = once()
+        times.append(time.perf_counter() - start)
+    row = {
+        "case": case.name, "model": case.model, "device": device, "precision": precision,
+        "channels_last": channels_last, "compile": compile_unet, "input": f"{case.batch}x{case.size}",
+        "output": "x".join(str(s) for s in out.shape[-2:]),
+        "median_ms": round(1000 * statistics.median(times), 1), "best_ms": round(1000 * min(times), 1),
+        "images_per_s": round(case.batch / statistics.median(times), 2),
+    }
+    if device.startswith("cuda"):
+        row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
+    else:
+        row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
+    if compare and (precision != "fp32" or channels_last or compile_unet):
+        reference = make_model(case.model, device)
+        ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32", batch_tiles=4))
+        row["max_abs_vs_fp32"] = round((out.float() - ref.float()).abs().max().item(), 4)
+        row["psnr_vs_fp32_db"] = round(psnr(out, ref), 2)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m resshift.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--cases", default="sr64,sr128,sr256,sr64_b16,sr1024_tiled,lite_sr256,lite_sr1024_tiled")
+    p.add_argument("--precision", default=None, help="comma list of fp32,fp16,bf16 (default: fp16 on CUDA, fp32 and bf16 on CPU)")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the Swin-UNet (slow warm-up)")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
+    p.add_argument("--json", help="append rows as JSON lines to this file")
+    p.add_argument("--in-process", action="store_true", help="CPU: do not spawn a process per case")
+    args = p.parse_args(argv)
+    precisions = (args.precision or ("fp16" if args.device.startswith("cuda") else "fp32,bf16")).split(",")
+    header = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
+              "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),
+              "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(header), flush=True)
+    for name in args.cases.split(","):
+        for precision in precisions:
+            if args.device == "cpu" and not args.in_process:
+                cmd = [sys.executable, "-m", "resshift.bench", "--device", "cpu", "--cases", name, "--precision",
+                       precision, "--repeat", str(args.repeat), "--in-process"] + \
+                      (["--channels-last"] if args.channels_last else []) + (["--no-compare"] if args.no_compare else []) + \
+                      (["--json", args.json] if args.json else [])
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                lines = [l for l in res.stdout.splitlines() if l.startswith("{\"case\"")]
+                print(lines[-1] if lines else json.dumps({"case": name, "error": res.stderr.strip()[-500:]}), flush=True)
+                continue
+            try:
+                row = run_case(CASES[name], args.device, precision, args.repeat, args.channels_last, args.compile,
+                               not args.no_compare)
+            except torch.cuda.OutOfMemoryError as exc:
+                row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
+                torch.cuda.empty_cache()
+            print(json.dumps(row), flush=True)
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps({**header, **row}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Shared test helpers: fixture loading and tiny randomly initialised models."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from resshift.diffusion import DiffusionConfig
+from resshift.loader import RestorationModel, build_networks
+from resshift.weights.registry import ModelSpec, WeightFile
+
+FIXTURES = Path(__file__).parent / "fixtures" / "resshift_reference"
+DATA = Path(__file__).parent / "data"
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def fixture_tensors(name: str, kind: str) -> dict[str, torch.Tensor]:
+    """kind: 'weights' (floating tensors cast to float32, as the fixtures README says) or 'io'."""
+    tensors = load_file(str(FIXTURES / f"{name}.{kind}.safetensors"))
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+
+
+def _dummy_file(name: str) -> WeightFile:
+    return WeightFile(filename=f"{name}.safetensors", url=f"http://127.0.0.1:9/{name}.safetensors")
+
+
+def tiny_spec(task: str = "sr", name: str | None = None) -> ModelSpec:
+    """A small ModelSpec of the official architecture (fixture configs), for fast tests."""
+    if task == "sr":
+        cfg = fixture_json("sample_sr")
+        unet, vq, diffusion = cfg["config"], cfg["vq_config"], DiffusionConfig.from_official(cfg["diffusion"])
+    elif task == "inpaint":
+        cfg = fixture_json("sample_inpaint")
+        unet, vq, diffusion = cfg["config"], cfg["vq_config"], DiffusionConfig.from_official(cfg["diffusion"])
+    elif task == "face":
+        unet = dict(fixture_json("unet_face")["config"], lq_size=128)
+        vq = fixture_json("vq_f8")["config"]
+        diffusion = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, sf=1)
+    else:
+        raise ValueError(task)
+    name = name or f"tiny-{task}"
+    return ModelSpec(name, task, f"tiny {task} (random weights)", unet, diffusion, _dummy_file(name + "-unet"),
+                     "vq", vq, _dummy_file(name + "-vq"), official=False)
+
+
+def tiny_model(task: str = "sr", seed: int = 0, name: str | None = None) -> RestorationModel:
+    """Randomly initialised tiny model (deterministic for a seed)."""
+    torch.manual_seed(seed)  # module initialisation only; the library itself never seeds globally
+    spec = tiny_spec(task, name)
+    unet, first = build_networks(spec)
+    # the official init zeroes output layers; random fixture-like weights make outputs informative
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in unet.named_parameters():
+            base = 1.0 if pname.endswith("weight") and p.ndim == 1 else 0.0  # norm scales near 1
+            p.copy_(base + torch.randn(p.shape, generator=g) * 0.05)
+    return RestorationModel(spec, unet, first)
