@@ -96,8 +96,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile_unet: bool,
-             compare: bool) -> dict:
-    model = make_model(case.model, device, channels_last)
+             compare: bool, bundled: bool = True) -> dict:
+    model = make_model(case.model, device, channels_last, bundled)
     if compile_unet:
         model = RestorationModel(model.spec, torch.compile(model.unet, mode="max-autotune-no-cudagraphs"),
                                  model.first_stage)
@@ -129,7 +129,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
     else:
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
     if compare and (precision != "fp32" or channels_last or compile_unet):
-        reference = make_model(case.model, device)
+        reference = make_model(case.model, device, bundled=bundled)
         ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32", batch_tiles=4))
         row["max_abs_vs_fp32"] = round((out.float() - ref.float()).abs().max().item(), 4)
         row["psnr_vs_fp32_db"] = round(psnr(out, ref), 2)
@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
     p.add_argument("--json", help="append rows as JSON lines to this file")
     p.add_argument("--in-process", action="store_true", help="CPU: do not spawn a process per case")
+    p.add_argument("--lite-weights", choices=["bundled", "random"], default="bundled",
+                   help="lite cases: the bundled weights, or random ones (same compute)")
     args = p.parse_args(argv)
     precisions = (args.precision or ("fp16" if args.device.startswith("cuda") else "fp32,bf16")).split(",")
     header = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for precision in precisions:
             if args.device == "cpu" and not args.in_process:
                 cmd = [sys.executable, "-m", "resshift.bench", "--device", "cpu", "--cases", name, "--precision",
-                       precision, "--repeat", str(args.repeat), "--in-process"] + \
+                       precision, "--repeat", str(args.repeat), "--in-process", "--lite-weights", args.lite_weights] + \
                       (["--channels-last"] if args.channels_last else []) + (["--no-compare"] if args.no_compare else []) + \
                       (["--json", args.json] if args.json else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 row = run_case(CASES[name], args.device, precision, args.repeat, args.channels_last, args.compile,
-                               not args.no_compare)
+                               not args.no_compare, args.lite_weights == "bundled")
             except torch.cuda.OutOfMemoryError as exc:
                 row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
                 torch.cuda.empty_cache()

@@ -36,7 +36,15 @@ class ResnetBlock(nn.Module):
 
 
 class AttnBlock(nn.Module):
-    """Single-head spatial self-attention."""
+    """Single-head spatial self-attention.
+
+    Queries are processed in chunks of ``query_chunk`` tokens: a 1024x1024 image has a 256x256
+    latent, 65536 tokens, whose full attention matrix (17 GB in float32) would not fit where the
+    fused attention kernels are unavailable (CPU). Each query row is independent, so chunking does
+    not change the result.
+    """
+
+    query_chunk = 4096
 
     def __init__(self, channels: int):
         super().__init__()
@@ -50,7 +58,12 @@ class AttnBlock(nn.Module):
         b, c, h, w = x.shape
         y = self.norm(x)
         q, k, v = (m(y).reshape(b, 1, c, h * w).transpose(2, 3) for m in (self.q, self.k, self.v))
-        out = F.scaled_dot_product_attention(q, k, v)  # b, 1, hw, c
+        n = h * w
+        if n <= self.query_chunk or x.device.type == "cuda":  # fused kernels keep memory linear on CUDA
+            out = F.scaled_dot_product_attention(q, k, v)  # b, 1, hw, c
+        else:
+            out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + self.query_chunk], k, v)
+                             for i in range(0, n, self.query_chunk)], dim=2)
         return x + self.proj_out(out.transpose(2, 3).reshape(b, c, h, w))
 
 

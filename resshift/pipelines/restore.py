@@ -19,8 +19,20 @@ from .tiling import count_tiles, tiled
 
 log = logging.getLogger(__name__)
 
-# default tile edge in input pixels, by output scale (x4 SR tiles are 4x larger at the output)
-DEFAULT_TILE = {4: 256, 1: 512}
+
+def default_tile(model: RestorationModel) -> int:
+    """Default tile edge in input pixels.
+
+    The VQ autoencoder's mid-block attention is global over the tile's latent, so its cost grows
+    with the square of the tile area: on CPU tiles stay small (128 px x4 SR input, 256 px otherwise);
+    CUDA's fused attention affords 256 / 512. The weight-free pixel first stage has no such term.
+    """
+    if model.spec.first_stage != "vq":
+        return 512
+    big = model.device.type == "cuda"
+    if model.spec.diffusion.sf > 1:
+        return 256 if big else 128
+    return 512 if big else 256
 
 
 def new_seed() -> int:
@@ -79,7 +91,7 @@ def run_model(
         x = torch.cat([x, mask.to(device=device, dtype=torch.float32)], dim=1)
     multiple = model.input_multiple
     x, h, w = pad_to_multiple(x, multiple)
-    tile = options.tile if options.tile is not None else DEFAULT_TILE.get(sf, 512)
+    tile = options.tile if options.tile is not None else default_tile(model)
     if tile == 0:
         tile = max(x.shape[-2:])
     tile = max(multiple, tile // multiple * multiple)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -25,6 +26,11 @@ FACE_SIZE = 512
 
 class InvalidMaskError(ValueError):
     """The inpainting mask is empty, of the wrong size or unreadable."""
+
+
+def _whole(options: RestoreOptions) -> RestoreOptions:
+    """Faces are restored whole (one 512x512 tile) unless a tile size is asked for explicitly."""
+    return options if options.tile is not None else replace(options, tile=0)
 
 
 def _check_task(model: RestorationModel, task: str) -> None:
@@ -137,7 +143,7 @@ def restore_face(
     y = to_model_input(img.rgb)
     if (h, w) != (FACE_SIZE, FACE_SIZE):
         y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
-    out, schedule, seed, tiles = run_model(model, y, options, callback=callback)
+    out, schedule, seed, tiles = run_model(model, y, _whole(options), callback=callback)
     out = _finish(model, out, y, options)
     if (h, w) != (FACE_SIZE, FACE_SIZE):
         out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
@@ -160,8 +166,8 @@ def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: Rest
     outs = []
     for start in range(0, len(faces), batch_size):
         chunk = faces[start:start + batch_size]
-        y = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 127.5 - 1
-        opts = RestoreOptions(**{**options.__dict__, "seed": None if seed is None else seed + start})
+        y = torch.from_numpy(chunk).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1
+        opts = _whole(replace(options, seed=None if seed is None else seed + start))
         out, _, _, _ = run_model(model, y, opts, callback=callback)
         out = _finish(model, out, y, options)
         outs.append(((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())

@@ -1,0 +1,75 @@
+"""GFPGAN v1.4 as a ``restore_faces`` callable, for side-by-side comparison with ResShift.
+
+We build the network GFPGAN's ``GFPGANer(arch='clean', channel_multiplier=2, upscale=1)`` builds
+(``GFPGANv1Clean``, 512x512) and run it on our aligned crops ourselves, instead of going through
+``GFPGANer.enhance(img, has_aligned=True)``: ``GFPGANer.__init__`` also builds facexlib's
+detector and parsing models, which downloads their weights (into ``./gfpgan/weights`` of the
+working directory) even when only aligned faces are restored, and ``enhance`` prints and swallows
+inference errors, returning the input face. The StyleGAN noise is the checkpoint's stored noise
+(``randomize_noise=False``), so results are deterministic and no global random generator is used;
+``GFPGANer`` draws fresh noise each call, so fine texture differs slightly from it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..weights import WeightFile, resolve_weight
+
+logger = logging.getLogger(__name__)
+
+GFPGAN_WEIGHTS = WeightFile(
+    filename="GFPGANv1.4.pth",
+    url="https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.4.pth",
+)
+
+
+def _build_network(state: dict) -> torch.nn.Module:
+    from ..compat import install_torchvision_compat  # basicsr 1.4.2 needs it with torchvision >= 0.17
+
+    install_torchvision_compat()
+    from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean
+
+    net = GFPGANv1Clean(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None,
+                        fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True,
+                        narrow=1, sft_half=True)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def gfpgan_restorer(weights_path: str | Path | None = None, *, device: str | torch.device | None = None,
+                    allow_download: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+    """Load GFPGAN v1.4 and return ``restore(crops)``: (N, 512, 512, 3) uint8 RGB aligned faces ->
+    (N, 512, 512, 3) uint8 RGB.
+
+    weights_path: a local ``GFPGANv1.4.pth``; None resolves :data:`GFPGAN_WEIGHTS` (weights folder,
+    cache, then download if ``allow_download``). Raises
+    :class:`~resshift.weights.WeightsUnavailable` when the file cannot be had.
+    device: default cuda when available, else cpu.
+    """
+    path = resolve_weight(GFPGAN_WEIGHTS, path=weights_path, allow_download=allow_download)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    key = "params_ema" if "params_ema" in checkpoint else "params"
+    if key not in checkpoint:
+        raise ValueError(f"{path} is not a GFPGAN checkpoint (no 'params_ema' or 'params' entry; "
+                         f"keys: {sorted(checkpoint)[:5]})")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = _build_network(checkpoint[key]).to(device)
+    logger.info("GFPGAN v1.4 loaded from %s on %s", path, device)
+
+    def restore(crops: np.ndarray) -> np.ndarray:
+        if crops.ndim != 4 or crops.shape[1:] != (512, 512, 3) or crops.dtype != np.uint8:
+            raise ValueError(f"GFPGAN takes (N, 512, 512, 3) uint8 crops, got {crops.shape} {crops.dtype}")
+        param = next(net.parameters())
+        x = torch.from_numpy(crops).to(param.device).permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+        with torch.no_grad():
+            y, _ = net(x, return_rgb=False, randomize_noise=False)
+        y = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return y.permute(0, 2, 3, 1).cpu().numpy()
+
+    return restore
