@@ -119,7 +119,8 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
         times.append(time.perf_counter() - start)
     row = {
         "case": case.name, "model": case.model, "device": device, "precision": precision,
-        "channels_last": channels_last, "compile": compile_unet, "input": f"{case.batch}x{case.size}",
+        "channels_last": channels_last, "compile": compile_unet,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark, "input": f"{case.batch}x{case.size}",
         "output": "x".join(str(s) for s in out.shape[-2:]),
         "median_ms": round(1000 * statistics.median(times), 1), "best_ms": round(1000 * min(times), 1),
         "images_per_s": round(case.batch / statistics.median(times), 2),
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default=None, help="comma list of fp32,fp16,bf16 (default: fp16 on CUDA, fp32 and bf16 on CPU)")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the Swin-UNet (slow warm-up)")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
     p.add_argument("--json", help="append rows as JSON lines to this file")
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lite-weights", choices=["bundled", "random"], default="bundled",
                    help="lite cases: the bundled weights, or random ones (same compute)")
     args = p.parse_args(argv)
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
     precisions = (args.precision or ("fp16" if args.device.startswith("cuda") else "fp32,bf16")).split(",")
     header = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
               "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),

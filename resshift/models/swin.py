@@ -96,31 +96,37 @@ class WindowAttention(nn.Module):
         self.attn_drop = attn_drop
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
+        self._bias_cache: tuple | None = None
 
-    def position_bias(self) -> torch.Tensor:
+    def position_bias(self, dtype: torch.dtype) -> torch.Tensor:
+        """(nH, N, N) relative-position bias; cached in inference (keyed on the table's version)."""
+        table = self.relative_position_bias_table
+        # inference tensors have no version counter (and cannot change outside inference mode)
+        version = -1 if table.is_inference() else table._version
+        key = (dtype, table.device, version, table.data_ptr())
+        cached = self._bias_cache
+        if cached is not None and cached[0] == key and not torch.is_grad_enabled():
+            return cached[1]
         n = self.window_size * self.window_size
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(n, n, self.num_heads).permute(2, 0, 1)  # nH, N, N
+        bias = table[self.relative_position_index.view(-1)].view(n, n, self.num_heads).permute(2, 0, 1)
+        bias = bias.to(dtype).contiguous()
+        if not torch.is_grad_enabled():
+            self._bias_cache = (key, bias)
+        return bias
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B*nW, N, C); mask: (nW, N, N) additive or None. Returns (B*nW, N, C)."""
         bw, n, c = x.shape
         qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (B*nW, nH, N, d)
-        bias = self.position_bias().to(q.dtype)
+        bias = self.position_bias(q.dtype)
         if mask is not None:
             nw = mask.shape[0]
-            bias = bias.unsqueeze(0) + mask.to(q.dtype).unsqueeze(1)  # nW, nH, N, N
-            shape5 = (bw // nw, nw, self.num_heads, n, -1)
-            out = F.scaled_dot_product_attention(
-                q.reshape(shape5), k.reshape(shape5), v.reshape(shape5), attn_mask=bias,
-                dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale,
-            ).reshape(bw, self.num_heads, n, -1)
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0,
-                scale=self.scale,
-            )
+            # (nW, nH, N, N) tiled over the batch: windows are ordered batch-major
+            bias = (bias.unsqueeze(0) + mask.to(q.dtype).unsqueeze(1)).repeat(bw // nw, 1, 1, 1)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale,
+        )
         out = out.transpose(1, 2).reshape(bw, n, c)
         return self.proj_drop(self.proj(out))
 

@@ -121,6 +121,11 @@ class SwinUNet(nn.Module):
       lq   (B, 3, h*r, w*r)         the low-quality image in [-1, 1], r = lq_size / image_size
       mask (B, 1, h*r, w*r)         inpainting mask in {-1, 1}, 1 = missing (only with cond_mask)
     returns (B, out_channels, h, w): the prediction of x0.
+
+    ``lq_residual`` (not in the official models, which leave it 0): when f > 0, the prediction is
+    relative to the low-quality image: the network's output is added to pixel_unshuffle(lq, f),
+    lq resized (bicubic) to f times the latent size first. It suits the weight-free pixel-unshuffle
+    first stage (latent = pixel_unshuffle(image, f)): the network then only learns the correction.
     """
 
     def __init__(
@@ -148,6 +153,7 @@ class SwinUNet(nn.Module):
         cond_lq: bool = True,
         cond_mask: bool = False,
         lq_size: int = 256,
+        lq_residual: int = 0,
     ):
         super().__init__()
         if dims != 2:
@@ -246,6 +252,12 @@ class SwinUNet(nn.Module):
                 self.output_blocks.append(TimestepSequential(*layers))
 
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(), nn.Conv2d(first_ch, out_channels, 3, padding=1))
+        if lq_residual:
+            if not cond_lq or in_channels != out_channels or out_channels != 3 * lq_residual ** 2:
+                raise ValueError("lq_residual=f needs cond_lq and in/out channels = 3*f*f")
+            if lq_residual % self.lq_scale and self.lq_scale % lq_residual:
+                raise ValueError("lq_residual and lq_size/image_size must divide one another")
+        self.lq_residual = lq_residual
         # latent sizes that are a multiple of this tile every level's windows exactly
         self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
 
@@ -264,6 +276,13 @@ class SwinUNet(nn.Module):
             x = torch.cat([x, self.feature_extractor(lq.to(x.dtype))], dim=1)
         elif self.cond_lq:
             raise ValueError("this model needs the low-quality image `lq`")
+        base = None
+        if self.lq_residual:
+            lq_img = lq[:, :3]
+            target = (x.shape[-2] * self.lq_residual, x.shape[-1] * self.lq_residual)
+            if lq_img.shape[-2:] != target:
+                lq_img = F.interpolate(lq_img.float(), size=target, mode="bicubic", align_corners=False)
+            base = F.pixel_unshuffle(lq_img, self.lq_residual)
         h = x
         skips = []
         for block in self.input_blocks:
@@ -272,4 +291,5 @@ class SwinUNet(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h)
+        out = self.out(h)
+        return out if base is None else out + base.to(out.dtype)

@@ -39,9 +39,9 @@ class AttnBlock(nn.Module):
     """Single-head spatial self-attention.
 
     Queries are processed in chunks of ``query_chunk`` tokens: a 1024x1024 image has a 256x256
-    latent, 65536 tokens, whose full attention matrix (17 GB in float32) would not fit where the
-    fused attention kernels are unavailable (CPU). Each query row is independent, so chunking does
-    not change the result.
+    latent, 65536 tokens, whose full attention matrix (17 GB in float32) would not fit where no fused
+    kernel takes the 512-wide single head (CPU, and CUDA's flash kernel stops at 256). Each query
+    row is independent, so chunking does not change the result.
     """
 
     query_chunk = 4096
@@ -59,7 +59,7 @@ class AttnBlock(nn.Module):
         y = self.norm(x)
         q, k, v = (m(y).reshape(b, 1, c, h * w).transpose(2, 3) for m in (self.q, self.k, self.v))
         n = h * w
-        if n <= self.query_chunk or x.device.type == "cuda":  # fused kernels keep memory linear on CUDA
+        if n <= self.query_chunk:
             out = F.scaled_dot_product_attention(q, k, v)  # b, 1, hw, c
         else:
             out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + self.query_chunk], k, v)

@@ -1,0 +1,308 @@
+"""ResShift studio: a Gradio app for x4 super-resolution, inpainting and face restoration.
+
+    python app.py [--share] [--host H] [--port P] [--device cpu|cuda|auto] [--weights-dir D] [--offline]
+
+The page has one tab per task. Each runs a ResShift model with a chosen number of steps, kappa and
+seed, shows the result in a before/after slider, offers the lossless PNG and the run's facts, and
+can compare several step counts or kappa values on the same input and seed.
+
+Importing this module builds ``demo`` (nothing is loaded or downloaded until a request needs a
+model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
+inpaint, restore_face, compare_sr, compare_inpaint, compare_face (see docs/app.md).
+"""
+from __future__ import annotations
+
+try:  # on a ZeroGPU Space `spaces` must be imported before anything touches CUDA
+    import spaces  # noqa: F401
+except ImportError:  # pragma: no cover - the app runs without it off Spaces
+    spaces = None
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from resshift.manager import ModelManager
+from studio import models as catalog
+from studio import widgets
+from studio.components import RawImage
+from studio.handlers import Studio
+from studio.limits import Limits
+
+log = logging.getLogger("resshift.studio")
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+TRUE = ("1", "true", "yes", "on")
+BRUSH_COLOR = "rgb(255, 45, 85)"
+# The editor places an example's mask layer relative to its initial canvas: keep this equal to the
+# size of the inpainting examples (256x256), or their painted masks show shifted.
+EXAMPLE_CANVAS = (256, 256)
+CSS = """
+.resshift-header h1 {margin-bottom: 0.2em}
+.resshift-footer {font-size: 0.85em; opacity: 0.8}
+"""
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_manager(device: str | torch.device = "auto", weights_dir: str | Path | None = None,
+                 offline: bool = False, max_loaded: int = 3) -> ModelManager:
+    """The process-wide model cache over every known model (nothing is loaded here)."""
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    return ModelManager(catalog.known_specs(), device=device, weights_dir=weights_dir,
+                        allow_download=not offline, max_loaded=max_loaded)
+
+
+def launch_kwargs(limits: Limits) -> dict[str, Any]:
+    """What ``demo.launch`` needs besides host and port (the tests use it too)."""
+    return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS}
+
+
+def _examples(folder: str, *names: str) -> list[str]:
+    return [str(EXAMPLES / folder / n) for n in names if (EXAMPLES / folder / n).is_file()]
+
+
+# ----------------------------------------------------------------------------- tabs
+def _sr_tab(studio: Studio) -> gr.Dropdown:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            image = RawImage(type="filepath", label="Low-resolution image", sources=["upload", "clipboard"],
+                             height=340, elem_id="sr-input")
+            c = widgets.controls(studio, "sr", "Upscale ×4")
+        with gr.Column(scale=7):
+            o = widgets.outputs("sr")
+    cmp = widgets.compare_panel(studio, o)
+    gr.Examples(_examples("sr", "crowd_x4_lr.png", "portrait_lr.jpg", "handshake_lq.jpg"), [image],
+                label="Examples (click one, then Upscale)", cache_examples=False)
+    inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
+    widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
+                 ("super_resolve", "compare_sr"))
+    return c.model
+
+
+def _inpaint_tab(studio: Studio) -> gr.Dropdown:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=6):
+            editor = gr.ImageEditor(
+                label="Paint over what to repaint", type="numpy", image_mode="RGBA",
+                sources=["upload", "clipboard"], layers=False,
+                transforms=(), height=460, canvas_size=EXAMPLE_CANVAS,
+                brush=gr.Brush(colors=[(BRUSH_COLOR, 0.7)], default_color=(BRUSH_COLOR, 0.7),
+                               color_mode="fixed"),
+                eraser=gr.Eraser(), elem_id="inpaint-editor")
+            with gr.Row():
+                preview = gr.Image(label="Mask preview (tinted = repaint)", interactive=False,
+                                   height=180, buttons=[])
+                mask_upload = RawImage(type="filepath", sources=["upload"], height=180,
+                                       label="…or upload a mask (white or opaque = repaint)")
+            c = widgets.controls(studio, "inpaint", "Inpaint")
+        with gr.Column(scale=6):
+            o = widgets.outputs("inpaint")
+    cmp = widgets.compare_panel(studio, o)
+    examples = [{"background": str(EXAMPLES / "inpaint" / f"{n}.png"),
+                 "layers": [str(EXAMPLES / "inpaint" / f"{n}_mask.png")], "composite": None}
+                for n in ("face_256", "office_256") if (EXAMPLES / "inpaint" / f"{n}.png").is_file()]
+    gr.Examples([[e] for e in examples], [editor], label="Examples with a painted mask", cache_examples=False)
+    inputs = [editor, mask_upload, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
+    widgets.wire(c, o, cmp, inputs, studio.inpaint, studio.compare_inpaint, studio.live_inpaint,
+                 ("inpaint", "compare_inpaint"), extra_outputs=[preview])
+    for event in (editor.upload, editor.change, mask_upload.change):
+        event(studio.preview_mask, [editor, mask_upload], preview, queue=False, show_progress="hidden",
+              trigger_mode="always_last", api_visibility="private")
+    return c.model
+
+
+def _guess_mode(path: str | None):
+    """Square uploads are probably aligned faces; anything else is a photo."""
+    if not path:
+        return gr.skip(), gr.skip()
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - the run reports unreadable files
+        return gr.skip(), gr.skip()
+    mode = "aligned" if abs(w - h) <= max(2, 0.02 * max(w, h)) else "photo"
+    return mode, gr.update(visible=mode == "photo")
+
+
+def _face_tab(studio: Studio) -> gr.Dropdown:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            image = RawImage(type="filepath", label="Face or photo", sources=["upload", "clipboard"],
+                             height=340, elem_id="face-input")
+            mode = gr.Radio([("Aligned face (512×512 crop)", "aligned"),
+                             ("Whole photo (find and restore every face)", "photo")],
+                            value="aligned", label="Input")
+            with gr.Group(visible=False) as photo_box:
+                with gr.Row():
+                    scale = gr.Radio([1, 2, 4], value=1, label="Output scale")
+                    background = gr.Radio([("Resize", "resize"), ("Super-resolve", "sr")], value="resize",
+                                          label="Background")
+                with gr.Row():
+                    select = gr.Radio([("All", "all"), ("Largest", "largest"), ("Centre", "center")],
+                                      value="all", label="Faces")
+                    min_face = gr.Slider(0, 256, value=32, step=8, label="Smallest face (pixels)")
+            c = widgets.controls(studio, "face", "Restore")
+        with gr.Column(scale=7):
+            o = widgets.outputs("face")
+    cmp = widgets.compare_panel(studio, o)
+    gr.Examples(_examples("face", "celebahq_00234_lq.jpg", "celebahq_00277_lq.jpg", "speaker_photo.jpg",
+                          "handshake_photo.jpg"), [image],
+                label="Examples (aligned faces and whole photos)", cache_examples=False)
+    mode.change(lambda m: gr.update(visible=m == "photo"), mode, photo_box, queue=False,
+                api_visibility="private")
+    image.change(_guess_mode, image, [mode, photo_box], queue=False, api_visibility="private")
+    inputs = [image, mode, c.model, c.steps, c.kappa, c.seed, c.resample, c.color_fix, scale, background,
+              select, min_face]
+    widgets.wire(c, o, cmp, inputs, studio.restore_face, studio.compare_face, studio.live_face,
+                 ("restore_face", "compare_face"))
+    return c.model
+
+
+# ----------------------------------------------------------------------------- the app
+def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
+               device: str | None = None, weights_dir: str | Path | None = None,
+               offline: bool | None = None, files_root: str | Path | None = None) -> gr.Blocks:
+    """Build the studio. Without ``manager``, one over every known model is made from the
+    arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment."""
+    if manager is None:
+        offline = offline if offline is not None else _env_flag("RESSHIFT_OFFLINE")
+        manager = make_manager(device or os.environ.get("RESSHIFT_DEVICE", "auto"),
+                               weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
+    limits = limits or Limits.from_env(manager.device.type)
+    studio = Studio(manager, limits, files_root=files_root)
+    where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
+    downloads = "downloaded on first use" if manager.allow_download else "offline: only models on disk"
+
+    with gr.Blocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(
+            "# ResShift studio\n"
+            "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
+            "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
+            "the slider to compare before and after.  \n"
+            f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
+        with gr.Tabs():
+            with gr.Tab("Super-resolution ×4", id="sr"):
+                sr_model = _sr_tab(studio)
+            with gr.Tab("Inpainting", id="inpaint"):
+                inpaint_model = _inpaint_tab(studio)
+            with gr.Tab("Face restoration", id="face"):
+                face_model = _face_tab(studio)
+        gr.Markdown(f"{limits.summary()} Results are deleted after an hour. API: see “Use via API” "
+                    "below.", elem_classes="resshift-footer")
+
+        def refresh():  # availability labels change as weights download
+            return tuple(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face"))
+
+        demo.load(refresh, None, [sr_model, inpaint_model, face_model], queue=False,
+                  api_visibility="private")
+    demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
+    demo.studio = studio  # for tests and operators: the shared state behind the handlers
+    return demo
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="ResShift studio (Gradio app)")
+    add = p.add_argument
+    add("--share", action="store_true", help="ask Gradio for a temporary public link")
+    add("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
+    add("--device", default=os.environ.get("RESSHIFT_DEVICE", "auto"), help="cpu, cuda, cuda:N or auto")
+    add("--weights-dir", type=Path, default=None, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
+    add("--offline", action="store_true", default=_env_flag("RESSHIFT_OFFLINE"),
+        help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
+    add("--preload", action="store_true", default=_env_flag("RESSHIFT_PRELOAD"),
+        help="load each task's default model at start (always on ZeroGPU Spaces)")
+    add("--max-upload-mb", type=float, help="largest upload (RESSHIFT_MAX_UPLOAD_MB)")
+    for task in ("sr", "inpaint", "face"):
+        add(f"--max-pixels-{task}",
+            help=f"largest {task} input, e.g. 1024x1024 (RESSHIFT_MAX_PIXELS_{task.upper()})")
+    add("--timeout", type=float, help="seconds of sampling per request, 0 = none (RESSHIFT_REQUEST_TIMEOUT)")
+    add("--queue-size", type=int, help="requests waiting at most (RESSHIFT_QUEUE_SIZE)")
+    return p
+
+
+def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
+    """The environment's limits, with the command line's flags on top."""
+    flags = {"RESSHIFT_MAX_UPLOAD_MB": args.max_upload_mb, "RESSHIFT_MAX_PIXELS_SR": args.max_pixels_sr,
+             "RESSHIFT_MAX_PIXELS_INPAINT": args.max_pixels_inpaint,
+             "RESSHIFT_MAX_PIXELS_FACE": args.max_pixels_face, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
+             "RESSHIFT_QUEUE_SIZE": args.queue_size}
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in flags.items() if v is not None})
+    return Limits.from_env(device_type, env)
+
+
+def preload(manager: ModelManager) -> None:
+    """Load each task's default model now (on ZeroGPU the workers then inherit them)."""
+    for task in ("sr", "inpaint", "face"):
+        name = catalog.default_name(manager, task)
+        if name is None:
+            continue
+        try:
+            manager.get(name)
+            log.info("preloaded %s", name)
+        except Exception as exc:  # noqa: BLE001 - a missing model must not stop the server
+            log.warning("could not preload %s: %s", name, exc)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    manager = make_manager(device, args.weights_dir, args.offline)
+    limits = _limits_from(args, device.type)
+    if args.preload or _env_flag("SPACES_ZERO_GPU"):
+        preload(manager)
+    global demo
+    demo = build_demo(manager, limits=limits)
+    log.info("device %s; %s", device, limits.summary())
+    serve(demo, limits, host=args.host, port=args.port, share=args.share)
+    demo.block_thread()
+
+
+def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
+          share: bool = False) -> gr.Blocks:
+    """Start the server without blocking. A share link that cannot be made (no network) is logged
+    and the local server keeps running."""
+    try:
+        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
+                   **launch_kwargs(limits))
+    except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
+        if not share:
+            raise
+        log.warning("could not create a public share link (%s); serving locally only", exc)
+        app.close()
+        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
+                   **launch_kwargs(limits))
+    if share and not app.share_url:
+        log.warning("could not create a public share link (is this machine offline?); the studio keeps "
+                    "serving locally at %s", app.local_url)
+    return app
+
+
+if __name__ == "__main__":
+    main()
+else:  # imported (tests, `gradio app.py`): build the default studio; nothing loads until a request
+    demo = build_demo()

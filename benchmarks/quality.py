@@ -1,0 +1,236 @@
+"""Quality benchmark of the restoration models on the validation images (not a unit test).
+
+    python benchmarks/quality.py [--data ../shared/datasets] [--models lite-sr,lite-inpaint,lite-face]
+                                 [--quick] [--json results.json]
+
+Prints, per task, markdown tables:
+- SR x4 on bicubic-downscaled and on Real-ESRGAN-degraded inputs: PSNR (Y) / SSIM (Y), border 4,
+  against bicubic up-sampling and against the same network's 1-step prediction;
+- inpainting: PSNR inside the mask against OpenCV's Telea inpainting;
+- faces: PSNR / SSIM against the degraded input (bicubic-resized back to 512) on GFPGAN-style
+  degradations of 512x512 faces;
+- the effect of steps (1..T, leading and trailing respacing) and kappa (0.5-4) on these figures.
+Every degradation and mask is drawn from a fixed seed, so the numbers are reproducible.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resshift.compat import install_torchvision_compat  # noqa: E402
+
+install_torchvision_compat()
+import cv2  # noqa: E402
+from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim  # noqa: E402
+
+from resshift.catalog import find_model  # noqa: E402
+from resshift.data import FaceDegradationConfig, MaskConfig, RealESRGANConfig, RealESRGANDegradation  # noqa: E402
+from resshift.data.faces import degrade_face  # noqa: E402
+from resshift.data.masks import random_mask  # noqa: E402
+from resshift.data.realesrgan import bicubic_downsample  # noqa: E402
+from resshift.data.util import cpu_generator  # noqa: E402
+from resshift.loader import load_model  # noqa: E402
+from resshift.pipelines import RestoreOptions, inpaint, restore_face, super_resolve  # noqa: E402
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+KAPPAS = (0.5, 1.0, 2.0, 4.0)
+
+
+def images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def metrics(out: np.ndarray, gt: np.ndarray, border: int = 4) -> tuple[float, float]:
+    """PSNR / SSIM on the Y channel (BT.601), as SR papers report them."""
+    a, b = out[..., ::-1], gt[..., ::-1]  # basicsr expects BGR
+    return (calculate_psnr(a, b, crop_border=border, test_y_channel=True),
+            calculate_ssim(a, b, crop_border=border, test_y_channel=True))
+
+
+def masked_psnr(out: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    diff = (out.astype(np.float64) - gt.astype(np.float64))[mask]
+    mse = float((diff ** 2).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def bicubic_up(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(lr).resize(size, Image.BICUBIC))
+
+
+def mean(rows: list[tuple[float, ...]]) -> tuple[float, ...]:
+    return tuple(round(float(np.mean(c)), 3) for c in zip(*rows))
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    lines = [f"\n### {title}\n", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- SR
+def sr_pairs(hr_paths: list[Path], kind: str, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(lr uint8, hr uint8) pairs; HR cropped to a multiple of 4 (and of 64 px for the degradation)."""
+    pairs = []
+    degrade = RealESRGANDegradation(RealESRGANConfig(bicubic_prob=0.0))
+    kernels = RealESRGANConfig().kernels
+    for i, path in enumerate(hr_paths):
+        hr = load_rgb(path)
+        h, w = hr.shape[0] // 4 * 4, hr.shape[1] // 4 * 4
+        hr = hr[:h, :w]
+        gt = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
+        if kind == "bicubic":
+            lq = bicubic_downsample(gt, 4)
+        else:
+            k = kernels(hr, np.random.default_rng(seed + i))
+            _, lq = degrade(gt, k["kernel1"][None], k["kernel2"][None], k["sinc_kernel"][None],
+                            generator=cpu_generator(seed + i), choices=cpu_generator(seed + 1000 + i))
+        lr = (lq[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        pairs.append((lr, hr))
+    return pairs
+
+
+def run_sr(model, pairs, options) -> tuple[float, float]:
+    rows = []
+    for lr, hr in pairs:
+        out = super_resolve(model, lr, options).image
+        rows.append(metrics(out, hr))
+    return mean(rows)
+
+
+# ----------------------------------------------------------------------------- inpainting
+def inpaint_cases(paths: list[Path], size: int = 256, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    cases = []
+    cfg = MaskConfig()
+    for i, path in enumerate(paths):
+        img = load_rgb(path)
+        h, w = img.shape[:2]
+        s = min(h, w, size)
+        top, left = (h - s) // 2, (w - s) // 2
+        img = np.ascontiguousarray(img[top:top + s, left:left + s])
+        mask = random_mask(s, s, cfg, np.random.default_rng(seed + i)) > 0.5
+        cases.append((img, mask))
+    return cases
+
+
+def run_inpaint(model, cases, options) -> float:
+    return round(float(np.mean([masked_psnr(inpaint(model, img, m, options).image[..., :3], img, m)
+                                for img, m in cases])), 3)
+
+
+def telea(cases) -> float:
+    vals = []
+    for img, mask in cases:
+        corrupted = img.copy()
+        corrupted[mask] = 0
+        out = cv2.inpaint(corrupted[..., ::-1].copy(), mask.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)[..., ::-1]
+        vals.append(masked_psnr(out, img, mask))
+    return round(float(np.mean(vals)), 3)
+
+
+# ----------------------------------------------------------------------------- faces
+def face_cases(paths: list[Path], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    cfg = FaceDegradationConfig()
+    cases = []
+    for i, path in enumerate(paths):
+        gt = np.asarray(Image.open(path).convert("RGB").resize((512, 512), Image.LANCZOS)).astype(np.float32) / 255
+        gt_out, lq = degrade_face(gt, cfg, np.random.default_rng(seed + i))
+        to8 = lambda a: (np.clip(a, 0, 1) * 255).round().astype(np.uint8)  # noqa: E731
+        cases.append((to8(lq), to8(gt_out)))
+    return cases
+
+
+def run_face(model, cases, options) -> tuple[float, float]:
+    return mean([metrics(restore_face(model, lq, options).image[..., :3], gt, border=0) for lq, gt in cases])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
+    p.add_argument("--models", default="lite-sr,lite-inpaint,lite-face")
+    p.add_argument("--quick", action="store_true", help="fewer images (Set5 + Set14, 8 faces) and no sweeps on BSD100")
+    p.add_argument("--no-sweeps", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "device": args.device, "torch": torch.__version__}
+    natural = args.data / "natural" / "val"
+    for name in args.models.split(","):
+        spec = find_model(name)
+        model = load_model(spec, device=args.device, allow_download=False)
+        T, kappa0 = spec.diffusion.steps, spec.diffusion.kappa
+        opts = lambda **kw: RestoreOptions(seed=args.seed, **kw)  # noqa: E731
+        started = time.time()
+        res: dict = {}
+        print(f"\n## {name} ({spec.title}; trained with {T} steps, kappa {kappa0})")
+        if spec.task == "sr":
+            sets = ["set5", "set14"] + ([] if args.quick else ["bsd100"])
+            paths = [p for s in sets for p in images(natural / s)]
+            for kind in ("bicubic", "realesrgan"):
+                pairs = sr_pairs(paths, kind)
+                bic = mean([metrics(bicubic_up(lr, (hr.shape[1], hr.shape[0])), hr) for lr, hr in pairs])
+                full = run_sr(model, pairs, opts())
+                one = run_sr(model, pairs, opts(steps=1))
+                res[kind] = {"images": len(pairs), "bicubic": bic, f"resshift_{T}": full, "resshift_1": one}
+                print(table(f"SR x4, {kind} inputs ({', '.join(sets)}: {len(pairs)} images), PSNR(Y) dB / SSIM(Y)",
+                            ["method", "PSNR", "SSIM"],
+                            [["bicubic", *bic], [f"{name}, {T} steps", *full], [f"{name}, 1 step", *one]]))
+            sweep_pairs = sr_pairs([p for s in ("set5", "set14") for p in images(natural / s)], "bicubic")
+            measure = lambda o: run_sr(model, sweep_pairs, o)  # noqa: E731
+            unit = "PSNR(Y) / SSIM(Y), Set5+Set14 bicubic"
+        elif spec.task == "inpaint":
+            paths = [p for s in ("set5", "set14") + (() if args.quick else ("bsd100",)) for p in images(natural / s)]
+            cases = inpaint_cases(paths)
+            tel = telea(cases)
+            full = run_inpaint(model, cases, opts())
+            res["inpaint"] = {"images": len(cases), "telea": tel, f"resshift_{T}": full}
+            print(table(f"Inpainting, PSNR inside the mask ({len(cases)} images, 256x256 centre crops)",
+                        ["method", "PSNR (mask)"], [["OpenCV Telea", tel], [f"{name}, {T} steps", full]]))
+            sweep_cases = cases[:19]
+            measure = lambda o: (run_inpaint(model, sweep_cases, o),)  # noqa: E731
+            unit = "PSNR inside the mask, Set5+Set14"
+        else:
+            paths = images(args.data / "faces" / "val")[: 8 if args.quick else None]
+            cases = face_cases(paths)
+            bic = mean([metrics(lq, gt, border=0) for lq, gt in cases])
+            full = run_face(model, cases, opts())
+            one = run_face(model, cases, opts(steps=1))
+            res["face"] = {"images": len(cases), "bicubic": bic, f"resshift_{T}": full, "resshift_1": one}
+            print(table(f"Faces, GFPGAN-style degradation ({len(cases)} images, 512x512), PSNR(Y) / SSIM(Y)",
+                        ["method", "PSNR", "SSIM"],
+                        [["degraded input (bicubic)", *bic], [f"{name}, {T} steps", *full], [f"{name}, 1 step", *one]]))
+            measure = lambda o: run_face(model, cases[:8], o)  # noqa: E731
+            unit = "PSNR(Y) / SSIM(Y), 8 faces"
+        if not args.no_sweeps:
+            rows = []
+            for steps in range(1, T + 1):
+                for spacing in (("trailing", "leading") if steps < T else ("trailing",)):
+                    rows.append([steps, spacing if steps < T else "(all)", kappa0, *measure(opts(steps=steps, spacing=spacing))])
+            for k in KAPPAS:
+                if k != kappa0:
+                    rows.append([T, "(all)", k, *measure(opts(kappa=k))])
+            res["sweep"] = rows
+            print(table(f"Steps and kappa ({unit})", ["steps", "spacing", "kappa", *unit.split(",")[0].split(" / ")], rows))
+        res["seconds"] = round(time.time() - started, 1)
+        results[name] = res
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""ResShift-lite: three small models bundled with the project, trained by ``resshift.train``.
+
+They keep ResShift's diffusion (4 steps, kappa 2, the exponential eta schedule) and Swin-UNet,
+but replace the VQ autoencoder by pixel-unshuffle (weight-free) and shrink the network so it runs
+on a laptop CPU. Latents are pixels in [-1, 1], so inputs are normalised by the pixel-space rule
+(``latent=False``: x_t / (3 kappa sqrt(eta_t) + 1)) in training and sampling alike.
+
+- lite-sr: x4; the UNet runs at the *low* resolution: latent = pixel-unshuffle(4) of the bicubic
+  x4 image (48 channels at LR size), conditioned on the LR image itself (lq_size == image_size).
+- lite-inpaint: latent = pixel-unshuffle(4) of the image; lq = masked image + mask at 4x the
+  latent size through the learned feature extractor.
+- lite-face: 512 x 512 aligned faces; latent = pixel-unshuffle(8) (64 x 64 x 192); lq at 512.
+
+All three predict x0 relative to the low-quality input (``lq_residual``: the network's output is
+added to the pixel-unshuffled, resized input), so a short training run starts from the input
+and only has to learn the correction.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..diffusion.schedule import DiffusionConfig
+from .registry import ModelSpec, WeightFile
+
+_LITE_DIFFUSION = dict(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, power=0.3,
+                       predict_type="xstart", normalize_input=True, latent=False, scale_factor=1.0)
+
+
+def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: int,
+          channel_mult: list[int], attention_resolutions: list[int], **extra: Any) -> dict[str, Any]:
+    params = dict(
+        image_size=image_size, in_channels=latent_channels, model_channels=model_channels,
+        out_channels=latent_channels, attention_resolutions=attention_resolutions, dropout=0,
+        channel_mult=channel_mult, num_res_blocks=[1] * len(channel_mult), conv_resample=True,
+        dims=2, use_fp16=False, num_head_channels=32, use_scale_shift_norm=True,
+        resblock_updown=False, swin_depth=2, swin_embed_dim=64, window_size=8, mlp_ratio=2,
+        cond_lq=True, lq_size=lq_size,
+    )
+    params.update(extra)
+    return params
+
+
+def _lite(task: str, title: str, unet: dict[str, Any], sf: int, factor: int, notes: str) -> ModelSpec:
+    name = f"resshift_lite_{task}.safetensors"
+    return ModelSpec(
+        f"lite-{task}", task, title, unet, DiffusionConfig(sf=sf, **_LITE_DIFFUSION),  # type: ignore[arg-type]
+        WeightFile(filename=name, bundled=f"lite/{name}"), "pixel", {"factor": factor}, official=False,
+        notes=f"{notes}; trained by resshift.train (configs/lite_{task}.yaml).",
+    )
+
+
+# image_size is the training latent size (it sizes the Swin masks); any multiple of
+# size_multiple (8 * 2**(levels-1)) works at run time.
+LITE_SR_UNET = _unet(48, image_size=64, lq_size=64, model_channels=32, channel_mult=[1, 2, 4],
+                     attention_resolutions=[16], lq_residual=4)
+LITE_INPAINT_UNET = _unet(48, image_size=64, lq_size=256, model_channels=32, channel_mult=[1, 2, 4],
+                          attention_resolutions=[16], cond_mask=True, lq_residual=4)
+LITE_FACE_UNET = _unet(192, image_size=64, lq_size=512, model_channels=64, channel_mult=[1, 1, 1],
+                       attention_resolutions=[32, 16], lq_residual=8)
+
+LITE_MODELS: tuple[ModelSpec, ...] = (
+    _lite("sr", "ResShift-lite x4 SR (bundled, fast on CPU)", LITE_SR_UNET, sf=4, factor=4,
+          notes="Small Swin-UNet at LR resolution on the pixel-unshuffled bicubic x4 image, "
+                "Real-ESRGAN degradations"),
+    _lite("inpaint", "ResShift-lite inpainting (bundled, fast on CPU)", LITE_INPAINT_UNET, sf=1, factor=4,
+          notes="Small Swin-UNet on the pixel-unshuffled image, conditioned on the masked image and "
+                "mask, LaMa-style masks"),
+    _lite("face", "ResShift-lite face restoration, 512x512 aligned (bundled)", LITE_FACE_UNET, sf=1,
+          factor=8, notes="Small Swin-UNet on the pixel-unshuffled (x8) face, GFPGAN-style degradations"),
+)
+
+
+def lite_model(name: str) -> ModelSpec:
+    """The lite spec called ``name`` (KeyError listing the names otherwise)."""
+    for spec in LITE_MODELS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown lite model {name!r}; known: {[s.name for s in LITE_MODELS]}")

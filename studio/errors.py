@@ -1,0 +1,108 @@
+"""Turning whatever a request raises into one sentence for the user (``gr.Error``).
+
+Expected problems (a bad file, a limit, missing weights, GPU out of memory, a timeout) become a
+specific message; anything else is logged with its traceback and shown as a short generic message
+with a reference the operator can find in the log. Messages are HTML-escaped: Gradio renders them
+as HTML and they can quote a user's file name.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import html
+import logging
+import secrets
+from typing import Iterator
+
+import gradio as gr
+import torch
+
+from resshift.manager import UnknownModelError
+from resshift.pipelines import InvalidImageError, InvalidMaskError
+from resshift.weights import UnsafeWeightsError, WeightsLoadError, WeightsUnavailable
+
+from .jobs import RequestTimeout
+from .limits import LimitExceeded
+
+log = logging.getLogger(__name__)
+
+OOM_MESSAGE = ("The {where} ran out of memory on this image. Try a smaller image, or a smaller tile "
+               "size under Advanced, and run again.")
+
+
+class UserInputError(ValueError):
+    """A request the studio refuses before running anything (no image, no mask, bad values)."""
+
+
+def sentence(text: str) -> str:
+    """'the mask is empty' -> 'The mask is empty.' (HTML-escaped)."""
+    text = str(text).strip()
+    if not text:
+        return ""
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first.islower():  # 'the mask ...' -> 'The mask ...'; never 'tiny-sr ...'
+        text = text[0].upper() + text[1:]
+    if text[-1] not in ".!?":
+        text += "."
+    return html.escape(text, quote=False)
+
+
+def user_error(text: str, title: str = "Cannot run") -> gr.Error:
+    return gr.Error(sentence(text), title=title, print_exception=False)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _weights_message(exc: WeightsUnavailable) -> str:
+    log.warning("%s", exc)  # the full story (URL, folders, reason) for the operator
+    return (f"The model's weight file {exc.filename} is not on this machine and could not be "
+            "fetched. Pick a model marked 'bundled', 'on disk' or 'loaded', or ask whoever runs the "
+            "studio to put the file in its weights folder (--weights-dir or RESSHIFT_WEIGHTS_DIR)")
+
+
+@contextlib.contextmanager
+def friendly_errors(what: str) -> Iterator[None]:
+    """Run a request; re-raise any failure as ``gr.Error`` with a human sentence.
+
+    what: the request in words, e.g. 'super-resolving the image' (used in the generic message).
+    """
+    try:
+        yield
+    except gr.Error:
+        raise
+    except (InvalidImageError, InvalidMaskError, LimitExceeded, UserInputError) as exc:
+        raise user_error(str(exc)) from None
+    except UnknownModelError as exc:
+        raise user_error(f"{exc}. Reload the page to refresh the model list") from None
+    except WeightsUnavailable as exc:
+        raise user_error(_weights_message(exc), title="Model not available") from None
+    except (UnsafeWeightsError, WeightsLoadError) as exc:
+        log.error("weights failed to load: %s", exc)
+        raise user_error(f"The model's weights could not be loaded: {exc}",
+                         title="Model not available") from None
+    except RequestTimeout as exc:
+        raise user_error(f"The run {exc}. Use a smaller image or fewer steps",
+                         title="Too slow") from None
+    except torch.cuda.OutOfMemoryError:
+        log.warning("CUDA out of memory while %s", what)
+        _free_memory()
+        raise user_error(OOM_MESSAGE.format(where="GPU"), title="Out of memory") from None
+    except MemoryError:
+        log.warning("out of memory while %s", what)
+        _free_memory()
+        raise user_error(OOM_MESSAGE.format(where="server"), title="Out of memory") from None
+    except NotImplementedError as exc:
+        raise user_error(f"This is not available here: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the UI edge: log everything, show a sentence
+        if isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc):
+            _free_memory()
+            raise user_error(OOM_MESSAGE.format(where="server"), title="Out of memory") from None
+        ref = secrets.token_hex(4)
+        log.exception("error %s while %s", ref, what)
+        raise gr.Error(f"Something went wrong while {html.escape(what)} (error {ref}). Please try "
+                       "again; if it keeps happening, try a smaller image or another model.",
+                       title="Server error", print_exception=False) from None

@@ -1,0 +1,397 @@
+"""The studio's event handlers: read the inputs, check limits, run the model jobs, write results.
+
+A :class:`Studio` holds what requests share (the model cache, the limits, the folder Gradio serves
+files from) and nothing per request. Each handler returns values for the UI's outputs; any failure
+becomes a ``gr.Error`` with a sentence (see errors.py). The GPU work of every handler goes through
+one function, ``Studio.run_jobs``, decorated with ``spaces.GPU`` so a ZeroGPU Space gets a GPU for
+exactly that part (off Spaces the decorator returns the function unchanged).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from resshift.manager import ModelManager
+from resshift.pipelines import DecodedImage, InvalidMaskError, RestoreOptions, decode_image, decode_mask
+from resshift.pipelines.color import COLOR_FIXES
+
+from . import images
+from .errors import UserInputError, friendly_errors
+from .jobs import FaceRun, Job, PhotoSettings, run_jobs
+from .limits import TASK_NAMES, Limits
+
+log = logging.getLogger(__name__)
+
+TILES = {"auto": None, "off": 0, "128": 128, "256": 256, "512": 512}
+FACE_MODES = ("aligned", "photo")
+KAPPA_PRESETS = (0.5, 1.0, 2.0, 4.0)
+NO_IMAGE = "Add an image first: drop a file on the input, paste one, or click it to browse"
+NO_STROKE = ("Nothing to repaint: paint over the area to fill with the brush (or upload a mask), "
+             "then press Run")
+
+
+def gpu_decorator(duration: Callable[..., int] | int) -> Callable:
+    """``spaces.GPU(duration=...)``; without the ``spaces`` package, the identity."""
+    try:
+        import spaces
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2 ** 31)
+
+
+def _check_resample(resample: str) -> None:
+    if resample not in images.RESAMPLE:
+        raise UserInputError(f"resample must be one of {', '.join(images.RESAMPLE)}; got {resample!r}")
+
+
+def _number(value: Any, name: str, cast=float):
+    try:
+        return cast(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserInputError(f"{name} must be a number, got {value!r}") from None
+
+
+class Studio:
+    """Shared state of the app: the model manager, the limits and the output folder."""
+
+    def __init__(self, manager: ModelManager, limits: Limits, *, files_root: str | Path | None = None):
+        self.manager = manager
+        self.limits = limits
+        self.files_root = Path(files_root) if files_root else Path(gr.utils.get_upload_folder())
+        self.run_jobs = gpu_decorator(self._gpu_seconds)(self._run_jobs)
+
+    # ---------------------------------------------------------------- running models
+    def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
+        """ZeroGPU reservation: a minute for a single run, more for comparisons (at most 5 min)."""
+        return int(min(300, 45 + 30 * len(jobs)))
+
+    def _run_jobs(self, jobs: list[Job], progress: Any = None) -> list:
+        def report(fraction: float, desc: str) -> None:
+            if progress is not None:
+                progress(min(max(fraction, 0.0), 1.0), desc=desc)
+
+        return run_jobs(self.manager, jobs, report, timeout=self.limits.request_timeout)
+
+    # ---------------------------------------------------------------- reading inputs
+    def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
+        """Check an uploaded file against the limits and decode it (EXIF orientation applied)."""
+        if not path:
+            raise UserInputError(NO_IMAGE)
+        size = os.path.getsize(path)
+        self.limits.check_upload(size)
+        if size == 0:
+            raise UserInputError("The file is empty (0 bytes)")
+        try:
+            with Image.open(path) as probe:  # header only: refuse huge images before decoding
+                width, height = probe.size
+        except Exception:  # noqa: BLE001 - unreadable here: decode_image explains why below
+            width = height = None
+        if width is not None:
+            self.limits.check_input(task, width, height, scale)
+        return decode_image(path), images.safe_stem(Path(path).name)
+
+    def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
+        if arr is None:
+            raise UserInputError(NO_IMAGE)
+        arr = np.asarray(arr)
+        if arr.ndim == 3 and arr.shape[2] == 4 and arr[..., 3].min() == 255:
+            arr = arr[..., :3]  # the editor makes every image RGBA; opaque ones are plain RGB
+        self.limits.check_input(task, arr.shape[1], arr.shape[0])
+        return decode_image(arr)
+
+    def _options(self, model: str, steps: Any, kappa: Any, seed: Any, tile: str = "auto",
+                 color_fix: str = "none") -> RestoreOptions:
+        spec = self.manager.spec(model)
+        trained = spec.diffusion.steps
+        steps = _number(steps if steps is not None else trained, "steps", lambda v: int(round(float(v))))
+        if not 1 <= steps <= trained:
+            raise UserInputError(f"steps must be between 1 and {trained} for {model} (it was trained "
+                                 f"with {trained}); got {steps}")
+        kappa = _number(kappa if kappa is not None else spec.diffusion.kappa, "kappa")
+        if not 0 < kappa <= 64:
+            raise UserInputError(f"kappa must be above 0 and at most 64; got {kappa}")
+        seed = new_seed() if seed is None or seed == "" else _number(seed, "seed", lambda v: int(float(v)))
+        if not 0 <= seed < 2 ** 63:
+            raise UserInputError(f"the seed must be a whole number from 0 to 2^63-1; got {seed}")
+        if str(tile) not in TILES:
+            raise UserInputError(f"tile must be one of {', '.join(TILES)}; got {tile!r}")
+        color_fix = color_fix or "none"
+        if color_fix not in COLOR_FIXES:
+            raise UserInputError(f"color_fix must be one of {', '.join(COLOR_FIXES)}; got {color_fix!r}")
+        return RestoreOptions(steps=steps, kappa=kappa, seed=seed, tile=TILES[str(tile)], color_fix=color_fix)
+
+    def _check_model(self, model: str, task: str) -> None:
+        spec = self.manager.spec(model)
+        if spec.task != task:
+            raise UserInputError(f"The model {model} is a {TASK_NAMES[spec.task].lower()} model; choose a "
+                                 f"{TASK_NAMES[task].lower()} model")
+
+    # ---------------------------------------------------------------- writing outputs
+    def _outputs(self, results: list, jobs: list[Job], before: np.ndarray, stem: str, task: str,
+                 resample: str, labels: list[str]) -> tuple[Path, list[tuple[Path, str]], list[dict]]:
+        """Save each result as PNG in a fresh request folder: (before path, [(path, label)], facts)."""
+        folder = images.new_request_dir(self.files_root)
+        out_h, out_w = results[0].image.shape[:2]
+        before_img = images.before_image(before, (out_w, out_h), resample)
+        before_path = images.save_png(before_img, folder, f"{stem}_input")
+        saved, facts = [], []
+        for i, (result, job, label) in enumerate(zip(results, jobs, labels)):
+            o = job.options
+            name = f"{stem}_{task}_{job.model}_{o.steps}steps_kappa{o.kappa:g}_seed{o.seed}"
+            saved.append((images.save_png(result.image, folder, name), label))
+            facts.append(result.facts())
+        return before_path, saved, facts
+
+    @staticmethod
+    def _caption(left: str, right: str) -> str:
+        return f"**Left:** {html.escape(left)} &nbsp;·&nbsp; **Right:** {html.escape(right)}"
+
+    def _single(self, jobs: list[Job], before: np.ndarray, stem: str, task: str, resample: str,
+                progress: Any, before_name: str) -> tuple[tuple[str, str], str, str, dict]:
+        """One run -> (slider pair, caption, PNG path, facts)."""
+        _check_resample(resample)
+        (result,) = self.run_jobs(jobs, progress)
+        if isinstance(result, FaceRun) and result.message:
+            gr.Info(result.message)
+        o = jobs[0].options
+        steps = f"{o.steps} step{'s' if o.steps != 1 else ''}"
+        label = f"{jobs[0].model} · {steps} · κ {o.kappa:g} · seed {o.seed}"
+        before_path, saved, facts = self._outputs([result], jobs, before, stem, task, resample, [label])
+        pair = (str(before_path), str(saved[0][0]))
+        return pair, self._caption(before_name, label), str(saved[0][0]), facts[0]
+
+    def _compare(self, job: Job, before: np.ndarray, stem: str, task: str, resample: str,
+                 vary: str, values: str, progress: Any) -> tuple:
+        """Runs over steps or kappa -> (gallery, slider pair, caption, state, facts table).
+
+        state: [{'label', 'path'}], the input first, for picking any two into the slider."""
+        _check_resample(resample)
+        spec = self.manager.spec(job.model)
+        grid = parse_values(vary, values, spec.diffusion.steps, self.limits.max_compare)
+        if vary == "steps":
+            jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
+        else:
+            jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
+        results = self.run_jobs(jobs, progress)
+        labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
+        before_path, saved, facts = self._outputs(results, jobs, before, stem, task, resample, labels)
+        state = [{"label": "input", "path": str(before_path)}] + \
+                [{"label": lab, "path": str(p)} for p, lab in saved]
+        gallery = [(str(p), lab) for p, lab in saved]
+        table = [{"run": j.label, **f} for j, f in zip(jobs, facts)]
+        pair = (str(saved[0][0]), str(saved[-1][0]))
+        return gallery, pair, self._caption(labels[0], labels[-1]), state, table
+
+    @staticmethod
+    def compare_choices(state: list[dict] | None):
+        """The 'slider left/right' dropdowns after a comparison: first and last result."""
+        names = [s["label"] for s in state or []]
+        if len(names) < 3:
+            return gr.skip(), gr.skip()
+        return gr.update(choices=names, value=names[1]), gr.update(choices=names, value=names[-1])
+
+    def pick(self, left: str, right: str, state: list[dict] | None):
+        """Show two of the compared images in the slider -> (slider pair, caption)."""
+        by_label = {s["label"]: s["path"] for s in state or []}
+        if left not in by_label or right not in by_label:
+            return gr.skip(), gr.skip()
+        return (by_label[left], by_label[right]), self._caption(left, right)
+
+    # ---------------------------------------------------------------- super-resolution
+    def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix):
+        self._check_model(model, "sr")
+        sf = self.manager.spec(model).diffusion.sf
+        decoded, stem = self._read_file("sr", image, scale=sf)
+        job = Job("sr", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix))
+        return job, images.to_uint8(decoded.rgb, decoded.alpha), stem
+
+    def super_resolve(self, image: str | None, model: str, steps: float, kappa: float, seed: float | None,
+                      resample: str = "bicubic", tile: str = "auto", color_fix: str = "none",
+                      progress=gr.Progress()):
+        """x4 super-resolution -> (slider: input resized | result, caption, PNG path, facts)."""
+        with friendly_errors("super-resolving the image"):
+            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix)
+            return self._single([job], before, stem, "sr", resample, progress, f"input ({resample})")
+
+    def compare_sr(self, image, model, steps, kappa, seed, resample="bicubic", tile="auto",
+                   color_fix="none", vary="steps", values="", progress=gr.Progress()):
+        with friendly_errors("comparing super-resolution settings"):
+            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix)
+            return self._compare(job, before, stem, "sr", resample, vary, values, progress)
+
+    # ---------------------------------------------------------------- inpainting
+    def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
+        self._check_model(model, "inpaint")
+        editor = editor or {}
+        decoded = self._read_array("inpaint", editor.get("background"))
+        mask = images.editor_mask(editor.get("layers"), decoded.size)
+        if mask_upload:
+            self.limits.check_upload(os.path.getsize(mask_upload))
+            mask |= decode_mask(mask_upload, decoded.size)
+        if not mask.any():
+            raise UserInputError(NO_STROKE)
+        job = Job("inpaint", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix),
+                  mask=mask)
+        rgb = images.to_uint8(decoded.rgb)
+        before = images.mask_preview(rgb, mask, dim=1.0)
+        if decoded.alpha is not None:
+            before = np.concatenate([before, images.to_uint8(decoded.alpha[..., None])], axis=2)
+        return job, before, images.mask_preview(rgb, mask)
+
+    def inpaint(self, editor: dict | None, mask_upload: str | None, model: str, steps: float,
+                kappa: float, seed: float | None, resample: str = "bicubic", tile: str = "auto",
+                color_fix: str = "none", progress=gr.Progress()):
+        """Fill the painted area -> (slider: input with the mask tinted | result, caption, PNG path,
+        facts, mask preview)."""
+        with friendly_errors("inpainting the image"):
+            job, before, preview = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed,
+                                                         tile, color_fix)
+            pair, caption, path, facts = self._single([job], before, "image", "inpaint", resample, progress,
+                                                      "input, area to repaint tinted")
+            return pair, caption, path, facts, preview
+
+    def compare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, resample="bicubic",
+                        tile="auto", color_fix="none", vary="steps", values="", progress=gr.Progress()):
+        with friendly_errors("comparing inpainting settings"):
+            job, before, _ = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed, tile,
+                                                   color_fix)
+            return self._compare(job, before, "image", "inpaint", resample, vary, values, progress)
+
+    def preview_mask(self, editor: dict | None, mask_upload: str | None = None):
+        """The mask preview while drawing (no model run); None when there is no image yet."""
+        background = (editor or {}).get("background")
+        if background is None:
+            return None
+        background = np.asarray(background)
+        size = (background.shape[1], background.shape[0])
+        mask = images.editor_mask((editor or {}).get("layers"), size)
+        if mask_upload:
+            try:
+                mask |= decode_mask(mask_upload, size)
+            except InvalidMaskError:
+                pass  # reported when Run is pressed
+        return images.mask_preview(background[..., :3], mask)
+
+    # ---------------------------------------------------------------- faces
+    def _prepare_face(self, image, mode, model, steps, kappa, seed, color_fix, scale, background,
+                      select, min_face_size):
+        self._check_model(model, "face")
+        if mode not in FACE_MODES:
+            raise UserInputError(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
+        scale = int(_number(scale or 1, "scale"))
+        if mode == "photo" and scale not in (1, 2, 4):
+            raise UserInputError(f"the output scale must be 1, 2 or 4; got {scale}")
+        decoded, stem = self._read_file("face", image, scale=scale if mode == "photo" else 1)
+        if mode == "photo" and background == "sr" and scale > 1:  # the whole photo goes through SR
+            self.limits.check_input("sr", *decoded.size, scale=4)
+        options = self._options(model, steps, kappa, seed, "auto", color_fix)
+        if mode == "aligned":
+            job = Job("face", model, decoded, options)
+        else:
+            sr_model = None
+            if background == "sr":
+                from .models import default_name
+
+                sr_model = default_name(self.manager, "sr")
+                if sr_model is None:
+                    raise UserInputError("no super-resolution model is available for the background; "
+                                         "choose Background: Resize")
+            settings = PhotoSettings(scale=scale, background=background or "resize", sr_model=sr_model,
+                                     select=select or "all",
+                                     min_face_size=int(_number(min_face_size or 0, "min face size")))
+            job = Job("face_photo", model, decoded, options, photo=settings)
+        return job, images.to_uint8(decoded.rgb, decoded.alpha), stem
+
+    def restore_face(self, image: str | None, mode: str, model: str, steps: float, kappa: float,
+                     seed: float | None, resample: str = "bicubic", color_fix: str = "none",
+                     scale: int = 1, background: str = "resize", select: str = "all",
+                     min_face_size: float = 32, progress=gr.Progress()):
+        """Restore an aligned 512x512 face, or every face of a photo -> (slider, caption, PNG, facts)."""
+        with friendly_errors("restoring the face"):
+            job, before, stem = self._prepare_face(image, mode, model, steps, kappa, seed, color_fix,
+                                                   scale, background, select, min_face_size)
+            return self._single([job], before, stem, "face", resample, progress, f"input ({resample})")
+
+    def compare_face(self, image, mode, model, steps, kappa, seed, resample="bicubic", color_fix="none",
+                     scale=1, background="resize", select="all", min_face_size=32, vary="steps",
+                     values="", progress=gr.Progress()):
+        with friendly_errors("comparing face restoration settings"):
+            job, before, stem = self._prepare_face(image, mode, model, steps, kappa, seed, color_fix,
+                                                   scale, background, select, min_face_size)
+            return self._compare(job, before, stem, "face", resample, vary, values, progress)
+
+    # ---------------------------------------------------------------- live re-runs (slider released)
+    def live_sr(self, live, image, model, steps, kappa, seed, resample, tile, color_fix,
+                progress=gr.Progress()):
+        if not live or not image:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return self.super_resolve(image, model, steps, kappa, seed, resample, tile, color_fix, progress)
+
+    def live_inpaint(self, live, editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
+                     progress=gr.Progress()):
+        background = (editor or {}).get("background")
+        drawn = background is not None and (bool(mask_upload) or images.editor_mask(
+            editor.get("layers"), (np.shape(background)[1], np.shape(background)[0])).any())
+        if not live or not drawn:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return self.inpaint(editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
+                            progress)
+
+    def live_face(self, live, image, mode, model, steps, kappa, seed, resample, color_fix, scale, background,
+                  select, min_face_size, progress=gr.Progress()):
+        if not live or not image:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return self.restore_face(image, mode, model, steps, kappa, seed, resample, color_fix, scale,
+                                 background, select, min_face_size, progress)
+
+
+def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int) -> list:
+    """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas.
+
+    Empty text: steps 1..T (evenly thinned to ``max_count``) or kappa 0.5, 1, 2, 4.
+    """
+    if vary not in ("steps", "kappa"):
+        raise UserInputError(f"compare either steps or kappa, not {vary!r}")
+    text = (text or "").strip()
+    if not text:
+        if vary == "kappa":
+            return list(KAPPA_PRESETS[:max_count])
+        grid = np.unique(np.round(np.linspace(1, trained_steps, min(trained_steps, max_count))))
+        return [int(v) for v in grid]
+    values: list = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if vary == "steps" and "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                values.extend(range(lo, hi + 1))
+            else:
+                values.append(int(part) if vary == "steps" else float(part))
+        except ValueError:
+            kind = "whole number" if vary == "steps" else "number"
+            raise UserInputError(f"cannot read {part!r} as a {kind}; write values like 1, 2, 4") from None
+    values = list(dict.fromkeys(values))
+    if len(values) < 2:
+        raise UserInputError("a comparison needs at least two different values")
+    if len(values) > max_count:
+        raise UserInputError(f"this server compares at most {max_count} settings at a time; "
+                             f"you asked for {len(values)}")
+    if vary == "steps" and not all(1 <= v <= trained_steps for v in values):
+        raise UserInputError(f"steps must be between 1 and {trained_steps} for this model")
+    if vary == "kappa" and not all(0 < v <= 64 for v in values):
+        raise UserInputError("kappa values must be above 0 and at most 64")
+    return values

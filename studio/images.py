@@ -1,0 +1,84 @@
+"""Small image helpers of the studio: the editor's mask, previews, the "before" image, PNG files.
+
+Arrays are uint8 (H, W, 3) RGB or (H, W, 4) RGBA unless said otherwise. Nothing here runs a model.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RESAMPLE = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
+MASK_TINT = np.array([255, 45, 85], dtype=np.float32)  # the brush colour, for previews
+
+
+def editor_mask(layers: list[np.ndarray] | None, size: tuple[int, int]) -> np.ndarray:
+    """The union of the drawn layers' alpha: (H, W) bool, True = repaint.
+
+    ``layers`` are the ImageEditor's RGBA layers (any stroke colour counts, eraser strokes are
+    transparent). ``size`` is the background's (width, height); layers of another size (a canvas
+    that was resized) are scaled to it with nearest-neighbour.
+    """
+    w, h = size
+    mask = np.zeros((h, w), dtype=bool)
+    for layer in layers or []:
+        if layer is None:
+            continue
+        layer = np.asarray(layer)
+        if layer.ndim != 3 or layer.shape[2] < 4:
+            continue  # a layer without alpha carries no strokes we can tell apart
+        alpha = layer[..., 3]
+        if alpha.shape != (h, w):
+            alpha = np.asarray(Image.fromarray(alpha).resize((w, h), Image.NEAREST))
+        mask |= alpha > 0
+    return mask
+
+
+def mask_preview(image: np.ndarray, mask: np.ndarray, dim: float = 0.45) -> np.ndarray:
+    """The pixels to repaint tinted in the brush colour, the others scaled by ``dim`` (1 = kept):
+    (H, W, 3) uint8."""
+    rgb = image[..., :3].astype(np.float32)
+    out = rgb * dim
+    out[mask] = rgb[mask] * 0.35 + MASK_TINT * 0.65
+    return np.clip(out.round(), 0, 255).astype(np.uint8)
+
+
+def before_image(image: np.ndarray, size: tuple[int, int], method: str = "bicubic") -> np.ndarray:
+    """The input resized to the result's (width, height), for the before/after slider."""
+    if method not in RESAMPLE:
+        raise ValueError(f"resample must be one of {sorted(RESAMPLE)}, got {method!r}")
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return np.asarray(Image.fromarray(image).resize(tuple(size), RESAMPLE[method]))
+
+
+def to_uint8(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """float [0, 1] RGB (+ alpha) -> uint8 RGB(A)."""
+    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    return (np.clip(planes, 0, 1) * 255).round().astype(np.uint8)
+
+
+def safe_stem(name: str | None, fallback: str = "image", max_length: int = 40) -> str:
+    """A file-name stem made only of [A-Za-z0-9_.-] (at most ``max_length`` characters, no leading
+    dot) from an upload's name."""
+    stem = Path(name or "").stem
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.")[:max_length]
+    return stem or fallback
+
+
+def new_request_dir(root: str | Path) -> Path:
+    """A fresh, private folder for one request's files under ``root`` (Gradio's cache, so Gradio
+    serves and later deletes them). Two requests never share a folder."""
+    base = Path(root) / "resshift"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="req-", dir=base))
+
+
+def save_png(image: np.ndarray, folder: Path, stem: str) -> Path:
+    """Write a lossless PNG (RGB or RGBA) and return its path."""
+    path = folder / f"{safe_stem(stem + '.png', max_length=120)}.png"
+    Image.fromarray(image).save(path, format="PNG", compress_level=4)
+    return path

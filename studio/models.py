@@ -1,0 +1,77 @@
+"""Which models the studio offers per task, labelled with where their weights are.
+
+Labels read like ``realsr-v3 — RealSR x4 v3 (4 steps) · download on first use`` or
+``lite-sr — ... · bundled``; the dropdown's value is always the plain model name.
+"""
+from __future__ import annotations
+
+import logging
+
+from resshift.manager import ModelManager
+from resshift.weights.registry import OFFICIAL_MODELS, ModelSpec
+
+log = logging.getLogger(__name__)
+
+# best first: a model ready without a download beats one that needs it
+_RANK = {"loaded": 0, "local": 1, "bundled": 1, "cached": 1, "downloadable": 2,
+         "offline": 3, "missing": 4}
+_WORDS = {"loaded": "loaded", "local": "on disk", "bundled": "bundled", "cached": "on disk",
+          "downloadable": "download on first use", "offline": "not available offline",
+          "missing": "weights missing"}
+
+
+def known_specs() -> tuple[ModelSpec, ...]:
+    """The catalog (official + bundled lite models); the official ones alone if it can't be read."""
+    try:
+        from resshift.catalog import all_models
+    except ImportError as exc:  # the lite models' module may be missing in a partial checkout
+        log.warning("model catalog unavailable (%s); offering the official models only", exc)
+        return tuple(OFFICIAL_MODELS)
+    return tuple(all_models())
+
+
+def availability(manager: ModelManager, name: str) -> str:
+    """'loaded', 'local', 'bundled', 'cached', 'downloadable', 'offline' (would need a download
+    but downloads are off) or 'missing'. Never touches the network."""
+    if name in manager.loaded():
+        return "loaded"
+    spec = manager.spec(name)
+    try:
+        from resshift.weights import weight_status
+    except ImportError:  # pragma: no cover - partial checkout
+        return "downloadable"
+    worst = "local"
+    for file in spec.weight_files:
+        status = weight_status(file, weights_dir=manager.weights_dir)
+        if _RANK[status] > _RANK[worst]:
+            worst = status
+    if worst == "downloadable" and not manager.allow_download:
+        return "offline"
+    return worst
+
+
+def label(manager: ModelManager, name: str) -> str:
+    spec = manager.spec(name)
+    return f"{name} — {short_title(spec)} · {_WORDS[availability(manager, name)]}"
+
+
+def short_title(spec: ModelSpec) -> str:
+    title = spec.title.removeprefix("ResShift ")
+    return title[:1].upper() + title[1:]
+
+
+def choices(manager: ModelManager, task: str) -> list[tuple[str, str]]:
+    """(label, name) pairs for a dropdown, in catalog order."""
+    return [(label(manager, n), n) for n in manager.names(task)]
+
+
+def default_name(manager: ModelManager, task: str) -> str | None:
+    """The first model of ``task`` that works without a download, else the first one listed."""
+    names = manager.names(task)
+    if not names:
+        return None
+    return min(names, key=lambda n: _RANK[availability(manager, n)])
+
+
+def ready_offline(manager: ModelManager, name: str) -> bool:
+    return availability(manager, name) in ("loaded", "local", "bundled", "cached")

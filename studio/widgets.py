@@ -1,0 +1,149 @@
+"""The pieces every studio tab shares: model/steps/kappa/seed controls, the before/after output,
+the comparison panel, and the events that tie them to a handler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import gradio as gr
+
+from resshift.manager import ModelManager
+
+from . import models as catalog
+from .handlers import TILES, Studio, new_seed
+
+
+def _steps_label(trained: int) -> str:
+    return f"Steps (1–{trained}; trained with {trained})"
+
+
+def _kappa_label(trained: float) -> str:
+    return f"Kappa κ, noise scale (trained value: {trained:g})"
+
+
+@dataclass
+class Controls:
+    """A tab's settings and buttons."""
+
+    model: gr.Dropdown
+    steps: gr.Slider
+    kappa: gr.Slider
+    seed: gr.Number
+    dice: gr.Button
+    resample: gr.Radio
+    tile: gr.Dropdown
+    color_fix: gr.Radio
+    live: gr.Checkbox
+    run: gr.Button
+
+
+@dataclass
+class Outputs:
+    """A tab's results: before/after slider, its caption, the PNG download and the run facts."""
+
+    slider: gr.ImageSlider
+    caption: gr.Markdown
+    file: gr.File
+    facts: gr.JSON
+
+
+@dataclass
+class Compare:
+    """A tab's comparison panel; ``state`` holds the compared images ([{'label', 'path'}])."""
+
+    vary: gr.Radio
+    values: gr.Textbox
+    go: gr.Button
+    gallery: gr.Gallery
+    left: gr.Dropdown
+    right: gr.Dropdown
+    state: gr.State
+
+
+def model_settings(manager: ModelManager, name: str | None):
+    """Steps and kappa sliders for a model: range 1..trained steps, defaults the trained values."""
+    if not name:
+        return gr.skip(), gr.skip()
+    d = manager.spec(name).diffusion
+    return (gr.update(maximum=d.steps, value=d.steps, label=_steps_label(d.steps)),
+            gr.update(value=d.kappa, label=_kappa_label(d.kappa)))
+
+
+def controls(studio: Studio, task: str, run_label: str) -> Controls:
+    manager = studio.manager
+    default = catalog.default_name(manager, task)
+    trained = manager.spec(default).diffusion if default else None
+    steps_max, kappa0 = (trained.steps, trained.kappa) if trained else (4, 2.0)
+    model = gr.Dropdown(choices=catalog.choices(manager, task), value=default, label="Model",
+                        info="Weights load once and stay cached; official ones download on first use.")
+    steps = gr.Slider(1, steps_max, value=steps_max, step=1, label=_steps_label(steps_max))
+    kappa = gr.Slider(0.1, 8.0, value=kappa0, step=0.1, label=_kappa_label(kappa0))
+    with gr.Row(equal_height=True):
+        seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", scale=3)
+        dice = gr.Button("New random seed", scale=1, min_width=120)
+    with gr.Accordion("Advanced", open=False):
+        resample = gr.Radio(["bicubic", "nearest"], value="bicubic",
+                            label="Show the input in the slider resized with")
+        tile = gr.Dropdown(list(TILES), value="auto", label="Tile size (input pixels)",
+                           info="Smaller tiles use less memory; 'off' samples the whole image at once.")
+        color_fix = gr.Radio(["none", "wavelet", "adain"], value="none",
+                             label="Colour correction towards the input")
+    with gr.Row(equal_height=True):
+        live = gr.Checkbox(False, label="Live: re-run when a slider is released", scale=2)
+        run = gr.Button(run_label, variant="primary", scale=1, elem_id=f"{task}-run")
+    model.change(lambda name: model_settings(manager, name), model, [steps, kappa], queue=False,
+                 api_visibility="private")
+    dice.click(new_seed, None, seed, queue=False, api_visibility="private")
+    return Controls(model, steps, kappa, seed, dice, resample, tile, color_fix, live, run)
+
+
+def outputs(task: str) -> Outputs:
+    slider = gr.ImageSlider(label="Before | After", type="filepath", format="png", max_height=640,
+                            interactive=False, elem_id=f"{task}-slider")
+    caption = gr.Markdown("", elem_id=f"{task}-caption")
+    file = gr.File(label="Result as lossless PNG", interactive=False, height=90, elem_id=f"{task}-file")
+    with gr.Accordion("Run facts", open=False):
+        facts = gr.JSON(label="Facts")
+    return Outputs(slider, caption, file, facts)
+
+
+def compare_panel(studio: Studio, outputs: Outputs) -> Compare:
+    with gr.Accordion("Compare steps or kappa on the same input and seed", open=False):
+        with gr.Row(equal_height=True):
+            vary = gr.Radio(["steps", "kappa"], value="steps", label="Vary", scale=1)
+            values = gr.Textbox("", label="Values", scale=2,
+                                placeholder="empty: 1..trained steps, or kappa 0.5, 1, 2, 4")
+            go = gr.Button("Run comparison", variant="secondary", scale=1)
+        gallery = gr.Gallery(label="Results", columns=4, height=260, object_fit="contain", interactive=False)
+        gr.Markdown("Same input and seed for every run. Click a result to put it on the slider's right, "
+                    "or pick any two below.")
+        with gr.Row():
+            left = gr.Dropdown(label="Slider left", choices=[], interactive=True)
+            right = gr.Dropdown(label="Slider right", choices=[], interactive=True)
+        state = gr.State([])
+    for dd in (left, right):
+        dd.change(studio.pick, [left, right, state], [outputs.slider, outputs.caption], queue=False,
+                  api_visibility="private")
+
+    def clicked(state: list[dict], evt: gr.SelectData):
+        return gr.update(value=state[evt.index + 1]["label"]) if state else gr.skip()
+
+    gallery.select(clicked, state, right, queue=False, api_visibility="private")
+    return Compare(vary, values, go, gallery, left, right, state)
+
+
+def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn, live_fn,
+         names: tuple[str, str], extra_outputs: Sequence = ()) -> None:
+    """Run, compare and live re-run events of a tab; ``names``: the run and compare API names.
+
+    Every model run shares the concurrency group "model" (one at a time: one GPU); progress and
+    errors show on the slider."""
+    outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
+    c.run.click(run_fn, inputs, outs, api_name=names[0], concurrency_id="model", show_progress_on=o.slider)
+    cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts]
+    cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values], cmp_outs, api_name=names[1],
+                 concurrency_id="model", show_progress_on=[o.slider, cmp.gallery]).then(
+        Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")
+    for slider in (c.steps, c.kappa):
+        slider.release(live_fn, [c.live, *inputs], outs, concurrency_id="model", show_progress_on=o.slider,
+                       trigger_mode="always_last", api_visibility="private")
