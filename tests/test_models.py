@@ -106,3 +106,33 @@ def test_pixel_unshuffle_stage_roundtrip():
     z = stage.encode(x)
     assert z.shape == (2, 48, 8, 4)
     assert torch.equal(stage.decode(z), x)
+
+
+def test_push_pull_fill_keeps_known_and_fills_holes_smoothly():
+    from resshift.models.fill import push_pull_fill
+
+    y, x = torch.meshgrid(torch.linspace(0, 1, 40), torch.linspace(0, 1, 56), indexing="ij")
+    image = torch.stack([x, y, x * y])[None]
+    known = torch.ones(1, 1, 40, 56)
+    known[..., 10:30, 15:45] = 0
+    filled = push_pull_fill(image, known)
+    assert torch.equal(filled[known.expand_as(image) > 0], image[known.expand_as(image) > 0])
+    hole = known.expand_as(image) == 0
+    assert (filled[hole] - image[hole]).abs().mean() < 0.08  # a smooth ramp is interpolated closely
+    assert torch.equal(push_pull_fill(image, torch.zeros(1, 1, 40, 56)), torch.zeros_like(image))
+
+
+def test_lq_residual_predicts_relative_to_the_input():
+    model = SwinUNet(image_size=16, in_channels=48, model_channels=32, out_channels=48, num_res_blocks=1,
+                     attention_resolutions=[8], channel_mult=[1, 2], num_head_channels=16,
+                     swin_embed_dim=32, window_size=8, cond_lq=True, lq_size=16, lq_residual=4).eval()
+    torch.nn.init.zeros_(model.out[2].weight)
+    torch.nn.init.zeros_(model.out[2].bias)
+    lq = torch.rand(1, 3, 16, 24) * 2 - 1
+    with torch.no_grad():
+        out = model(torch.randn(1, 48, 16, 24), torch.tensor([2]), lq=lq)
+    up = torch.nn.functional.interpolate(lq, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.allclose(out, torch.nn.functional.pixel_unshuffle(up, 4), atol=1e-6)
+    with pytest.raises(ValueError, match="lq_residual"):
+        SwinUNet(image_size=16, in_channels=3, model_channels=32, out_channels=3, num_res_blocks=1,
+                 attention_resolutions=[], channel_mult=[1], lq_size=16, lq_residual=4)

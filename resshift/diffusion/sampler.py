@@ -101,9 +101,20 @@ def decode_first_stage(z: torch.Tensor, config: DiffusionConfig, first_stage: Fi
     return first_stage.decode(z.to(p.dtype) if p is not None else z).float()
 
 
-def _draw(shape: Sequence[int], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def _draw_all(shape: Sequence[int], count: int, generator: torch.Generator | None,
+              device: torch.device) -> torch.Tensor:
+    """(count, *shape) standard normal noise: the prior's, then one per step.
+
+    Drawn in float32 on the generator's device (so a seed gives the same noise on CPU and CUDA) in
+    one call, and moved to ``device`` in one (non-blocking, pinned) copy instead of one per step.
+    """
     gen_device = generator.device if generator is not None else device
-    return torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=torch.float32).to(device)
+    noise = torch.randn((count, *shape), generator=generator, device=gen_device, dtype=torch.float32)
+    if noise.device != device:
+        if device.type == "cuda":
+            noise = noise.pin_memory()
+        noise = noise.to(device, non_blocking=True)
+    return noise
 
 
 def iter_sample(
@@ -170,8 +181,10 @@ def iter_sample(
             if len(noise.steps) < n - 1:
                 raise ValueError(f"{len(noise.steps)} step noises given for {n} steps")
             prior = noise.prior.to(device=device, dtype=torch.float32)
+            step_noise = [t.to(device=device, dtype=torch.float32) for t in noise.steps]
         else:
-            prior = _draw(z_y.shape, generator, device)
+            drawn = _draw_all(z_y.shape, n + 1, generator, device)
+            prior, step_noise = drawn[0], drawn[1:]
         x = z_y + kappa * sqrt_etas[-1] * prior
         batch = z_y.shape[0]
         for index, i in enumerate(range(n - 1, -1, -1)):
@@ -181,11 +194,7 @@ def iter_sample(
                 x0 = x0.clamp(-1, 1)
             x = coef1[i] * x + coef2[i] * x0
             if i > 0:
-                eps = noise.steps[index].to(device=device, dtype=torch.float32) if noise is not None \
-                    else _draw(x.shape, generator, device)
-                x = x + std[i] * eps
-            elif noise is None:
-                _draw(x.shape, generator, device)  # the official sampler draws (and discards) this one too
+                x = x + std[i] * step_noise[index]
             yield StepResult(index=index, total=n, t=schedule.timesteps[i], x_t=x, x0_pred=x0)
     return x
 

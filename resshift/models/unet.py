@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fill import push_pull_fill
 from .layers import GroupNorm32, timestep_embedding
 from .swin import SwinLayer
 
@@ -126,6 +127,8 @@ class SwinUNet(nn.Module):
     relative to the low-quality image: the network's output is added to pixel_unshuffle(lq, f),
     lq resized (bicubic) to f times the latent size first. It suits the weight-free pixel-unshuffle
     first stage (latent = pixel_unshuffle(image, f)): the network then only learns the correction.
+    ``lq_residual_fill`` (inpainting, with ``cond_mask``): the missing pixels of that starting point
+    are first filled by a push-pull interpolation of the known ones (:mod:`.fill`).
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class SwinUNet(nn.Module):
         cond_mask: bool = False,
         lq_size: int = 256,
         lq_residual: int = 0,
+        lq_residual_fill: bool = False,
     ):
         super().__init__()
         if dims != 2:
@@ -257,7 +261,10 @@ class SwinUNet(nn.Module):
                 raise ValueError("lq_residual=f needs cond_lq and in/out channels = 3*f*f")
             if lq_residual % self.lq_scale and self.lq_scale % lq_residual:
                 raise ValueError("lq_residual and lq_size/image_size must divide one another")
+        if lq_residual_fill and not (lq_residual and cond_mask):
+            raise ValueError("lq_residual_fill needs lq_residual and cond_mask")
         self.lq_residual = lq_residual
+        self.lq_residual_fill = lq_residual_fill
         # latent sizes that are a multiple of this tile every level's windows exactly
         self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
 
@@ -279,6 +286,8 @@ class SwinUNet(nn.Module):
         base = None
         if self.lq_residual:
             lq_img = lq[:, :3]
+            if self.lq_residual_fill:
+                lq_img = push_pull_fill(lq_img, (lq[:, 3:4] < 0).to(lq_img.dtype))  # mask: 1 = missing
             target = (x.shape[-2] * self.lq_residual, x.shape[-1] * self.lq_residual)
             if lq_img.shape[-2:] != target:
                 lq_img = F.interpolate(lq_img.float(), size=target, mode="bicubic", align_corners=False)

@@ -40,11 +40,22 @@ def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: i
     return params
 
 
+# SHA-256 and size of the bundled files (assets/lite/), checked when they are loaded. A retrained
+# file must update its entry here (and its model card).
+BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
+    "sr": ("e4fdd27fa8b01c6e3de7cd8bfb686d9ddd51fd64e885871e749ee96c74858a20", 6_062_064),
+    "inpaint": ("b0d046699fa11fe412b99370f7821ae0a088c0bee44b4004412fa6d3c37bbd59", 6_163_920),
+    "face": ("3799489eaf6a1c3759ac5a89871719639e884fecf391e7a589f961e2e7cb39cb", 5_718_728),
+}
+
+
 def _lite(task: str, title: str, unet: dict[str, Any], sf: int, factor: int, notes: str) -> ModelSpec:
     name = f"resshift_lite_{task}.safetensors"
+    sha256, size = BUNDLED_CHECKSUMS[task]
     return ModelSpec(
         f"lite-{task}", task, title, unet, DiffusionConfig(sf=sf, **_LITE_DIFFUSION),  # type: ignore[arg-type]
-        WeightFile(filename=name, bundled=f"lite/{name}"), "pixel", {"factor": factor}, official=False,
+        WeightFile(filename=name, bundled=f"lite/{name}", sha256=sha256, size=size), "pixel",
+        {"factor": factor}, official=False,
         notes=f"{notes}; trained by resshift.train (configs/lite_{task}.yaml).",
     )
 
