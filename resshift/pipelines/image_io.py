@@ -29,6 +29,23 @@ class InvalidImageError(ValueError):
     """The input cannot be read as an image (corrupt, empty, unsupported or too large)."""
 
 
+class ImageTooLargeError(InvalidImageError):
+    """The image has more pixels than allowed. size: its (width, height), or None when Pillow's
+    decompression-bomb guard refused it before its size could be used; limit: the pixel limit."""
+
+    def __init__(self, message: str, size: tuple[int, int] | None, limit: int):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+def _too_large(size: tuple[int, int], max_pixels: int) -> ImageTooLargeError:
+    w, h = size
+    return ImageTooLargeError(
+        f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit here is "
+        f"{max_pixels / 1e6:.1f} megapixels. Downscale or crop it and try again.", size, max_pixels)
+
+
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
     """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None."""
@@ -42,7 +59,9 @@ class DecodedImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
-def _open(source: str | os.PathLike | bytes) -> Image.Image:
+def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> Image.Image:
+    """Open and decode a file; an image over ``max_pixels`` is refused from its header, before
+    its pixels are decoded (Pillow's decompression-bomb guard refuses the absurd ones)."""
     try:
         if isinstance(source, bytes):
             if not source:
@@ -53,12 +72,17 @@ def _open(source: str | os.PathLike | bytes) -> Image.Image:
             if path.stat().st_size == 0:
                 raise InvalidImageError(f"{path.name} is empty (0 bytes)")
             img = Image.open(path)
+        if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
+            raise _too_large(img.size, max_pixels)
         img.load()  # decode now, so truncated files fail here
         return img
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"the image is too large to open safely ({exc})") from exc
+        guard = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # Pillow refuses twice its warning threshold
+        raise ImageTooLargeError(
+            f"the image is too large to open safely: images over {guard / 1e6:.0f} megapixels are "
+            "refused as possible decompression bombs", None, guard) from exc
     except UnidentifiedImageError as exc:
         raise InvalidImageError("the file is not an image this server can read "
                                 "(supported: PNG, JPEG, WebP, BMP, TIFF, GIF)") from exc
@@ -118,24 +142,22 @@ def decode_image(source: ImageLike, *, max_pixels: int | None = None) -> Decoded
     """Read any supported input into RGB in [0, 1] plus optional alpha.
 
     EXIF orientation is applied; greyscale, palette, CMYK, 16-bit and float images become RGB; the
-    first frame of an animation is used. Raises InvalidImageError with a human sentence.
+    first frame of an animation is used. Raises InvalidImageError with a human sentence
+    (ImageTooLargeError over ``max_pixels``: files are refused from their header, undecoded).
     """
     if isinstance(source, np.ndarray):
         out = _from_array(source)
     elif isinstance(source, Image.Image):
         out = _from_pil(source)
     elif isinstance(source, (str, os.PathLike, bytes)):
-        out = _from_pil(_open(source))
+        out = _from_pil(_open(source, max_pixels))
     else:
         raise InvalidImageError(f"cannot read an image from {type(source).__name__}")
     w, h = out.size
     if w < 1 or h < 1:
         raise InvalidImageError("the image has no pixels")
-    if max_pixels is not None and w * h > max_pixels:
-        raise InvalidImageError(
-            f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit here is "
-            f"{max_pixels / 1e6:.1f} megapixels. Downscale or crop it and try again."
-        )
+    if max_pixels is not None and w * h > max_pixels:  # arrays and PIL images (files: in _open)
+        raise _too_large((w, h), max_pixels)
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..diffusion.sampler import autocast_context, decode_first_stage, iter_sample
+from ..diffusion.sampler import sample
 from ..diffusion.schedule import Schedule
 from ..loader import RestorationModel
 from .options import ProgressEvent, RestoreOptions
@@ -105,19 +105,13 @@ def run_model(
         kwargs = {"lq": lq}
         if mask is not None:
             kwargs["mask"] = batch[:, 3:4]
-        steps = iter_sample(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
-                            model_kwargs=kwargs, generator=generator, precision=precision)
-        while True:
-            try:
-                step = next(steps)
-            except StopIteration as stop:
-                z = stop.value
-                break
-            if callback is not None:
-                callback(ProgressEvent(done_tiles[0], total_tiles, step))
+        first_tile = done_tiles[0]
+        report = None if callback is None else (
+            lambda step: callback(ProgressEvent(first_tile, total_tiles, step)))
+        out = sample(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
+                     model_kwargs=kwargs, generator=generator, precision=precision, callback=report)
         done_tiles[0] += batch.shape[0]
-        with torch.inference_mode(), autocast_context(device, precision):
-            return decode_first_stage(z, spec.diffusion, model.first_stage)
+        return out
 
     if x.shape[0] > 1:  # a batch of same-size inputs (e.g. aligned faces): one network call, no tiling
         total_tiles = 1

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from ..loader import RestorationModel
 from .color import color_fix
-from .image_io import (DecodedImage, ImageLike, InvalidImageError, attach_alpha, decode_image,
-                       from_model_output, to_model_input)
+from .image_io import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
+                       decode_image, from_model_output, to_model_input)
 from .options import ProgressEvent, RestoreOptions, RestoreResult
 from .restore import run_model
 
@@ -75,15 +75,22 @@ def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
 
     An RGBA mask uses its alpha; otherwise the brightness. ``size`` is the image's (width, height).
     """
-    try:
-        decoded = decode_image(mask)
+    def wrong_size(mask_size: tuple[int, int]) -> InvalidMaskError:
+        return InvalidMaskError(
+            f"the mask is {mask_size[0]}x{mask_size[1]} but the image is {size[0]}x{size[1]}; "
+            "draw or upload a mask of the image's size")
+
+    try:  # a mask file larger than the image is refused from its header, undecoded
+        decoded = decode_image(mask, max_pixels=size[0] * size[1])
+    except ImageTooLargeError as exc:
+        if exc.size is None:
+            raise InvalidMaskError(f"the mask cannot be read: {exc}") from exc
+        raise wrong_size(exc.size) from exc
     except InvalidImageError as exc:
         raise InvalidMaskError(f"the mask cannot be read: {exc}") from exc
     plane = decoded.alpha if decoded.alpha is not None and decoded.alpha.min() < 1 else decoded.rgb.mean(axis=2)
     if decoded.size != size:
-        raise InvalidMaskError(
-            f"the mask is {decoded.size[0]}x{decoded.size[1]} but the image is {size[0]}x{size[1]}; "
-            "draw or upload a mask of the image's size")
+        raise wrong_size(decoded.size)
     return plane >= 0.5
 
 
