@@ -8,7 +8,7 @@ can compare several step counts or kappa values on the same input and seed.
 
 Importing this module builds ``demo`` (nothing is loaded or downloaded until a request needs a
 model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
-inpaint, restore_face, compare_sr, compare_inpaint, compare_face (see docs/app.md).
+inpaint, restore_face, compare_sr, compare_inpaint, compare_face (see README.md, "API").
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from PIL import Image
 from resshift.manager import ModelManager
 from studio import models as catalog
 from studio import widgets
-from studio.components import RawImage
+from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
 
@@ -97,13 +97,14 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
 def _inpaint_tab(studio: Studio) -> gr.Dropdown:
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            editor = gr.ImageEditor(
+            editor = CheckedImageEditor(
                 label="Paint over what to repaint", type="numpy", image_mode="RGBA",
                 sources=["upload", "clipboard"], layers=False,
                 transforms=(), height=460, canvas_size=EXAMPLE_CANVAS,
                 brush=gr.Brush(colors=[(BRUSH_COLOR, 0.7)], default_color=(BRUSH_COLOR, 0.7),
                                color_mode="fixed"),
                 eraser=gr.Eraser(), elem_id="inpaint-editor")
+            editor.check_file = lambda source: studio.check_image_file("inpaint", source)
             with gr.Row():
                 preview = gr.Image(label="Mask preview (tinted = repaint)", interactive=False,
                                    height=180, buttons=[])
@@ -235,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     for task in ("sr", "inpaint", "face"):
         add(f"--max-pixels-{task}",
             help=f"largest {task} input, e.g. 1024x1024 (RESSHIFT_MAX_PIXELS_{task.upper()})")
+    add("--max-output-pixels", help="largest result, e.g. 4096x4096 (RESSHIFT_MAX_OUTPUT_PIXELS)")
     add("--timeout", type=float, help="seconds of sampling per request, 0 = none (RESSHIFT_REQUEST_TIMEOUT)")
     add("--queue-size", type=int, help="requests waiting at most (RESSHIFT_QUEUE_SIZE)")
     return p
@@ -244,7 +246,8 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
     """The environment's limits, with the command line's flags on top."""
     flags = {"RESSHIFT_MAX_UPLOAD_MB": args.max_upload_mb, "RESSHIFT_MAX_PIXELS_SR": args.max_pixels_sr,
              "RESSHIFT_MAX_PIXELS_INPAINT": args.max_pixels_inpaint,
-             "RESSHIFT_MAX_PIXELS_FACE": args.max_pixels_face, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
+             "RESSHIFT_MAX_PIXELS_FACE": args.max_pixels_face,
+             "RESSHIFT_MAX_OUTPUT_PIXELS": args.max_output_pixels, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
              "RESSHIFT_QUEUE_SIZE": args.queue_size}
     env = dict(os.environ)
     env.update({k: str(v) for k, v in flags.items() if v is not None})

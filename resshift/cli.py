@@ -23,7 +23,32 @@ from .weights.registry import ModelSpec
 
 log = logging.getLogger("resshift")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+# files a folder input picks up (HEIC/AVIF too: where Pillow cannot read them they are reported)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
+
+
+def _pixels(text: str) -> int:
+    """'1024x1024' or '1048576' -> a pixel count (argparse type); '0' = no limit."""
+    try:
+        w, _, h = text.lower().partition("x")
+        value = int(w) * int(h) if h else int(w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or a pixel count, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a pixel limit cannot be negative, got {text!r}")
+    return value
+
+
+def _free_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+        "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--tile", type=int, help="tile size in input pixels (0 = no tiling)")
+    p.add_argument("--max-pixels", type=_pixels, default=0,
+                   help="skip inputs larger than this, e.g. 2048x2048, checked from the file header "
+                        "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
     p.add_argument("--scale", type=int, default=1, choices=[1, 2, 4], help="face: output scale of whole photos")
     p.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default="none")
@@ -137,20 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         bar.set_postfix_str(inp.name)
         opts = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
                               tile=args.tile, color_fix=args.color_fix)
+        limit = args.max_pixels or None
         try:
             if args.task == "sr":
-                result = super_resolve(model, inp, opts)
+                result = super_resolve(model, inp, opts, max_pixels=limit)
                 image = result.image
             elif args.task == "inpaint":
-                result = inpaint(model, inp, _mask_for(inp, args.mask), opts)
+                result = inpaint(model, inp, _mask_for(inp, args.mask), opts, max_pixels=limit)
                 image = result.image
             elif args.aligned:
-                result = restore_face(model, inp, opts)
+                result = restore_face(model, inp, opts, max_pixels=limit)
                 image = result.image
             else:
                 from .pipelines.face_photo import restore_photo_with_model
 
-                photo = restore_photo_with_model(model, inp, opts, scale=args.scale)
+                photo = restore_photo_with_model(model, inp, opts, scale=args.scale, max_pixels=limit)
                 image, result = photo.image, photo
             out = _output_path(inp, args, many)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (InvalidImageError, InvalidMaskError, ValueError, OSError) as exc:
             failures += 1
             tqdm.write(f"skipped {inp.name}: {exc}")
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            failures += 1
+            log.warning("out of memory on %s: %s", inp.name, exc)
+            _free_cuda_cache()
+            tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels")
     if failures:
         print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0

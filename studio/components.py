@@ -1,8 +1,16 @@
 """Gradio components adjusted for the studio."""
 from __future__ import annotations
 
+from typing import Callable
+
 import gradio as gr
-from gradio.data_classes import ImageData
+import numpy as np
+from gradio.data_classes import FileData, ImageData
+
+from resshift.pipelines import decode_image
+
+from .errors import friendly_errors
+from .images import to_uint8
 
 
 class RawImage(gr.Image):
@@ -22,3 +30,29 @@ class RawImage(gr.Image):
         if payload is None or payload.path is None:
             return None
         return str(payload.path)
+
+
+class CheckedImageEditor(gr.ImageEditor):
+    """``gr.ImageEditor`` (type="numpy", image_mode="RGBA") whose images the library decodes.
+
+    Gradio's editor opens its background, layers and composite with Pillow itself: a corrupt file
+    fails with a generic error, a huge one is decoded before any limit applies, EXIF orientation is
+    ignored and 16-bit or float images are clipped. Here each file first goes to ``check_file``
+    (set by the app after construction: upload and pixel limits, read from the header), then to
+    :func:`resshift.pipelines.decode_image`; any problem reaches the user as a sentence. Images
+    come out as (H, W, 4) uint8 RGBA, alpha 255 where the file has none (as Gradio's RGBA mode).
+    """
+
+    is_template = True  # rendered by the frontend's "imageeditor" component
+    check_file: Callable[[str | bytes], None] | None = None
+
+    def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False):
+        if file is None or self.type != "numpy" or self.image_mode != "RGBA":
+            return super().convert_and_format_image(file, flatten_on_white)
+        source = file.path if isinstance(file, FileData) else bytes(file)
+        with friendly_errors("reading the image"):
+            if self.check_file is not None:
+                self.check_file(source)
+            decoded = decode_image(source)
+        alpha = decoded.alpha if decoded.alpha is not None else np.ones(decoded.rgb.shape[:2], np.float32)
+        return to_uint8(decoded.rgb, alpha)

@@ -9,6 +9,7 @@ exactly that part (off Spaces the decorator returns the function unchanged).
 from __future__ import annotations
 
 import html
+import io
 import logging
 import os
 import secrets
@@ -85,21 +86,27 @@ class Studio:
         return run_jobs(self.manager, jobs, report, timeout=self.limits.request_timeout)
 
     # ---------------------------------------------------------------- reading inputs
-    def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
-        """Check an uploaded file against the limits and decode it (EXIF orientation applied)."""
-        if not path:
-            raise UserInputError(NO_IMAGE)
-        size = os.path.getsize(path)
+    def check_image_file(self, task: str, source: str | bytes, scale: int = 1) -> None:
+        """Refuse a file over the upload or pixel limits from its size and header, before decoding
+        it. A header that cannot be read is left to decode_image, which says what is wrong."""
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
         self.limits.check_upload(size)
         if size == 0:
             raise UserInputError("The file is empty (0 bytes)")
         try:
-            with Image.open(path) as probe:  # header only: refuse huge images before decoding
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as probe:
                 width, height = probe.size
-        except Exception:  # noqa: BLE001 - unreadable here: decode_image explains why below
-            width = height = None
-        if width is not None:
-            self.limits.check_input(task, width, height, scale)
+        except Image.DecompressionBombError:
+            raise self.limits.refuse_huge(task, 2 * (Image.MAX_IMAGE_PIXELS or 0)) from None
+        except Exception:  # noqa: BLE001 - unreadable here: decode_image explains why
+            return
+        self.limits.check_input(task, width, height, scale)
+
+    def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
+        """Check an uploaded file against the limits and decode it (EXIF orientation applied)."""
+        if not path:
+            raise UserInputError(NO_IMAGE)
+        self.check_image_file(task, path, scale)
         return decode_image(path), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:

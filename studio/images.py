@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,22 @@ def new_request_dir(root: str | Path) -> Path:
     serves and later deletes them). Two requests never share a folder."""
     base = Path(root) / "resshift"
     base.mkdir(parents=True, exist_ok=True)
+    prune_request_dirs(base)
     return Path(tempfile.mkdtemp(prefix="req-", dir=base))
+
+
+def prune_request_dirs(base: Path, min_age: float = 600.0) -> int:
+    """Remove the empty request folders under ``base`` untouched for ``min_age`` seconds (Gradio's
+    cache cleaning deletes the files, not the folders). Returns how many were removed."""
+    removed, now = 0, time.time()
+    for folder in base.glob("req-*"):
+        try:
+            if now - folder.stat().st_mtime > min_age and not any(folder.iterdir()):
+                folder.rmdir()
+                removed += 1
+        except OSError:  # another request pruned it, or it just received a file
+            continue
+    return removed
 
 
 def save_png(image: np.ndarray, folder: Path, stem: str) -> Path:

@@ -144,6 +144,14 @@ class Limits:
                 f"results up to {describe_pixels(self.max_output_pixels)}. Choose a smaller output "
                 "scale, or crop or downscale the image.")
 
+    def refuse_huge(self, task: str, guard_pixels: int) -> LimitExceeded:
+        """The error for an image too large even to open safely (Pillow's decompression-bomb guard
+        refuses images over ``guard_pixels`` before their size can be checked here)."""
+        return LimitExceeded(
+            f"This image is too large to open safely (over {guard_pixels / 1e6:.0f} megapixels). "
+            f"{TASK_NAMES[task]} here accepts inputs up to {describe_pixels(self.max_pixels[task])} "
+            f"on this {self.hardware} server. Crop or downscale the image and try again.")
+
     def summary(self) -> str:
         """One line for the page footer."""
         sizes = ", ".join(f"{TASK_NAMES[t].lower()} {describe_pixels(n).split(' (')[0]}"

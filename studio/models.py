@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 
+from resshift.catalog import all_models
 from resshift.manager import ModelManager
-from resshift.weights.registry import OFFICIAL_MODELS, ModelSpec
+from resshift.weights import weight_status
+from resshift.weights.registry import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +23,7 @@ _WORDS = {"loaded": "loaded", "local": "on disk", "bundled": "bundled", "cached"
 
 
 def known_specs() -> tuple[ModelSpec, ...]:
-    """The catalog (official + bundled lite models); the official ones alone if it can't be read."""
-    try:
-        from resshift.catalog import all_models
-    except ImportError as exc:  # the lite models' module may be missing in a partial checkout
-        log.warning("model catalog unavailable (%s); offering the official models only", exc)
-        return tuple(OFFICIAL_MODELS)
+    """The catalog: the official models and the bundled lite models."""
     return tuple(all_models())
 
 
@@ -36,15 +33,8 @@ def availability(manager: ModelManager, name: str) -> str:
     if name in manager.loaded():
         return "loaded"
     spec = manager.spec(name)
-    try:
-        from resshift.weights import weight_status
-    except ImportError:  # pragma: no cover - partial checkout
-        return "downloadable"
-    worst = "local"
-    for file in spec.weight_files:
-        status = weight_status(file, weights_dir=manager.weights_dir)
-        if _RANK[status] > _RANK[worst]:
-            worst = status
+    statuses = [weight_status(f, weights_dir=manager.weights_dir) for f in spec.weight_files]
+    worst = max(statuses, key=_RANK.__getitem__)
     if worst == "downloadable" and not manager.allow_download:
         return "offline"
     return worst
