@@ -89,7 +89,8 @@ def _photo_call(manager: ModelManager, model, job: Job, callback, stage: Report 
     result = restore_photo_with_model(model, job.image, job.options, scale=settings.scale,
                                       background=settings.background, sr_model=sr_model,
                                       select=settings.select, min_face_size=settings.min_face_size,
-                                      callback=callback, progress=stage)
+                                      allow_download=manager.allow_download, callback=callback,
+                                      progress=stage)
     return FaceRun(image=np.asarray(result.image), seconds=time.perf_counter() - started,
                    message=str(result.message), info=dict(result.facts()))
 

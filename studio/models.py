@@ -5,14 +5,12 @@ Labels read like ``realsr-v3 — RealSR x4 v3 (4 steps) · download on first use
 """
 from __future__ import annotations
 
-import logging
 
 from resshift.catalog import all_models
 from resshift.manager import ModelManager
 from resshift.weights import weight_status
 from resshift.weights.registry import ModelSpec
 
-log = logging.getLogger(__name__)
 
 # best first: a model ready without a download beats one that needs it
 _RANK = {"loaded": 0, "local": 1, "bundled": 1, "cached": 1, "downloadable": 2,

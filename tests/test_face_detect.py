@@ -90,9 +90,28 @@ def test_detector_rejects_non_rgb_arrays(yunet):
 
 
 def test_auto_falls_back_to_yunet_without_retinaface_weights(no_downloaded_weights):
-    detector = load_detector("auto")
+    detector = load_detector("auto", allow_download=False)
     assert isinstance(detector, YuNetDetector)
     assert len(detector(_load("group5_group_19.jpg"))) == 5
+
+
+def test_auto_tries_to_download_retinaface_first(monkeypatch):
+    """RetinaFace is the primary detector: 'auto' fetches its weights when allowed, and falls back
+    to the bundled YuNet when that fails (offline)."""
+    import resshift.face.detect as detect
+
+    asked = []
+    real = detect.resolve_weight
+
+    def unavailable(file, **kw):
+        if file is not RETINAFACE_WEIGHTS:
+            return real(file, **kw)
+        asked.append((file.filename, kw.get("allow_download")))
+        raise WeightsUnavailable(file, "could not connect (offline?)", weights_dir=None, cache_dir=Path("/nowhere"))
+
+    monkeypatch.setattr(detect, "resolve_weight", unavailable)
+    assert isinstance(load_detector("auto"), YuNetDetector)
+    assert asked == [("detection_Resnet50_Final.pth", True)]
 
 
 def test_retinaface_without_weights_and_downloads_raises_clearly(no_downloaded_weights):

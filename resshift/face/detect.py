@@ -195,8 +195,9 @@ def load_detector(backend: Backend = "auto", *, device: str | torch.device | Non
     """Make a face detector.
 
     backend: 'yunet', 'retinaface' (downloads its weights if needed and ``allow_download``; raises
-    :class:`~resshift.weights.WeightsUnavailable` when it cannot) or 'auto' (RetinaFace
-    if its weights are already on disk and facexlib imports, else YuNet; never downloads).
+    :class:`~resshift.weights.WeightsUnavailable` when it cannot) or 'auto': RetinaFace, the
+    detector GFPGAN and CodeFormer use, when its weights are on disk or can be downloaded (and
+    cached) now, else the bundled YuNet, so detection works offline.
     kwargs go to the detector (score_threshold, max_side, min_side, ...).
     """
     if backend not in ("auto", "yunet", "retinaface"):
@@ -207,9 +208,9 @@ def load_detector(backend: Backend = "auto", *, device: str | torch.device | Non
         path = resolve_weight(RETINAFACE_WEIGHTS, allow_download=allow_download)
         return RetinaFaceDetector.from_weights(path, device=device, **kwargs)
     try:
-        path = resolve_weight(RETINAFACE_WEIGHTS, allow_download=False)
+        path = resolve_weight(RETINAFACE_WEIGHTS, allow_download=allow_download)
     except WeightsUnavailable as err:
-        logger.info("RetinaFace weights not on disk (%s); using the bundled YuNet", err.reason)
+        logger.info("RetinaFace weights unavailable (%s); using the bundled YuNet", err.reason)
         return YuNetDetector(**kwargs)
     try:
         import facexlib.detection.retinaface  # noqa: F401

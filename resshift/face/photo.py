@@ -14,6 +14,7 @@ PIL images, paths): grey becomes RGB; the alpha plane is not restored, it is res
 from __future__ import annotations
 
 import functools
+import os
 import logging
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -112,11 +113,18 @@ def restore_aligned(image: ImageLike, restore_faces: RestoreFaces) -> np.ndarray
     return _restore_batch(restore_faces, crop[None])[0]
 
 
-@functools.lru_cache(maxsize=1)
-def default_detector() -> FaceDetector:
-    """The detector ``restore_photo`` uses when given none: ``load_detector('auto')``, made once per
-    process (RetinaFace weights fetched later are used after a restart, or pass ``detector=``)."""
-    return load_detector("auto")
+def default_detector(allow_download: bool | None = None) -> FaceDetector:
+    """The detector ``restore_photo`` uses when given none: ``load_detector('auto')`` (RetinaFace,
+    downloaded on first use when allowed, else the bundled YuNet), made once per process.
+    allow_download None: allowed unless the environment sets RESSHIFT_OFFLINE=1."""
+    if allow_download is None:
+        allow_download = os.environ.get("RESSHIFT_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
+    return _cached_detector(allow_download)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_detector(allow_download: bool) -> FaceDetector:
+    return load_detector("auto", allow_download=allow_download)
 
 
 def _upscale(rgb: np.ndarray, scale: int, upscale_background: UpscaleBackground | None) -> np.ndarray:

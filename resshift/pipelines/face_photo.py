@@ -66,6 +66,7 @@ def restore_photo_with_model(
     select: str = "all",
     min_face_size: int = 32,
     detector=None,
+    allow_download: bool | None = None,
     callback: Callable[[ProgressEvent], None] | None = None,
     progress: Callable[[float, str], None] | None = None,
     max_pixels: int | None = None,
@@ -73,9 +74,11 @@ def restore_photo_with_model(
     """Restore every face of a photo with ``model`` (a face model) and paste it back.
 
     background: 'resize' (Lanczos) or 'sr' (``sr_model``, an x4 SR model; resized to the scale).
-    With no face found, the background alone is returned and ``message`` says so.
+    detector: default the RetinaFace detector (weights downloaded on first use when
+    ``allow_download``; None: unless RESSHIFT_OFFLINE=1), else the bundled offline YuNet. With no face found, the background alone
+    is returned and ``message`` says so.
     """
-    from ..face import restore_photo
+    from ..face import default_detector, restore_photo
 
     if model.spec.task != "face":
         raise ValueError(f"model {model.spec.name!r} is not a face model")
@@ -91,7 +94,8 @@ def restore_photo_with_model(
     result = restore_photo(
         rgb, lambda crops: restore_face_batch(model, crops, options, callback=callback),
         upscale_background=_sr_background(sr_model, options) if background == "sr" else None,
-        scale=scale, select=select, min_face_size=min_face_size, detector=detector, progress=progress,
+        scale=scale, select=select, min_face_size=min_face_size,
+        detector=detector if detector is not None else default_detector(allow_download), progress=progress,
     )
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
     return PhotoRestoreResult(
