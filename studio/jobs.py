@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from resshift.manager import ModelManager
+from resshift.pipelines.face_photo import restore_photo_with_model
 from resshift.pipelines import (DecodedImage, ProgressEvent, RestoreOptions, RestoreResult, inpaint,
                                 restore_face, super_resolve)
 
@@ -79,10 +80,6 @@ class FaceRun:
 
 
 def _photo_call(manager: ModelManager, model, job: Job, callback, stage: Report | None) -> FaceRun:
-    try:
-        from resshift.pipelines.face_photo import restore_photo_with_model
-    except ImportError as exc:
-        raise NotImplementedError("whole-photo face restoration is not installed here") from exc
     settings = job.photo or PhotoSettings()
     sr_model = manager.get(settings.sr_model) if settings.background == "sr" and settings.sr_model else None
     started = time.perf_counter()
