@@ -160,7 +160,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
             o = widgets.outputs("face")
-    cmp = widgets.compare_panel(studio, o)
+    cmp = widgets.compare_panel(studio, o, extra=[("ResShift vs GFPGAN v1.4", "gfpgan")])
     gr.Examples(_examples("face", "celebahq_00234_lq.jpg", "celebahq_00277_lq.jpg", "speaker_photo.jpg",
                           "handshake_photo.jpg"), [image],
                 label="Examples (aligned faces and whole photos)", cache_examples=False)

@@ -9,6 +9,7 @@ exactly that part (off Spaces the decorator returns the function unchanged).
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 import io
 import logging
 import os
@@ -26,7 +27,7 @@ from resshift.pipelines.color import COLOR_FIXES
 
 from . import images
 from .errors import UserInputError, friendly_errors
-from .jobs import FaceRun, Job, PhotoSettings, run_jobs
+from .jobs import GFPGAN_LABEL, FaceRun, Job, PhotoSettings, run_jobs
 from .limits import TASK_NAMES, Limits
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,10 @@ class Studio:
         saved, facts = [], []
         for i, (result, job, label) in enumerate(zip(results, jobs, labels)):
             o = job.options
-            name = f"{stem}_{task}_{job.model}_{o.steps}steps_kappa{o.kappa:g}_seed{o.seed}"
+            if job.task == "face_gfpgan":
+                name = f"{stem}_{task}_gfpgan-v1.4"
+            else:
+                name = f"{stem}_{task}_{job.model}_{o.steps}steps_kappa{o.kappa:g}_seed{o.seed}"
             saved.append((images.save_png(result.image, folder, name), label))
             facts.append(result.facts())
         return before_path, saved, facts
@@ -186,11 +190,17 @@ class Studio:
         state: [{'label', 'path'}], the input first, for picking any two into the slider."""
         _check_resample(resample)
         spec = self.manager.spec(job.model)
-        grid = parse_values(vary, values, spec.diffusion.steps, self.limits.max_compare)
-        if vary == "steps":
-            jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
+        if vary == "gfpgan":
+            if task != "face":
+                raise UserInputError("the GFPGAN comparison is for faces")
+            jobs = [replace(job, label=f"ResShift ({job.model})"),
+                    replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
         else:
-            jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
+            grid = parse_values(vary, values, spec.diffusion.steps, self.limits.max_compare)
+            if vary == "steps":
+                jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
+            else:
+                jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
         results = self.run_jobs(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, task, resample, labels)
@@ -370,7 +380,7 @@ def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int
     Empty text: steps 1..T (evenly thinned to ``max_count``) or kappa 0.5, 1, 2, 4.
     """
     if vary not in ("steps", "kappa"):
-        raise UserInputError(f"compare either steps or kappa, not {vary!r}")
+        raise UserInputError(f"compare steps, kappa (or, for faces, GFPGAN), not {vary!r}")
     text = (text or "").strip()
     if not text:
         if vary == "kappa":

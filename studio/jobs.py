@@ -7,14 +7,19 @@ sent to the GPU worker process as is.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
+from PIL import Image
+
+from resshift.face import default_detector, gfpgan_restorer, restore_aligned, restore_photo
 from resshift.manager import ModelManager
-from resshift.pipelines.face_photo import restore_photo_with_model
+from resshift.pipelines.face_photo import restore_photo_with_model, sr_background
+from resshift.pipelines.image_io import to_uint8
 from resshift.pipelines import (DecodedImage, ProgressEvent, RestoreOptions, RestoreResult, inpaint,
                                 restore_face, super_resolve)
 
@@ -47,7 +52,8 @@ class PhotoSettings:
 
 @dataclass(frozen=True, eq=False)
 class Job:
-    """task: 'sr', 'inpaint', 'face' (an aligned face) or 'face_photo' (a whole photo).
+    """task: 'sr', 'inpaint', 'face' (an aligned face), 'face_photo' (a whole photo) or
+    'face_gfpgan' (either of the two faces jobs, restored by GFPGAN v1.4 for comparison).
 
     image: the decoded input; mask: (H, W) bool, True = repaint (inpainting only);
     label: how the run is named in progress messages and galleries.
@@ -101,11 +107,53 @@ def describe_event(event: ProgressEvent | float) -> tuple[float, str]:
     return min(max(fraction, 0.0), 1.0), "restoring"
 
 
+GFPGAN_LABEL = "GFPGAN v1.4"
+_gfpgan_lock = threading.Lock()
+_gfpgan: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+
+
+def gfpgan_for(manager: ModelManager) -> Callable[[np.ndarray], np.ndarray]:
+    """GFPGAN v1.4 on the manager's device, loaded once per process (weights downloaded on first
+    use when the manager allows downloads; WeightsUnavailable otherwise)."""
+    key = str(manager.device)
+    with _gfpgan_lock:
+        if key not in _gfpgan:
+            _gfpgan[key] = gfpgan_restorer(device=manager.device, allow_download=manager.allow_download,
+                                           weights_dir=manager.weights_dir)
+        return _gfpgan[key]
+
+
+def _gfpgan_call(manager: ModelManager, job: Job, stage: Report | None) -> FaceRun:
+    """The same face job restored by GFPGAN v1.4 instead of ResShift (for the comparison)."""
+    restorer = gfpgan_for(manager)
+    started = time.perf_counter()
+    rgb = to_uint8(job.image.rgb)
+    if job.photo is None:
+        face = restore_aligned(rgb, restorer)
+        h, w = rgb.shape[:2]
+        if face.shape[:2] != (h, w):
+            face = np.asarray(Image.fromarray(face).resize((w, h), Image.BICUBIC))
+        image, message, count = face, "", 1
+    else:
+        settings = job.photo
+        sr_model = manager.get(settings.sr_model) if settings.background == "sr" and settings.sr_model else None
+        result = restore_photo(
+            rgb, restorer, scale=settings.scale, select=settings.select,
+            min_face_size=settings.min_face_size, progress=stage,
+            upscale_background=None if sr_model is None else sr_background(sr_model, job.options),
+            detector=default_detector(manager.allow_download))
+        image, message, count = result.image, result.message, len(result.faces)
+    return FaceRun(image=image, seconds=time.perf_counter() - started, message=message,
+                   info={"model": GFPGAN_LABEL, "faces": count})
+
+
 def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent], None] | None,
             load_progress: Callable[[int, int | None], None] | None = None,
             stage: Report | None = None) -> RestoreResult | FaceRun:
     """Load (or reuse) the job's model and run its pipeline. ``stage(fraction, message)``: the
     whole-photo pipeline's stages (detecting, restoring, pasting)."""
+    if job.task == "face_gfpgan":
+        return _gfpgan_call(manager, job, stage)
     model = manager.get(job.model, progress=load_progress)
     if job.task == "sr":
         return super_resolve(model, job.image, job.options, callback=callback)

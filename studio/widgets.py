@@ -107,10 +107,13 @@ def outputs(task: str) -> Outputs:
     return Outputs(slider, caption, file, facts)
 
 
-def compare_panel(studio: Studio, outputs: Outputs) -> Compare:
-    with gr.Accordion("Compare steps or kappa on the same input and seed", open=False):
+def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, str]] = ()) -> Compare:
+    """extra: more (label, value) choices of what to compare, e.g. GFPGAN for faces."""
+    title = "Compare steps or kappa" + (" (or another method)" if extra else "") + " on the same input and seed"
+    with gr.Accordion(title, open=False):
         with gr.Row(equal_height=True):
-            vary = gr.Radio(["steps", "kappa"], value="steps", label="Vary", scale=1)
+            vary = gr.Radio([("steps", "steps"), ("kappa", "kappa"), *extra], value="steps", label="Vary",
+                            scale=1)
             values = gr.Textbox("", label="Values", scale=2,
                                 placeholder="empty: 1..trained steps, or kappa 0.5, 1, 2, 4")
             go = gr.Button("Run comparison", variant="secondary", scale=1)

@@ -42,21 +42,22 @@ def _build_network(state: dict) -> torch.nn.Module:
 
 
 def gfpgan_restorer(weights_path: str | Path | None = None, *, device: str | torch.device | None = None,
-                    allow_download: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+                    allow_download: bool = True,
+                    weights_dir: str | Path | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Load GFPGAN v1.4 and return ``restore(crops)``: (N, 512, 512, 3) uint8 RGB aligned faces ->
     (N, 512, 512, 3) uint8 RGB.
 
-    weights_path: a local ``GFPGANv1.4.pth``; None resolves :data:`GFPGAN_WEIGHTS` (weights folder,
-    cache, then download if ``allow_download``). Raises
+    weights_path: a local ``GFPGANv1.4.pth``; None resolves :data:`GFPGAN_WEIGHTS` (``weights_dir``,
+    cache, then download if ``allow_download``). Loaded without unpickling objects. Raises
     :class:`~resshift.weights.WeightsUnavailable` when the file cannot be had.
     device: default cuda when available, else cpu.
     """
-    path = resolve_weight(GFPGAN_WEIGHTS, path=weights_path, allow_download=allow_download)
+    path = resolve_weight(GFPGAN_WEIGHTS, path=weights_path, weights_dir=weights_dir,
+                          allow_download=allow_download)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     key = "params_ema" if "params_ema" in checkpoint else "params"
-    if key not in checkpoint:
-        raise ValueError(f"{path} is not a GFPGAN checkpoint (no 'params_ema' or 'params' entry; "
-                         f"keys: {sorted(checkpoint)[:5]})")
+    if not isinstance(checkpoint, dict) or key not in checkpoint:
+        raise ValueError(f"{path} is not a GFPGAN checkpoint (no 'params_ema' or 'params' entry)")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     net = _build_network(checkpoint[key]).to(device)

@@ -42,7 +42,8 @@ class PhotoRestoreResult:
                 "size": f"{w}x{h}", "message": self.message, **self.extra}
 
 
-def _sr_background(sr_model: RestorationModel, options: RestoreOptions) -> Callable[[np.ndarray, int], np.ndarray]:
+def sr_background(sr_model: RestorationModel, options: RestoreOptions) -> Callable[[np.ndarray, int], np.ndarray]:
+    """An ``upscale_background`` callable: x4 super-resolution with ``sr_model``, resized to the scale."""
     def upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
         if scale == 1:
             return rgb
@@ -93,7 +94,7 @@ def restore_photo_with_model(
     rgb = to_uint8(img.rgb)
     result = restore_photo(
         rgb, lambda crops: restore_face_batch(model, crops, options, callback=callback),
-        upscale_background=_sr_background(sr_model, options) if background == "sr" else None,
+        upscale_background=sr_background(sr_model, options) if background == "sr" else None,
         scale=scale, select=select, min_face_size=min_face_size,
         detector=detector if detector is not None else default_detector(allow_download), progress=progress,
     )
