@@ -39,11 +39,12 @@ def _skipped(output: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines)
 
 
-def test_sr_on_the_whole_corpus(tmp_path):
-    spec, wdir = _write_model(tmp_path, "sr")
+@pytest.mark.parametrize("task", ["sr", "face"])  # face: whole-photo mode (no face in the corpus)
+def test_the_whole_corpus(tmp_path, task):
+    spec, wdir = _write_model(tmp_path, task)
     cases = image_corpus(tmp_path / "in")
     out = tmp_path / "out"
-    res = _cli("sr", str(tmp_path / "in"), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
+    res = _cli(task, str(tmp_path / "in"), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
                "--offline", "--device", "cpu", "--steps", "1", "--seed", "2", "--max-pixels", "1024x1024", "-q")
     text = res.stdout + res.stderr
     assert "Traceback" not in text
@@ -61,8 +62,9 @@ def test_sr_on_the_whole_corpus(tmp_path):
         if name in bad:
             assert not result.exists()
             continue
+        scale = 4 if task == "sr" else 1
         with Image.open(result) as img:
-            assert img.size == (case.size[0] * 4, case.size[1] * 4), name
+            assert img.size == (case.size[0] * scale, case.size[1] * scale), name
             assert img.mode == ("RGBA" if case.alpha else "RGB"), name
 
 

@@ -21,6 +21,8 @@ from studio.limits import Limits
 from tests.corpus import BIG_SIDE, HUGE, IMAGE_NAMES, MASK_NAMES, image_corpus, mask_corpus, texture
 from tests.helpers import tiny_model
 
+pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # big.png, expected
+
 OPTIONS = RestoreOptions(steps=1, seed=3)
 LIMIT = 1024 * 1024  # the library's max_pixels in these tests
 TASKS = ("sr", "inpaint", "face", "photo")
