@@ -91,7 +91,7 @@ def sr_pairs(hr_paths: list[Path], kind: str, seed: int = 0) -> list[tuple[np.nd
         hr = load_rgb(path)
         h, w = hr.shape[0] // 4 * 4, hr.shape[1] // 4 * 4
         hr = hr[:h, :w]
-        gt = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 255
+        gt = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)[None].float() / 255
         if kind == "bicubic":
             lq = bicubic_downsample(gt, 4)
         else:
@@ -197,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             cases = inpaint_cases(paths)
             tel = telea(cases)
             full = run_inpaint(model, cases, opts())
-            res["inpaint"] = {"images": len(cases), "telea": tel, f"resshift_{T}": full}
+            one = run_inpaint(model, cases, opts(steps=1))
+            res["inpaint"] = {"images": len(cases), "telea": tel, f"resshift_{T}": full, "resshift_1": one}
             print(table(f"Inpainting, PSNR inside the mask ({len(cases)} images, 256x256 centre crops)",
-                        ["method", "PSNR (mask)"], [["OpenCV Telea", tel], [f"{name}, {T} steps", full]]))
+                        ["method", "PSNR (mask)"],
+                        [["OpenCV Telea", tel], [f"{name}, {T} steps", full], [f"{name}, 1 step", one]]))
             sweep_cases = cases[:19]
             measure = lambda o: (run_inpaint(model, sweep_cases, o),)  # noqa: E731
             unit = "PSNR inside the mask, Set5+Set14"

@@ -13,7 +13,8 @@ on a laptop CPU. Latents are pixels in [-1, 1], so inputs are normalised by the 
 
 All three predict x0 relative to the low-quality input (``lq_residual``: the network's output is
 added to the pixel-unshuffled, resized input), so a short training run starts from the input
-and only has to learn the correction.
+and only has to learn the correction; for inpainting, the holes of that starting point are first
+filled by push-pull interpolation (``lq_residual_fill``).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: i
 # file must update its entry here (and its model card).
 BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
     "sr": ("e4fdd27fa8b01c6e3de7cd8bfb686d9ddd51fd64e885871e749ee96c74858a20", 6_062_064),
-    "inpaint": ("b0d046699fa11fe412b99370f7821ae0a088c0bee44b4004412fa6d3c37bbd59", 6_163_920),
+    "inpaint": ("3e75a9c43ab9099f84c5f4f25b18b1f895f1d904474ac60ab0d6acbf7d7eba14", 6_163_952),
     "face": ("3799489eaf6a1c3759ac5a89871719639e884fecf391e7a589f961e2e7cb39cb", 5_718_728),
 }
 
@@ -65,7 +66,8 @@ def _lite(task: str, title: str, unet: dict[str, Any], sf: int, factor: int, not
 LITE_SR_UNET = _unet(48, image_size=64, lq_size=64, model_channels=32, channel_mult=[1, 2, 4],
                      attention_resolutions=[16], lq_residual=4)
 LITE_INPAINT_UNET = _unet(48, image_size=64, lq_size=256, model_channels=32, channel_mult=[1, 2, 4],
-                          attention_resolutions=[16], cond_mask=True, lq_residual=4)
+                          attention_resolutions=[16], cond_mask=True, lq_residual=4,
+                          lq_residual_fill=True)
 LITE_FACE_UNET = _unet(192, image_size=64, lq_size=512, model_channels=64, channel_mult=[1, 1, 1],
                        attention_resolutions=[32, 16], lq_residual=8)
 
