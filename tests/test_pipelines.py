@@ -157,3 +157,17 @@ def test_color_fix_pulls_colours_to_input(sr, method):
     ref = np.asarray(Image.fromarray(img).resize((96, 96), Image.BICUBIC)).astype(float)
     err = lambda a: np.abs(a.mean((0, 1)) - ref.mean((0, 1))).mean()  # noqa: E731
     assert err(fixed) < err(plain)
+
+
+def test_auto_precision(monkeypatch, sr):
+    import resshift.pipelines.restore as restore
+    from resshift.weights.lite import LITE_MODELS
+    from resshift.loader import RestorationModel, build_networks
+
+    lite = RestorationModel(LITE_MODELS[0], *build_networks(LITE_MODELS[0]))
+    assert restore.resolve_precision("fp32", lite) == "fp32"
+    assert restore.resolve_precision("auto", sr) == "fp32"  # VQ models stay float32 on a CPU
+    monkeypatch.setattr(restore, "cpu_has_native_bf16", lambda: True)
+    assert restore.resolve_precision("auto", lite) == "bf16"
+    monkeypatch.setattr(restore, "cpu_has_native_bf16", lambda: False)
+    assert restore.resolve_precision("auto", lite) == "fp32"

@@ -17,7 +17,8 @@ class RestoreOptions:
     steps / kappa: None = the model's trained values; seed: None = a fresh random seed (reported in
     the result); tile: tile size in input pixels (None = the model's default, 0 = never tile);
     tile_overlap: overlap in input pixels; batch_tiles: tiles per network call; precision: 'auto'
-    (fp16 on CUDA as the official sampler, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.
+    (fp16 on CUDA as the official sampler; on a CPU with native bfloat16, bf16 for the lite models
+    and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'.
     """
 
     steps: int | None = None

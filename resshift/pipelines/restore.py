@@ -4,8 +4,10 @@ Works on tensors in [-1, 1]; the task pipelines (sr, inpaint, face) do the image
 """
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -58,10 +60,28 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
     return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    return precision
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX): Linux cpuinfo flags."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return ("avx512_bf16" in flags or "amx_bf16" in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def resolve_precision(precision: str, model: RestorationModel) -> str:
+    """'auto': fp16 autocast on CUDA (as the official sampler); on a CPU with native bfloat16, bf16
+    for the weight-free first-stage (lite) models, whose output then matches float32 to ~60 dB PSNR
+    (benchmarks/RESULTS.md); float32 otherwise."""
+    if precision != "auto":
+        return precision
+    device = model.device
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and model.spec.first_stage == "pixel" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
 
 
 def run_model(
@@ -84,7 +104,7 @@ def run_model(
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
     seed = new_seed() if options.seed is None else options.seed
     generator = torch.Generator("cpu").manual_seed(seed)
-    precision = resolve_precision(options.precision, device)
+    precision = resolve_precision(options.precision, model)
 
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
