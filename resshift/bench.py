@@ -58,7 +58,7 @@ def _spec(name: str):
     return find_model(name)
 
 
-def make_model(name: str, device: str, channels_last: bool = False, bundled: bool = True) -> RestorationModel:
+def make_model(name: str, device: str, channels_last: bool = True, bundled: bool = True) -> RestorationModel:
     spec = _spec(name)
     if spec.official or not bundled:
         torch.manual_seed(0)  # benchmark only: deterministic random init of throwaway weights
@@ -71,11 +71,7 @@ def make_model(name: str, device: str, channels_last: bool = False, bundled: boo
         from .loader import load_model
 
         model = load_model(spec, allow_download=False)
-    model = model.to(device)
-    if channels_last:
-        model.unet.to(memory_format=torch.channels_last)
-        model.first_stage.to(memory_format=torch.channels_last)
-    return model
+    return model.to(device, channels_last=channels_last)
 
 
 def _input(case: Case, device: str) -> torch.Tensor:
@@ -130,7 +126,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
     else:
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
     if compare and (precision != "fp32" or channels_last or compile_unet):
-        reference = make_model(case.model, device, bundled=bundled)
+        reference = make_model(case.model, device, channels_last=False, bundled=bundled)
         ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32", batch_tiles=4))
         row["max_abs_vs_fp32"] = round((out.float() - ref.float()).abs().max().item(), 4)
         row["psnr_vs_fp32_db"] = round(psnr(out, ref), 2)
@@ -142,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--cases", default="sr64,sr128,sr256,sr64_b16,sr1024_tiled,lite_sr256,lite_sr1024_tiled")
     p.add_argument("--precision", default=None, help="comma list of fp32,fp16,bf16 (default: fp16 on CUDA, fp32 and bf16 on CPU)")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--contiguous", action="store_true",
+                   help="NCHW memory format instead of the default channels_last")
     p.add_argument("--compile", action="store_true", help="torch.compile the Swin-UNet (slow warm-up)")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--repeat", type=int, default=5)
@@ -164,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.device == "cpu" and not args.in_process:
                 cmd = [sys.executable, "-m", "resshift.bench", "--device", "cpu", "--cases", name, "--precision",
                        precision, "--repeat", str(args.repeat), "--in-process", "--lite-weights", args.lite_weights] + \
-                      (["--channels-last"] if args.channels_last else []) + (["--no-compare"] if args.no_compare else []) + \
+                      (["--contiguous"] if args.contiguous else []) + (["--no-compare"] if args.no_compare else []) + \
                       (["--json", args.json] if args.json else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 lines = [l for l in res.stdout.splitlines() if l.startswith("{\"case\"")]
                 print(lines[-1] if lines else json.dumps({"case": name, "error": res.stderr.strip()[-500:]}), flush=True)
                 continue
             try:
-                row = run_case(CASES[name], args.device, precision, args.repeat, args.channels_last, args.compile,
+                row = run_case(CASES[name], args.device, precision, args.repeat, not args.contiguous, args.compile,
                                not args.no_compare, args.lite_weights == "bundled")
             except torch.cuda.OutOfMemoryError as exc:
                 row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
