@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file
+from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from resshift.diffusion import DiffusionConfig
 from resshift.loader import RestorationModel, build_networks
@@ -13,6 +17,7 @@ from resshift.weights.registry import ModelSpec, WeightFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resshift_reference"
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fixture_json(name: str) -> dict:
@@ -60,3 +65,26 @@ def tiny_model(task: str = "sr", seed: int = 0, name: str | None = None) -> Rest
             base = 1.0 if pname.endswith("weight") and p.ndim == 1 else 0.0  # norm scales near 1
             p.copy_(base + torch.randn(p.shape, generator=g) * 0.05)
     return RestorationModel(spec, unet, first)
+
+
+def write_tiny_model(tmp_path: Path, task: str) -> tuple[Path, Path]:
+    """A tiny random model on disk, as a user's custom model: (spec JSON path, weights folder)."""
+    model = tiny_model(task)
+    wdir = tmp_path / "weights"
+    wdir.mkdir(exist_ok=True)
+    for net, file in ((model.unet, model.spec.unet_weights), (model.first_stage, model.spec.first_stage_weights)):
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(wdir / file.filename))
+    spec = tmp_path / f"{task}.json"
+    spec.write_text(json.dumps(model.spec.to_dict()))
+    return spec, wdir
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m resshift ARGS`` from the repository root."""
+    return subprocess.run([sys.executable, "-m", "resshift", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def face_photo(name: str) -> np.ndarray:
+    """A test photo from tests/data/faces as (H, W, 3) uint8 RGB."""
+    return np.asarray(Image.open(DATA / "faces" / name).convert("RGB"))

@@ -1,46 +1,21 @@
 """The command line end to end, on real image files, with tiny randomly initialised models."""
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
-import pytest
 from PIL import Image
-from safetensors.torch import save_file
 
-from .helpers import DATA, tiny_model
+from .helpers import DATA, run_cli, write_tiny_model
 
 REAL = DATA / "images" / "realsr_canon006_crop.png"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _write_model(tmp_path: Path, task: str) -> tuple[Path, Path]:
-    model = tiny_model(task)
-    wdir = tmp_path / "weights"
-    wdir.mkdir(exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.unet.state_dict().items()}, str(wdir / model.spec.unet_weights.filename))
-    save_file({k: v.contiguous() for k, v in model.first_stage.state_dict().items()},
-              str(wdir / model.spec.first_stage_weights.filename))
-    spec = tmp_path / f"{task}.json"
-    spec.write_text(json.dumps(model.spec.to_dict()))
-    return spec, wdir
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resshift", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_cli_sr_folder_with_a_bad_file(tmp_path):
-    spec, wdir = _write_model(tmp_path, "sr")
+    spec, wdir = write_tiny_model(tmp_path, "sr")
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.open(REAL).crop((0, 0, 40, 24)).save(inputs / "a.png")
     Image.open(REAL).crop((0, 0, 20, 20)).convert("L").save(inputs / "b.jpg")
     (inputs / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "out"
-    res = _cli("sr", str(inputs), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
+    res = run_cli("sr", str(inputs), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
                "--offline", "--seed", "7", "--steps", "2", "--device", "cpu", "-q")
     assert res.returncode == 1, res.stderr  # one input failed, the others were processed
     assert "broken.png" in res.stdout + res.stderr and "not an image" in res.stdout + res.stderr
@@ -52,14 +27,14 @@ def test_cli_sr_folder_with_a_bad_file(tmp_path):
 
 
 def test_cli_inpaint_keeps_known_pixels(tmp_path):
-    spec, wdir = _write_model(tmp_path, "inpaint")
+    spec, wdir = write_tiny_model(tmp_path, "inpaint")
     img = Image.open(REAL).crop((0, 0, 48, 40)).convert("RGB")
     img.save(tmp_path / "img.png")
     mask = np.zeros((40, 48), np.uint8)
     mask[8:20, 10:30] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
     out = tmp_path / "result.png"
-    res = _cli("inpaint", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out),
+    res = run_cli("inpaint", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"), "-o", str(out),
                "--model-spec", str(spec), "--weights-dir", str(wdir), "--offline", "--seed", "1", "-q")
     assert res.returncode == 0, res.stderr
     result = np.asarray(Image.open(out))
@@ -69,15 +44,15 @@ def test_cli_inpaint_keeps_known_pixels(tmp_path):
 
 
 def test_cli_reports_missing_weights_offline(tmp_path):
-    spec, _ = _write_model(tmp_path, "sr")
-    res = _cli("sr", str(REAL), "-o", str(tmp_path / "o.png"), "--model-spec", str(spec),
+    spec, _ = write_tiny_model(tmp_path, "sr")
+    res = run_cli("sr", str(REAL), "-o", str(tmp_path / "o.png"), "--model-spec", str(spec),
                "--weights-dir", str(tmp_path / "empty"), "--offline")
     assert res.returncode == 2
     assert "tiny-sr-unet.safetensors" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_cli_lists_models():
-    res = _cli("sr", "x", "-o", "y", "--list-models")
+    res = run_cli("sr", "x", "-o", "y", "--list-models")
     assert res.returncode == 0
     for name in ("realsr-v3", "realsr-v1", "bicsr", "inpaint-imagenet", "faceir", "lite-sr"):
         assert name in res.stdout

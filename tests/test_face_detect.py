@@ -4,17 +4,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from resshift.face import DetectedFace, RetinaFaceDetector, YuNetDetector, load_detector, select_faces
 from resshift.face.detect import RETINAFACE_WEIGHTS
 from resshift.weights import WeightsUnavailable
 
+from .helpers import face_photo
+
 DATA = Path(__file__).parent / "data" / "faces"
-
-
-def _load(name: str) -> np.ndarray:
-    return np.asarray(Image.open(DATA / name).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +39,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     ("group5_group_19.jpg", 4, 6),  # 5 people
 ])
 def test_yunet_finds_the_faces_of_real_photos(yunet, name, low, high):
-    faces = yunet(_load(name))
+    faces = yunet(face_photo(name))
     assert low <= len(faces) <= high
     scores = [f.score for f in faces]
     assert scores == sorted(scores, reverse=True) and min(scores) >= 0.7
 
 
 def test_landmarks_follow_the_documented_order(yunet):
-    faces = yunet(_load("group6_group_18.jpg")) + yunet(_load("portrait_deepface_img12.jpg"))
+    faces = yunet(face_photo("group6_group_18.jpg")) + yunet(face_photo("portrait_deepface_img12.jpg"))
     for f in faces:
         p, box = f.landmarks, f.box
         assert p.shape == (5, 2) and box.shape == (4,)
@@ -61,7 +58,7 @@ def test_landmarks_follow_the_documented_order(yunet):
 
 
 def test_huge_photo_is_detected_on_a_small_copy_and_mapped_back(yunet):
-    image = _load("portrait_deepface_img12.jpg")  # 560x415
+    image = face_photo("portrait_deepface_img12.jpg")  # 560x415
     (face,) = yunet(image)
     big = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 2240x1660; area-shrinks back exactly
     (big_face,) = YuNetDetector(max_side=560)(big)
@@ -74,7 +71,7 @@ def test_huge_photo_is_detected_on_a_small_copy_and_mapped_back(yunet):
 
 
 def test_tiny_photo_is_enlarged_for_detection(yunet):
-    image = cv2.resize(_load("portrait_deepface_img12.jpg"), (112, 83), interpolation=cv2.INTER_AREA)
+    image = cv2.resize(face_photo("portrait_deepface_img12.jpg"), (112, 83), interpolation=cv2.INTER_AREA)
     (face,) = yunet(image)
     assert 20 < face.size < 60 and 0 <= face.box[0] and face.box[2] <= 112
 
@@ -92,7 +89,7 @@ def test_detector_rejects_non_rgb_arrays(yunet):
 def test_auto_falls_back_to_yunet_without_retinaface_weights(no_downloaded_weights):
     detector = load_detector("auto", allow_download=False)
     assert isinstance(detector, YuNetDetector)
-    assert len(detector(_load("group5_group_19.jpg"))) == 5
+    assert len(detector(face_photo("group5_group_19.jpg"))) == 5
 
 
 def test_auto_tries_to_download_retinaface_first(monkeypatch):

@@ -9,17 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from resshift.face import (NO_FACE_MESSAGE, YuNetDetector, looks_aligned, restore_aligned,
                            restore_photo)
 from resshift.face.paste import output_affine
 
+from .helpers import face_photo
+
 DATA = Path(__file__).parent / "data" / "faces"
-
-
-def _load(name: str) -> np.ndarray:
-    return np.asarray(Image.open(DATA / name).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +26,12 @@ def detector() -> YuNetDetector:
 
 @pytest.fixture(scope="module")
 def group() -> np.ndarray:
-    return _load("group6_group_18.jpg")  # 800x530, 6 faces
+    return face_photo("group6_group_18.jpg")  # 800x530, 6 faces
 
 
 @pytest.fixture(scope="module")
 def portrait() -> np.ndarray:
-    return _load("portrait_deepface_img12.jpg")  # 560x415, 1 face
+    return face_photo("portrait_deepface_img12.jpg")  # 560x415, 1 face
 
 
 def invert(crops: np.ndarray) -> np.ndarray:
@@ -179,7 +176,7 @@ def test_select_largest_and_center_pick_one_face(group, detector):
 
 
 def test_min_face_size_filters_small_faces(detector):
-    photo = _load("group5_group_19.jpg")  # 5 faces, boxes about 67, 70, 72, 82 and 85 px
+    photo = face_photo("group5_group_19.jpg")  # 5 faces, boxes about 67, 70, 72, 82 and 85 px
     all_faces = restore_photo(photo, identity, detector=detector).faces
     sizes = sorted(max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in all_faces)
     assert len(sizes) == 5 and sizes[3] - sizes[2] > 6

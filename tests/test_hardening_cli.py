@@ -1,36 +1,16 @@
 """The command line on a folder holding the whole corpus (tests/corpus.py): bad files are reported
 and skipped, good ones processed, exit status 1, never a traceback."""
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from safetensors.torch import save_file
 
-from tests.corpus import HUGE, IMAGE_NAMES, MASK_NAMES, image_corpus, mask_corpus, texture
-from tests.helpers import tiny_model
+from tests.corpus import HUGE, MASK_NAMES, image_corpus, mask_corpus, texture
+from tests.helpers import run_cli, write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _write_model(tmp_path: Path, task: str) -> tuple[Path, Path]:
-    model = tiny_model(task)
-    wdir = tmp_path / "weights"
-    wdir.mkdir(exist_ok=True)
-    for net, file in ((model.unet, model.spec.unet_weights), (model.first_stage, model.spec.first_stage_weights)):
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(wdir / file.filename))
-    spec = tmp_path / f"{task}.json"
-    spec.write_text(json.dumps(model.spec.to_dict()))
-    return spec, wdir
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resshift", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def _skipped(output: str) -> dict[str, str]:
@@ -41,10 +21,10 @@ def _skipped(output: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("task", ["sr", "face"])  # face: whole-photo mode (no face in the corpus)
 def test_the_whole_corpus(tmp_path, task):
-    spec, wdir = _write_model(tmp_path, task)
+    spec, wdir = write_tiny_model(tmp_path, task)
     cases = image_corpus(tmp_path / "in")
     out = tmp_path / "out"
-    res = _cli(task, str(tmp_path / "in"), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
+    res = run_cli(task, str(tmp_path / "in"), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
                "--offline", "--device", "cpu", "--steps", "1", "--seed", "2", "--max-pixels", "1024x1024", "-q")
     text = res.stdout + res.stderr
     assert "Traceback" not in text
@@ -69,25 +49,25 @@ def test_the_whole_corpus(tmp_path, task):
 
 
 def test_max_pixels_is_checked(tmp_path):
-    spec, wdir = _write_model(tmp_path, "sr")
+    spec, wdir = write_tiny_model(tmp_path, "sr")
     Image.fromarray(texture(40, 30)).save(tmp_path / "a.png")
     common = ("--model-spec", str(spec), "--weights-dir", str(wdir), "--offline", "--device", "cpu", "--steps", "1")
-    res = _cli("sr", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--max-pixels", "1000", *common)
+    res = run_cli("sr", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--max-pixels", "1000", *common)
     assert res.returncode == 1 and "a.png: the image is 40x30" in res.stdout and "Traceback" not in res.stderr
-    res = _cli("sr", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--max-pixels", "big", *common)
+    res = run_cli("sr", str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--max-pixels", "big", *common)
     assert res.returncode == 2 and "expected WIDTHxHEIGHT or a pixel count" in res.stderr
 
 
 def test_inpaint_with_the_mask_corpus(tmp_path):
     """A folder of copies of one image, each with a mask of the same name from the mask corpus."""
-    spec, wdir = _write_model(tmp_path, "inpaint")
+    spec, wdir = write_tiny_model(tmp_path, "inpaint")
     masks = mask_corpus(tmp_path / "masks", (32, 24))
     image = texture(32, 24, seed=4)
     (tmp_path / "in").mkdir()
     for name in MASK_NAMES:
         Image.fromarray(image).save(tmp_path / "in" / name)
     out = tmp_path / "out"
-    res = _cli("inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(out),
+    res = run_cli("inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "masks"), "-o", str(out),
                "--model-spec", str(spec), "--weights-dir", str(wdir), "--offline", "--device", "cpu",
                "--steps", "1", "--seed", "1", "-q")
     assert "Traceback" not in res.stdout + res.stderr
