@@ -60,11 +60,12 @@ def _spec(name: str):
 def make_model(name: str, device: str, channels_last: bool = True, bundled: bool = True) -> RestorationModel:
     spec = _spec(name)
     if spec.official or not bundled:
-        torch.manual_seed(0)  # benchmark only: deterministic random init of throwaway weights
-        unet, first = build_networks(spec)
-        if hasattr(first, "quantize"):
-            with torch.no_grad():
-                first.quantize.embedding.weight.normal_()
+        with torch.random.fork_rng(devices=[]):  # deterministic throwaway weights; global RNG untouched
+            torch.manual_seed(0)
+            unet, first = build_networks(spec)
+            if hasattr(first, "quantize"):
+                with torch.no_grad():
+                    first.quantize.embedding.weight.normal_()
         model = RestorationModel(spec, unet, first)
     else:
         from .loader import load_model

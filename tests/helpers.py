@@ -55,9 +55,10 @@ def tiny_spec(task: str = "sr", name: str | None = None) -> ModelSpec:
 
 def tiny_model(task: str = "sr", seed: int = 0, name: str | None = None) -> RestorationModel:
     """Randomly initialised tiny model (deterministic for a seed)."""
-    torch.manual_seed(seed)  # module initialisation only; the library itself never seeds globally
     spec = tiny_spec(task, name)
-    unet, first = build_networks(spec)
+    with torch.random.fork_rng(devices=[]):  # deterministic initialisation, global RNG untouched
+        torch.manual_seed(seed)
+        unet, first = build_networks(spec)
     # the official init zeroes output layers; random fixture-like weights make outputs informative
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
