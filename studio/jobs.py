@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from resshift.face import default_detector, gfpgan_restorer, restore_aligned, restore_photo
+from resshift.face.parsing import default_masker
 from resshift.manager import ModelManager
 from resshift.pipelines.face_photo import restore_photo_with_model, sr_background
 from resshift.pipelines.image_io import to_uint8
@@ -141,7 +142,8 @@ def _gfpgan_call(manager: ModelManager, job: Job, stage: Report | None) -> FaceR
             rgb, restorer, scale=settings.scale, select=settings.select,
             min_face_size=settings.min_face_size, progress=stage,
             upscale_background=None if sr_model is None else sr_background(sr_model, job.options),
-            detector=default_detector(manager.allow_download))
+            detector=default_detector(manager.allow_download),
+            face_masks=default_masker(manager.allow_download))
         image, message, count = result.image, result.message, len(result.faces)
     return FaceRun(image=image, seconds=time.perf_counter() - started, message=message,
                    info={"model": GFPGAN_LABEL, "faces": count})

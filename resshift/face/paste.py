@@ -45,11 +45,14 @@ def output_affine(affine: np.ndarray, scale: int) -> np.ndarray:
     return compose(resize_matrix(scale, scale), inverse)
 
 
-def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, scale: int) -> None:
+def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, scale: int,
+               mask: np.ndarray | None = None) -> None:
     """Blend one restored face into ``canvas`` in place.
 
     canvas: (H*scale, W*scale, 3) uint8 RGB, the upscaled photo; face: (512, 512, 3) uint8 RGB, the
-    restored crop; affine: (2, 3) photo -> crop matrix of that face; scale: output / photo size.
+    restored crop; affine: (2, 3) photo -> crop matrix of that face; scale: output / photo size;
+    mask: (512, 512) float paste mask in [0, 1] in crop pixels (default: the feathered square; a
+    face-parsing mask from :mod:`.parsing` follows the face's outline).
     """
     if face.shape != (CROP_SIZE, CROP_SIZE, 3) or face.dtype != np.uint8:
         raise ValueError(f"a restored face must be ({CROP_SIZE}, {CROP_SIZE}, 3) uint8, "
@@ -68,7 +71,10 @@ def paste_face(canvas: np.ndarray, face: np.ndarray, affine: np.ndarray, scale: 
     to_roi[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
     pasted = warp(face, to_roi, size, border=cv2.BORDER_REPLICATE).astype(np.float32)
-    mask = warp(face_mask(), to_roi, size, border=cv2.BORDER_CONSTANT, flags=cv2.INTER_LINEAR)
+    crop_mask = face_mask() if mask is None else np.asarray(mask, dtype=np.float32)
+    if crop_mask.shape != (CROP_SIZE, CROP_SIZE):
+        raise ValueError(f"a paste mask must be ({CROP_SIZE}, {CROP_SIZE}), got {crop_mask.shape}")
+    mask = warp(crop_mask, to_roi, size, border=cv2.BORDER_CONSTANT, flags=cv2.INTER_LINEAR)
     mask = np.clip(mask, 0.0, 1.0)[..., None]
     roi = canvas[y0:y1, x0:x1]
     blended = roi.astype(np.float32) * (1.0 - mask) + pasted * mask

@@ -25,6 +25,7 @@ import numpy as np
 from ..pipelines.image_io import ImageLike, decode_image, to_uint8
 from .align import CROP_SIZE, align_face
 from .detect import DetectedFace, FaceDetector, Select, load_detector, select_faces
+from .parsing import FaceMasks
 from .paste import paste_face
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,13 @@ def default_detector(allow_download: bool | None = None) -> FaceDetector:
     downloaded on first use when allowed, else the bundled YuNet), made once per process.
     allow_download None: allowed unless the environment sets RESSHIFT_OFFLINE=1."""
     if allow_download is None:
-        allow_download = os.environ.get("RESSHIFT_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
+        allow_download = downloads_allowed_by_env()
     return _cached_detector(allow_download)
+
+
+def downloads_allowed_by_env() -> bool:
+    """False when the environment says RESSHIFT_OFFLINE=1 (also true, yes, on)."""
+    return os.environ.get("RESSHIFT_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
 
 
 @functools.lru_cache(maxsize=2)
@@ -158,7 +164,7 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
                   upscale_background: UpscaleBackground | None = None, scale: int = 1,
                   select: Select = "all", min_face_size: int = 32,
                   detector: FaceDetector | None = None, progress: Progress | None = None,
-                  batch_size: int = 8) -> FacePhotoResult:
+                  batch_size: int = 8, face_masks: FaceMasks | None = None) -> FacePhotoResult:
     """Restore every face of a photo and paste it into the (upscaled) background.
 
     image: (H, W[, C]) uint8 grey/RGB/RGBA array, or anything :func:`as_rgb_uint8` reads.
@@ -168,6 +174,8 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
     min_face_size: faces whose box's longer side is smaller (input pixels) are left as they are.
     detector: ``image -> list[DetectedFace]``, default :func:`default_detector`.
     progress: optional ``progress(fraction, message)``.
+    face_masks: paste masks from the restored crops (e.g. :func:`~.parsing.parsing_masker`);
+    default the feathered crop square.
 
     Returns a :class:`FacePhotoResult`; a photo with no (selected) face gives the background alone
     and says so in ``message``.
@@ -200,8 +208,9 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
     report(0.8, "Upscaling the background" if scale > 1 else "Preparing the background")
     canvas = _upscale(rgb, scale, upscale_background)
     report(0.9, "Pasting faces back")
-    for face, affine in zip(restored, affines):
-        paste_face(canvas, face, affine, scale)
+    masks = face_masks(np.stack(restored)) if face_masks is not None and restored else [None] * len(restored)
+    for face, affine, mask in zip(restored, affines, masks):
+        paste_face(canvas, face, affine, scale, mask)
     out_alpha = None if alpha is None else _resize(alpha, (w * scale, h * scale))
     report(1.0, "Done")
 

@@ -76,10 +76,14 @@ def restore_photo_with_model(
 
     background: 'resize' (Lanczos) or 'sr' (``sr_model``, an x4 SR model; resized to the scale).
     detector: default the RetinaFace detector (weights downloaded on first use when
-    ``allow_download``; None: unless RESSHIFT_OFFLINE=1), else the bundled offline YuNet. With no face found, the background alone
+    ``allow_download``; None: unless RESSHIFT_OFFLINE=1), else the bundled offline YuNet. Faces
+    are pasted with a face-parsing mask (ParseNet) when its weights are available the same way,
+    else with the feathered crop square. With no face found, the background alone
     is returned and ``message`` says so.
     """
     from ..face import default_detector, restore_photo
+    from ..face.parsing import default_masker
+    from ..face.photo import downloads_allowed_by_env
 
     if model.spec.task != "face":
         raise ValueError(f"model {model.spec.name!r} is not a face model")
@@ -97,6 +101,7 @@ def restore_photo_with_model(
         upscale_background=sr_background(sr_model, options) if background == "sr" else None,
         scale=scale, select=select, min_face_size=min_face_size,
         detector=detector if detector is not None else default_detector(allow_download), progress=progress,
+        face_masks=default_masker(downloads_allowed_by_env() if allow_download is None else allow_download),
     )
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
     return PhotoRestoreResult(

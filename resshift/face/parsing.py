@@ -1,0 +1,90 @@
+"""Face-parsing paste masks (facexlib's ParseNet), used when its weights are available.
+
+A parsing mask follows the face's own outline (skin, brows, eyes, nose, mouth, ears) instead of
+the crop square, so hair, neck and background around a face keep the photo's pixels. The mask is
+taken from the restored crop, blurred (two Gaussian passes, as GFPGAN does) and multiplied by the
+square feathered mask, so it is still exactly 0 at the crop's edge.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from ..weights import WeightFile, WeightsUnavailable, resolve_weight
+from .align import CROP_SIZE
+from .paste import face_mask
+
+logger = logging.getLogger(__name__)
+
+PARSENET_WEIGHTS = WeightFile(
+    filename="parsing_parsenet.pth",
+    url="https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
+)
+# ParseNet's 19 classes; the ones that belong to the pasted face region (CelebAMask-HQ labels):
+# 1 skin, 2-3 brows, 4-5 eyes, 6 glasses, 7-8 ears, 9 earring, 10 nose, 11 mouth, 12-13 lips, 15 necklace
+FACE_CLASSES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15)
+
+FaceMasks = Callable[[np.ndarray], np.ndarray]
+"""(N, 512, 512, 3) uint8 RGB restored crops -> (N, 512, 512) float32 paste masks in [0, 1]."""
+
+
+def masks_from_labels(labels: np.ndarray) -> np.ndarray:
+    """(N, 512, 512) int class maps -> (N, 512, 512) float32 soft paste masks in [0, 1]."""
+    out = np.empty(labels.shape, dtype=np.float32)
+    square = face_mask(CROP_SIZE)
+    for i, lab in enumerate(labels):
+        mask = np.isin(lab, FACE_CLASSES).astype(np.float32)
+        mask = cv2.GaussianBlur(mask, (101, 101), 11)
+        mask = cv2.GaussianBlur(mask, (101, 101), 11)
+        out[i] = np.clip(mask, 0, 1) * square
+    return out
+
+
+def parsing_masker(weights_path: str | Path | None = None, *, device: str | torch.device | None = None,
+                   allow_download: bool = True, weights_dir: str | Path | None = None) -> FaceMasks:
+    """Load ParseNet and return ``masks(crops)`` (see :data:`FaceMasks`). Raises
+    :class:`~resshift.weights.WeightsUnavailable` when the weights cannot be had."""
+    path = resolve_weight(PARSENET_WEIGHTS, path=weights_path, weights_dir=weights_dir,
+                          allow_download=allow_download)
+    from facexlib.parsing.parsenet import ParseNet
+
+    net = ParseNet(in_size=CROP_SIZE, out_size=CROP_SIZE, parsing_ch=19)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    net = net.eval().to(device)
+    lock = threading.Lock()
+
+    def masks(crops: np.ndarray) -> np.ndarray:
+        if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or crops.dtype != np.uint8:
+            raise ValueError(f"parsing takes (N, 512, 512, 3) uint8 crops, got {crops.shape} {crops.dtype}")
+        x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+        with lock, torch.no_grad():
+            labels = net(x)[0].argmax(dim=1).cpu().numpy()
+        return masks_from_labels(labels)
+
+    logger.info("face parsing (ParseNet) loaded from %s", path)
+    return masks
+
+
+_cache: dict[bool, FaceMasks | None] = {}
+_cache_lock = threading.Lock()
+
+
+def default_masker(allow_download: bool) -> FaceMasks | None:
+    """ParseNet when its weights are on disk (or can be downloaded now, when allowed), else None
+    (the square feathered mask is used); decided once per process."""
+    with _cache_lock:
+        if allow_download not in _cache:
+            try:
+                _cache[allow_download] = parsing_masker(allow_download=allow_download)
+            except WeightsUnavailable as err:
+                logger.info("face parsing weights unavailable (%s); pasting with the feathered square",
+                            err.reason)
+                _cache[allow_download] = None
+        return _cache[allow_download]
