@@ -133,3 +133,19 @@ def test_explicit_noise_shape_is_checked(sr_model):
     with pytest.raises(ValueError, match="prior noise"):
         sample(unet, y, Schedule.create(diffusion), diffusion, first_stage=vq,
                noise=SamplerNoise(torch.zeros(1, 3, 8, 8), [torch.zeros(1, 3, 8, 8)] * 4))
+
+
+def test_condition_is_computed_once_per_call(sr_model, monkeypatch):
+    """The lq features do not depend on x_t or t: one computation serves every step, same result."""
+    _, unet, vq, diffusion = sr_model
+    y = torch.rand(1, 3, 16, 16) * 2 - 1
+    calls = []
+    real = unet.condition
+    monkeypatch.setattr(unet, "condition", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    once = sample(unet, y, Schedule.create(diffusion), diffusion, first_stage=vq,
+                  generator=torch.Generator().manual_seed(3))
+    assert len(calls) == 1
+    per_step = sample(lambda x, t, **kw: unet.forward(x, t, **kw), y, Schedule.create(diffusion), diffusion,
+                      first_stage=vq, model_kwargs={"lq": y}, generator=torch.Generator().manual_seed(3))
+    assert len(calls) == 1 + diffusion.steps  # the plain callable recomputes it at every step
+    assert torch.equal(once, per_step)

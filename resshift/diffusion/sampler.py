@@ -185,6 +185,8 @@ def iter_sample(
         else:
             drawn = _draw_all(z_y.shape, n + 1, generator, device)
             prior, step_noise = drawn[0], drawn[1:]
+        if model_kwargs and hasattr(model, "condition"):  # lq features do not change between steps
+            model_kwargs = {"cond": model.condition(**model_kwargs)}
         x = z_y + kappa * sqrt_etas[-1] * prior
         batch = z_y.shape[0]
         for index, i in enumerate(range(n - 1, -1, -1)):

@@ -6,7 +6,7 @@ can be passed as is, and the parameter names match the released checkpoints.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,13 @@ from torch import nn
 from .fill import push_pull_fill
 from .layers import GroupNorm32, timestep_embedding
 from .swin import SwinLayer
+
+
+class Condition(NamedTuple):
+    """The low-quality conditioning of one sampling call (see :meth:`SwinUNet.condition`)."""
+
+    features: torch.Tensor | None
+    base: torch.Tensor | None
 
 
 class TimestepBlock(nn.Module):
@@ -268,30 +275,43 @@ class SwinUNet(nn.Module):
         # latent sizes that are a multiple of this tile every level's windows exactly
         self.size_multiple = window_size * 2 ** (len(channel_mult) - 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.time_embed(timestep_embedding(t, self.model_channels))
-        if lq is not None:
-            if not self.cond_lq:
-                raise ValueError("this model is not conditioned on a low-quality image (cond_lq=False)")
-            if mask is not None:
-                if not self.cond_mask:
-                    raise ValueError("this model takes no inpainting mask (cond_mask=False)")
-                lq = torch.cat([lq, mask.to(lq.dtype)], dim=1)
-            elif self.cond_mask:
-                raise ValueError("this inpainting model needs a mask")
-            x = torch.cat([x, self.feature_extractor(lq.to(x.dtype))], dim=1)
-        elif self.cond_lq:
-            raise ValueError("this model needs the low-quality image `lq`")
+    def condition(self, lq: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Condition:
+        """What the forward pass takes from ``lq`` and ``mask``: it depends on neither x_t nor t, so
+        the sampler computes it once per call and hands it to every step (``forward(..., cond=)``).
+
+        features: the feature extractor's output (concatenated to x_t); base: the ``lq_residual``
+        starting point of the prediction (None when unused)."""
+        if lq is None:
+            if self.cond_lq:
+                raise ValueError("this model needs the low-quality image `lq`")
+            return Condition(None, None)
+        if not self.cond_lq:
+            raise ValueError("this model is not conditioned on a low-quality image (cond_lq=False)")
+        if mask is not None:
+            if not self.cond_mask:
+                raise ValueError("this model takes no inpainting mask (cond_mask=False)")
+            lq = torch.cat([lq, mask.to(lq.dtype)], dim=1)
+        elif self.cond_mask:
+            raise ValueError("this inpainting model needs a mask")
+        features = self.feature_extractor(lq.to(self.time_embed[0].weight.dtype))
         base = None
         if self.lq_residual:
             lq_img = lq[:, :3]
             if self.lq_residual_fill:
                 lq_img = push_pull_fill(lq_img, (lq[:, 3:4] < 0).to(lq_img.dtype))  # mask: 1 = missing
-            target = (x.shape[-2] * self.lq_residual, x.shape[-1] * self.lq_residual)
+            target = tuple(n * self.lq_residual // self.lq_scale for n in lq_img.shape[-2:])
             if lq_img.shape[-2:] != target:
                 lq_img = F.interpolate(lq_img.float(), size=target, mode="bicubic", align_corners=False)
             base = F.pixel_unshuffle(lq_img, self.lq_residual)
+        return Condition(features, base)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, lq: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, cond: Condition | None = None) -> torch.Tensor:
+        if cond is None:
+            cond = self.condition(lq, mask)
+        emb = self.time_embed(timestep_embedding(t, self.model_channels))
+        if cond.features is not None:
+            x = torch.cat([x, cond.features], dim=1)
         h = x
         skips = []
         for block in self.input_blocks:
@@ -301,4 +321,4 @@ class SwinUNet(nn.Module):
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
         out = self.out(h)
-        return out if base is None else out + base.to(out.dtype)
+        return out if cond.base is None else out + cond.base.to(out.dtype)
