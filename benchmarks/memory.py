@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.load_test import rss_mb  # noqa: E402
+
 # case -> what it runs; the sizes are the CPU default limits
 CASES = {
     "sr": "super-resolution x4, 512x512 -> 2048x2048 (lite-sr, 4 steps)",
@@ -33,14 +35,6 @@ CASES = {
     "face": "aligned face 512x512 (lite-face, 4 steps)",
     "photo": "whole photo 1536x1536 with faces, output scale 2 -> 3072x3072 (lite-face, 4 steps)",
 }
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def _peak_mb() -> float:
@@ -100,7 +94,7 @@ def run_case(case: str) -> dict:
                                            "bicubic", "none", 2, "resize", "all", 32)
     else:
         raise SystemExit(f"unknown case {case!r}; known: {', '.join(CASES)}")
-    baseline = _rss_mb()
+    baseline = rss_mb()
     started = time.perf_counter()
     outputs = call()
     facts = outputs[3]  # every handler returns (slider, caption, PNG path, facts, ...)
