@@ -1,7 +1,8 @@
 """Quality benchmark of the restoration models on the validation images (not a unit test).
 
-    python benchmarks/quality.py [--data ../shared/datasets] [--models lite-sr,lite-inpaint,lite-face]
-                                 [--quick] [--json results.json]
+    python benchmarks/quality.py [--data ../shared/datasets]
+                                 [--models lite-sr,lite-sr-bicubic,lite-inpaint,lite-face]
+                                 [--quick] [--json results.json] [--weights NAME=PATH]
 
 Prints, per task, markdown tables:
 - SR x4 on bicubic-downscaled and on Real-ESRGAN-degraded inputs: PSNR (Y) / SSIM (Y), border 4,
@@ -160,18 +161,22 @@ def run_face(model, cases, options) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
-    p.add_argument("--models", default="lite-sr,lite-inpaint,lite-face")
+    p.add_argument("--models", default="lite-sr,lite-sr-bicubic,lite-inpaint,lite-face")
     p.add_argument("--quick", action="store_true", help="fewer images (Set5 + Set14, 8 faces) and no sweeps on BSD100")
     p.add_argument("--no-sweeps", action="store_true")
+    p.add_argument("--sr-inputs", default="bicubic,realesrgan", help="SR input degradations to measure")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", type=Path)
+    p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
+                   help="evaluate another Swin-UNet file for model NAME (e.g. a training run's export)")
     args = p.parse_args(argv)
+    unet_paths = dict(w.split("=", 1) for w in args.weights)
     results: dict = {"date": time.strftime("%Y-%m-%d"), "device": args.device, "torch": torch.__version__}
     natural = args.data / "natural" / "val"
     for name in args.models.split(","):
         spec = find_model(name)
-        model = load_model(spec, device=args.device, allow_download=False)
+        model = load_model(spec, device=args.device, allow_download=False, unet_path=unet_paths.get(name))
         T, kappa0 = spec.diffusion.steps, spec.diffusion.kappa
         opts = lambda **kw: RestoreOptions(seed=args.seed, **kw)  # noqa: E731
         started = time.time()
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if spec.task == "sr":
             sets = ["set5", "set14"] + ([] if args.quick else ["bsd100"])
             paths = [p for s in sets for p in images(natural / s)]
-            for kind in ("bicubic", "realesrgan"):
+            for kind in args.sr_inputs.split(","):
                 pairs = sr_pairs(paths, kind)
                 bic = mean([metrics(bicubic_up(lr, (hr.shape[1], hr.shape[0])), hr) for lr, hr in pairs])
                 full = run_sr(model, pairs, opts())

@@ -91,12 +91,14 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
 
 
+COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default")
+
+
 def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile_unet: bool,
-             compare: bool, bundled: bool = True) -> dict:
+             compare: bool, bundled: bool = True, compile_mode: str = COMPILE_MODES[0]) -> dict:
     model = make_model(case.model, device, channels_last, bundled)
-    if compile_unet:
-        model = RestorationModel(model.spec, torch.compile(model.unet, mode="max-autotune-no-cudagraphs"),
-                                 model.first_stage)
+    if compile_unet:  # reduce-overhead / max-autotune: CUDA graphs (the launch overhead of small kernels)
+        model = RestorationModel(model.spec, torch.compile(model.unet, mode=compile_mode), model.first_stage)
     y = _input(case, device)
     options = RestoreOptions(seed=0, tile=case.tile, precision=precision, batch_tiles=4)
 
@@ -115,7 +117,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
         times.append(time.perf_counter() - start)
     row = {
         "case": case.name, "model": case.model, "device": device, "precision": precision,
-        "channels_last": channels_last, "compile": compile_unet,
+        "channels_last": channels_last, "compile": compile_mode if compile_unet else False,
         "cudnn_benchmark": torch.backends.cudnn.benchmark, "input": f"{case.batch}x{case.size}",
         "output": "x".join(str(s) for s in out.shape[-2:]),
         "median_ms": round(1000 * statistics.median(times), 1), "best_ms": round(1000 * min(times), 1),
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contiguous", action="store_true",
                    help="NCHW memory format instead of the default channels_last")
     p.add_argument("--compile", action="store_true", help="torch.compile the Swin-UNet (slow warm-up)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, default=COMPILE_MODES[0],
+                   help="torch.compile mode; reduce-overhead records CUDA graphs")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 row = run_case(CASES[name], args.device, precision, args.repeat, not args.contiguous, args.compile,
-                               not args.no_compare, args.lite_weights == "bundled")
+                               not args.no_compare, args.lite_weights == "bundled", args.compile_mode)
             except torch.cuda.OutOfMemoryError as exc:
                 row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
                 torch.cuda.empty_cache()

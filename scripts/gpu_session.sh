@@ -16,6 +16,9 @@ BUDGET="${TRAIN_BUDGET_S:-270}"
       --cases sr64,sr128,sr256,sr64_b16,sr1024_tiled,lite_sr256,lite_sr1024_tiled
   echo "== cuDNN autotuning"
   timeout 45 python3 -m resshift.bench --device cuda --precision fp16 --cudnn-benchmark --no-compare --cases sr128,sr256
+  echo "== torch.compile of the Swin-UNet with CUDA graphs (launch overhead; slow warm-up)"
+  timeout 180 python3 -m resshift.bench --device cuda --precision fp16 --compile --compile-mode reduce-overhead \
+      --cudnn-benchmark --cases sr128,sr256
   echo "== NCHW (contiguous) for comparison"
   timeout 45 python3 -m resshift.bench --device cuda --precision fp16 --contiguous --no-compare --cases sr128,sr256
 } >>"$OUT/run.log" 2>&1

@@ -203,6 +203,21 @@ def test_export_fp16_loads_strictly(tmp_path):
     assert result["images"] == 2 and np.isfinite(result["psnr"])
 
 
+def test_init_from_fine_tunes_exported_weights(tmp_path):
+    first = tiny_config(tmp_path / "a", iterations=3, export_path=str(tmp_path / "a.safetensors"))
+    train(first)
+    exported = load_file(first.export_path)
+    for source in (first.export_path, str(Path(first.out_dir) / "checkpoint.pt")):
+        tuned = Trainer(tiny_config(tmp_path / "b", iterations=2, init_from=source))
+        for name, value in tuned.unet.state_dict().items():  # model and EMA start from the file
+            assert torch.allclose(value, exported[name].to(value.dtype), atol=1e-3), name
+            assert torch.equal(tuned.ema.state_dict()[name], value), name
+    with pytest.raises(ValueError, match="does not fit"):
+        Trainer(tiny_config(tmp_path / "c", unet={**TINY_UNET, "model_channels": 64}, init_from=first.export_path))
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        Trainer(tiny_config(tmp_path / "d", init_from=str(tmp_path / "nope.safetensors")))
+
+
 def evaluate_config(tmp_path, config, weights):
     import yaml
 

@@ -1,4 +1,6 @@
 """The bundled ResShift-lite specs (resshift/weights/lite.py): what the trainer builds and exports."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,15 +11,17 @@ from resshift.weights.lite import LITE_MODELS, lite_model
 from tests.test_train import _one_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 MIB = 2 ** 20
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_names_tasks_and_files():
-    assert [(s.name, s.task) for s in LITE_MODELS] == [("lite-sr", "sr"), ("lite-inpaint", "inpaint"),
-                                                      ("lite-face", "face")]
+    assert [(s.name, s.task) for s in LITE_MODELS] == [("lite-sr", "sr"), ("lite-sr-bicubic", "sr"),
+                                                      ("lite-inpaint", "inpaint"), ("lite-face", "face")]
     for spec in LITE_MODELS:
-        task = spec.task
-        assert spec.unet_weights.filename == f"resshift_lite_{task}.safetensors"
-        assert spec.unet_weights.bundled == f"lite/resshift_lite_{task}.safetensors"
+        stem = spec.name.removeprefix("lite-").replace("-", "_")
+        assert spec.unet_weights.filename == f"resshift_lite_{stem}.safetensors"
+        assert spec.unet_weights.bundled == f"lite/resshift_lite_{stem}.safetensors"
+        assert (ROOT / "configs" / f"lite_{stem}.yaml").is_file()
         assert spec.unet_weights.url is None and not spec.official
         assert spec.first_stage == "pixel" and spec.first_stage_weights is None
     with pytest.raises(KeyError, match="lite-sr"):
@@ -31,6 +35,7 @@ def test_diffusion_settings():
         assert d.sf == (4 if spec.task == "sr" else 1)
         assert d.normalize_input and not d.latent  # pixel latents: the pixel-space normalisation
     assert lite_model("lite-sr").first_stage_params["factor"] == 4
+    assert lite_model("lite-sr-bicubic").unet_params == lite_model("lite-sr").unet_params
     assert lite_model("lite-inpaint").first_stage_params["factor"] == 4
     assert lite_model("lite-face").first_stage_params["factor"] == 8
 

@@ -82,6 +82,7 @@ class TrainConfig:
     time_budget_s: float | None = None
     device: str = "auto"
     resume: bool = True
+    init_from: str | None = None  # fine-tune: start (model and EMA) from these UNet weights
     export_path: str | None = None
 
     def __post_init__(self) -> None:

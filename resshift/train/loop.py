@@ -49,6 +49,27 @@ def resolve_spec(config: TrainConfig) -> ModelSpec:
     return spec
 
 
+def load_init_weights(unet: SwinUNet, path: str | Path) -> None:
+    """Fine-tuning: copy UNet weights (an exported ``.safetensors`` or a training checkpoint's EMA)
+    into ``unet``, strictly (the architecture must match), in the network's own dtype."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"init_from: {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = load_checkpoint(path)["ema"]
+    current = unet.state_dict()
+    try:
+        unet.load_state_dict({k: v.to(current[k].dtype) if k in current else v for k, v in state.items()},
+                             strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"init_from: {path} does not fit this model's Swin-UNet: {exc}") from None
+    log.info("initialised the Swin-UNet from %s", path)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -170,6 +191,8 @@ class Trainer:
         self.spec = resolve_spec(config)
         self.unet, self.first_stage = build_networks(self.spec, self.device, self.channels_last, config.seed)
         shadow, _ = build_networks(self.spec, self.device, self.channels_last)
+        if config.init_from:
+            load_init_weights(self.unet, config.init_from)
         self.ema = EMA(self.unet, config.ema_rate, shadow)
         self.objective = ResShiftObjective(self.spec.diffusion, self.first_stage)
         self.task = make_task(config.task, config.degradation, config.seed + 1, self.device, uint8=True)

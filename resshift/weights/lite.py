@@ -7,6 +7,8 @@ on a laptop CPU. Latents are pixels in [-1, 1], so inputs are normalised by the 
 
 - lite-sr: x4; the UNet runs at the *low* resolution: latent = pixel-unshuffle(4) of the bicubic
   x4 image (48 channels at LR size), conditioned on the LR image itself (lq_size == image_size).
+- lite-sr-bicubic: the same network fine-tuned on bicubic downscaling only (clean, downscaled
+  inputs), as the official release pairs bicsr with realsr.
 - lite-inpaint: latent = pixel-unshuffle(4) of the image; lq = masked image + mask at 4x the
   latent size through the learned feature extractor.
 - lite-face: 512 x 512 aligned faces; latent = pixel-unshuffle(8) (64 x 64 x 192); lq at 512.
@@ -45,19 +47,23 @@ def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: i
 # file must update its entry here (and its model card).
 BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
     "sr": ("e4fdd27fa8b01c6e3de7cd8bfb686d9ddd51fd64e885871e749ee96c74858a20", 6_062_064),
+    "sr-bicubic": ("a08880cddc5b6d782416f7ba866d5a71ae598475661b483bf6165e50a0358308", 6_062_064),
     "inpaint": ("3e75a9c43ab9099f84c5f4f25b18b1f895f1d904474ac60ab0d6acbf7d7eba14", 6_163_952),
     "face": ("3799489eaf6a1c3759ac5a89871719639e884fecf391e7a589f961e2e7cb39cb", 5_718_728),
 }
 
 
-def _lite(task: str, title: str, unet: dict[str, Any], sf: int, factor: int, notes: str) -> ModelSpec:
-    name = f"resshift_lite_{task}.safetensors"
-    sha256, size = BUNDLED_CHECKSUMS[task]
+def _lite(key: str, task: str, title: str, unet: dict[str, Any], sf: int, factor: int,
+          notes: str) -> ModelSpec:
+    """The spec ``lite-<key>`` (file ``resshift_lite_<key>.safetensors``, config ``lite_<key>.yaml``)."""
+    stem = key.replace("-", "_")
+    name = f"resshift_lite_{stem}.safetensors"
+    sha256, size = BUNDLED_CHECKSUMS[key]
     return ModelSpec(
-        f"lite-{task}", task, title, unet, DiffusionConfig(sf=sf, **_LITE_DIFFUSION),  # type: ignore[arg-type]
+        f"lite-{key}", task, title, unet, DiffusionConfig(sf=sf, **_LITE_DIFFUSION),  # type: ignore[arg-type]
         WeightFile(filename=name, bundled=f"lite/{name}", sha256=sha256, size=size), "pixel",
         {"factor": factor}, official=False,
-        notes=f"{notes}; trained by resshift.train (configs/lite_{task}.yaml).",
+        notes=f"{notes}; trained by resshift.train (configs/lite_{stem}.yaml).",
     )
 
 
@@ -72,13 +78,16 @@ LITE_FACE_UNET = _unet(192, image_size=64, lq_size=512, model_channels=64, chann
                        attention_resolutions=[32, 16], lq_residual=8)
 
 LITE_MODELS: tuple[ModelSpec, ...] = (
-    _lite("sr", "ResShift-lite x4 SR (bundled, fast on CPU)", LITE_SR_UNET, sf=4, factor=4,
+    _lite("sr", "sr", "ResShift-lite x4 SR (bundled, fast on CPU)", LITE_SR_UNET, sf=4, factor=4,
           notes="Small Swin-UNet at LR resolution on the pixel-unshuffled bicubic x4 image, "
                 "Real-ESRGAN degradations"),
-    _lite("inpaint", "ResShift-lite inpainting (bundled, fast on CPU)", LITE_INPAINT_UNET, sf=1, factor=4,
+    _lite("sr-bicubic", "sr", "ResShift-lite bicubic x4 SR, clean downscaled images (bundled)", LITE_SR_UNET,
+          sf=4, factor=4, notes="lite-sr fine-tuned on bicubic downscaling only, as the official bicsr "
+                                "pairs with realsr"),
+    _lite("inpaint", "inpaint", "ResShift-lite inpainting (bundled, fast on CPU)", LITE_INPAINT_UNET, sf=1, factor=4,
           notes="Small Swin-UNet on the pixel-unshuffled image, conditioned on the masked image and "
                 "mask, LaMa-style masks"),
-    _lite("face", "ResShift-lite face restoration, 512x512 aligned (bundled)", LITE_FACE_UNET, sf=1,
+    _lite("face", "face", "ResShift-lite face restoration, 512x512 aligned (bundled)", LITE_FACE_UNET, sf=1,
           factor=8, notes="Small Swin-UNet on the pixel-unshuffled (x8) face, GFPGAN-style degradations"),
 )
 

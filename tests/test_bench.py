@@ -1,0 +1,24 @@
+"""The speed benchmark (`python -m resshift.bench`) runs and reports what it promises (no timings
+are asserted: speed targets live in the benchmark's output, not in tests)."""
+import json
+import math
+
+from resshift.bench import Case, main, run_case
+
+
+def test_run_case_reports_latency_memory_and_difference():
+    row = run_case(Case("tiny", "lite-sr", 64), "cpu", "bf16", repeat=2, channels_last=True,
+                   compile_unet=False, compare=True, bundled=False)
+    assert row["output"] == "256x256" and row["input"] == "1x64"
+    assert 0 < row["best_ms"] <= row["median_ms"] and row["images_per_s"] > 0
+    assert row["peak_rss_gib"] > 0 and row["compile"] is False
+    assert math.isfinite(row["psnr_vs_fp32_db"]) and row["psnr_vs_fp32_db"] > 30  # bf16 vs fp32, same noise
+
+
+def test_cli_prints_json_rows(capsys, tmp_path):
+    out = tmp_path / "rows.jsonl"
+    assert main(["--device", "cpu", "--cases", "lite_sr256", "--precision", "fp32", "--repeat", "1",
+                 "--in-process", "--lite-weights", "random", "--no-compare", "--json", str(out)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["torch"] and lines[1]["case"] == "lite_sr256" and lines[1]["output"] == "1024x1024"
+    assert json.loads(out.read_text())["median_ms"] == lines[1]["median_ms"]
