@@ -9,7 +9,9 @@ as the released checkpoints); the VQ codebook is spread out (randn) so quantisat
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import logging
 import math
 import platform
 import resource
@@ -25,6 +27,8 @@ from .loader import RestorationModel, build_networks
 from .pipelines.options import RestoreOptions
 from .pipelines.restore import run_model
 from .weights.registry import OFFICIAL_MODELS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,20 +99,30 @@ COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune"
 
 
 def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile_unet: bool,
-             compare: bool, bundled: bool = True, compile_mode: str = COMPILE_MODES[0]) -> dict:
+             compare: bool, bundled: bool = True, compile_mode: str = COMPILE_MODES[0],
+             cuda_graphs: bool = False, batch_tiles: int = 4) -> dict:
+    if device.startswith("cuda"):  # the previous case's memory (graph pools, cached blocks) back first
+        gc.collect()
+        torch.cuda.empty_cache()
     model = make_model(case.model, device, channels_last, bundled)
     if compile_unet:  # reduce-overhead / max-autotune: CUDA graphs (the launch overhead of small kernels)
         model = RestorationModel(model.spec, torch.compile(model.unet, mode=compile_mode), model.first_stage)
     y = _input(case, device)
-    options = RestoreOptions(seed=0, tile=case.tile, precision=precision, batch_tiles=4)
+    options = RestoreOptions(seed=0, tile=case.tile, precision=precision, batch_tiles=batch_tiles,
+                             cuda_graphs=cuda_graphs)
 
     def once() -> torch.Tensor:
         out, _, _, _ = run_model(model, y, options)
         _sync(device)
         return out
 
-    once()  # warm-up (kernels, caches, compile)
-    if device.startswith("cuda"):
+    graphed = cuda_graphs and device.startswith("cuda")
+    if graphed:  # the graph's memory pool is taken while it is recorded: count the warm-up
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    once()  # warm-up (kernels, caches, compile, graph recording)
+    warmup = time.perf_counter() - start
+    if device.startswith("cuda") and not graphed:
         torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(repeat):
@@ -118,18 +132,21 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
     row = {
         "case": case.name, "model": case.model, "device": device, "precision": precision,
         "channels_last": channels_last, "compile": compile_mode if compile_unet else False,
-        "cudnn_benchmark": torch.backends.cudnn.benchmark, "input": f"{case.batch}x{case.size}",
+        "cudnn_benchmark": torch.backends.cudnn.benchmark, "cuda_graphs": graphed,
+        "batch_tiles": batch_tiles, "input": f"{case.batch}x{case.size}",
         "output": "x".join(str(s) for s in out.shape[-2:]),
         "median_ms": round(1000 * statistics.median(times), 1), "best_ms": round(1000 * min(times), 1),
-        "images_per_s": round(case.batch / statistics.median(times), 2),
+        "images_per_s": round(case.batch / statistics.median(times), 2), "warmup_s": round(warmup, 2),
     }
     if device.startswith("cuda"):
         row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
+        row["reserved_gib"] = round(torch.cuda.memory_reserved() / 2 ** 30, 2)
     else:
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
-    if compare and (precision != "fp32" or channels_last or compile_unet):
+    if compare and (precision != "fp32" or channels_last or compile_unet or cuda_graphs):
         reference = make_model(case.model, device, channels_last=False, bundled=bundled)
-        ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32", batch_tiles=4))
+        ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32",
+                                                                  batch_tiles=batch_tiles))
         row["max_abs_vs_fp32"] = round((out.float() - ref.float()).abs().max().item(), 4)
         row["psnr_vs_fp32_db"] = round(psnr(out, ref), 2)
     return row
@@ -146,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default=COMPILE_MODES[0],
                    help="torch.compile mode; reduce-overhead records CUDA graphs")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay each restoration from a recorded CUDA graph (RestoreOptions.cuda_graphs)")
+    p.add_argument("--batch-tiles", type=int, default=4, help="tiles per network call in the tiled cases")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
     p.add_argument("--json", help="append rows as JSON lines to this file")
@@ -164,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         for precision in precisions:
             if args.device == "cpu" and not args.in_process:
                 cmd = [sys.executable, "-m", "resshift.bench", "--device", "cpu", "--cases", name, "--precision",
-                       precision, "--repeat", str(args.repeat), "--in-process", "--lite-weights", args.lite_weights] + \
+                       precision, "--repeat", str(args.repeat), "--in-process", "--lite-weights", args.lite_weights,
+                       "--batch-tiles", str(args.batch_tiles)] + \
                       (["--contiguous"] if args.contiguous else []) + (["--no-compare"] if args.no_compare else []) + \
                       (["--json", args.json] if args.json else [])
                 res = subprocess.run(cmd, capture_output=True, text=True)
@@ -173,10 +194,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 row = run_case(CASES[name], args.device, precision, args.repeat, not args.contiguous, args.compile,
-                               not args.no_compare, args.lite_weights == "bundled", args.compile_mode)
+                               not args.no_compare, args.lite_weights == "bundled", args.compile_mode,
+                               args.cuda_graphs, args.batch_tiles)
             except torch.cuda.OutOfMemoryError as exc:
                 row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
                 torch.cuda.empty_cache()
+            except Exception as exc:  # one failing case (e.g. a compile error) must not lose the others
+                log.exception("case %s failed", name)
+                row = {"case": name, "precision": precision, "error": f"{type(exc).__name__}: {exc}"[:500]}
             print(json.dumps(row), flush=True)
             if args.json:
                 with open(args.json, "a") as f:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .diffusion.graphs import CudaGraphs
 from .diffusion.schedule import DEFAULT_SPACING, Schedule
 from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
 from .weights.registry import ModelSpec
@@ -20,12 +21,14 @@ log = logging.getLogger(__name__)
 class RestorationModel:
     """A loaded model: read-only after construction, shared by concurrent requests.
 
-    unet: the x0 predictor; first_stage: VQ autoencoder or pixel-unshuffle (encode/decode).
+    unet: the x0 predictor; first_stage: VQ autoencoder or pixel-unshuffle (encode/decode);
+    graphs: this model's recorded CUDA graphs (``RestoreOptions(cuda_graphs=True)``).
     """
 
     spec: ModelSpec
     unet: SwinUNet
     first_stage: nn.Module
+    graphs: CudaGraphs = field(default_factory=CudaGraphs, repr=False)
 
     @property
     def device(self) -> torch.device:

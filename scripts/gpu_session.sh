@@ -9,18 +9,7 @@ OUT="${OUT:-/tmp/resshift_gpu_out}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 BUDGET="${TRAIN_BUDGET_S:-270}"
-{
-  echo "== speed benchmark $(date -u +%FT%TZ)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  timeout 150 python3 -m resshift.bench --device cuda --precision fp16 --lite-weights random \
-      --cases sr64,sr128,sr256,sr64_b16,sr1024_tiled,lite_sr256,lite_sr1024_tiled
-  echo "== cuDNN autotuning"
-  timeout 45 python3 -m resshift.bench --device cuda --precision fp16 --cudnn-benchmark --no-compare --cases sr128,sr256
-  echo "== torch.compile of the Swin-UNet with CUDA graphs (launch overhead; slow warm-up)"
-  timeout 180 python3 -m resshift.bench --device cuda --precision fp16 --compile --compile-mode reduce-overhead \
-      --cudnn-benchmark --cases sr128,sr256
-  echo "== NCHW (contiguous) for comparison"
-  timeout 45 python3 -m resshift.bench --device cuda --precision fp16 --contiguous --no-compare --cases sr128,sr256
-} >>"$OUT/run.log" 2>&1
-echo "benchmark done: $(grep -c '"case"' "$OUT/run.log") rows"
+# (its own files stay local: gpu_train.sh fills the 8 files that come back; the rows go to run.log)
+OUT=/tmp/resshift_speed timeout 320 bash scripts/gpu_speed.sh >>"$OUT/run.log" 2>&1
+echo "benchmark done: $(grep -c '"case"' /tmp/resshift_speed/speed.jsonl 2>/dev/null || echo 0) rows"
 bash scripts/gpu_train.sh "$BUDGET"

@@ -101,6 +101,44 @@ def decode_first_stage(z: torch.Tensor, config: DiffusionConfig, first_stage: Fi
     return first_stage.decode(z.to(p.dtype) if p is not None else z).float()
 
 
+@dataclass(frozen=True)
+class StepCoefficients:
+    """The per-step scalars of one schedule, as Python floats holding float32 values.
+
+    Plain numbers (not device tensors) so that a step launches no host-to-device copies: the loop can
+    be recorded in a CUDA graph, and CPU steps skip 0-dim tensor arithmetic. The values are computed
+    in float32, as tensors on the device would be, so the results are unchanged.
+    prior_scale: kappa * sqrt(eta_T); in_scale[i]: the network's input scaling at step i;
+    coef1/coef2/std: the posterior q(x_{t-1} | x_t, x0) mean coefficients and standard deviation.
+    """
+
+    prior_scale: float
+    in_scale: tuple[float, ...]
+    coef1: tuple[float, ...]
+    coef2: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def step_coefficients(schedule: Schedule, config: DiffusionConfig) -> StepCoefficients:
+    f32 = lambda a: torch.tensor(list(map(float, a)), dtype=torch.float32)  # noqa: E731
+    sqrt_etas, etas = f32(schedule.sqrt_etas), f32(schedule.etas)
+    kappa = schedule.kappa
+    if config.normalize_input:
+        if config.latent:
+            in_scale = 1.0 / torch.sqrt(etas * kappa ** 2 + 1)
+        else:
+            in_scale = 1.0 / (sqrt_etas * kappa * 3 + 1)
+    else:
+        in_scale = torch.ones_like(etas)
+    return StepCoefficients(
+        prior_scale=(kappa * sqrt_etas[-1]).item(),
+        in_scale=tuple(in_scale.tolist()),
+        coef1=tuple(f32(schedule.posterior_mean_coef1).tolist()),
+        coef2=tuple(f32(schedule.posterior_mean_coef2).tolist()),
+        std=tuple(f32(schedule.posterior_variance).sqrt().tolist()),
+    )
+
+
 def _draw_all(shape: Sequence[int], count: int, generator: torch.Generator | None,
               device: torch.device) -> torch.Tensor:
     """(count, *shape) standard normal noise: the prior's, then one per step.
@@ -157,19 +195,7 @@ def iter_sample(
         clip_x0 = first_stage is None or bool(getattr(first_stage, "clip_x0", False))
 
     n = schedule.num_steps
-    as_tensor = lambda a: torch.tensor(a.tolist(), dtype=torch.float32, device=device)  # noqa: E731
-    sqrt_etas, etas = as_tensor(schedule.sqrt_etas), as_tensor(schedule.etas)
-    coef1, coef2 = as_tensor(schedule.posterior_mean_coef1), as_tensor(schedule.posterior_mean_coef2)
-    std = as_tensor(schedule.posterior_variance).sqrt()
-    kappa = schedule.kappa
-    if config.normalize_input:
-        if config.latent:
-            in_scale = 1.0 / torch.sqrt(etas * kappa ** 2 + 1)
-        else:
-            in_scale = 1.0 / (sqrt_etas * kappa * 3 + 1)
-    else:
-        in_scale = torch.ones_like(etas)
-
+    c = step_coefficients(schedule, config)
     autocast = autocast_context(device, precision)
     with torch.inference_mode(), autocast:
         if z_y is None:
@@ -187,16 +213,16 @@ def iter_sample(
             prior, step_noise = drawn[0], drawn[1:]
         if model_kwargs and hasattr(model, "condition"):  # lq features do not change between steps
             model_kwargs = {"cond": model.condition(**model_kwargs)}
-        x = z_y + kappa * sqrt_etas[-1] * prior
+        x = z_y + c.prior_scale * prior
         batch = z_y.shape[0]
         for index, i in enumerate(range(n - 1, -1, -1)):
             t = torch.full((batch,), schedule.timesteps[i], device=device, dtype=torch.long)
-            x0 = model(x * in_scale[i], t, **model_kwargs).float()
+            x0 = model(x * c.in_scale[i], t, **model_kwargs).float()
             if clip_x0:
                 x0 = x0.clamp(-1, 1)
-            x = coef1[i] * x + coef2[i] * x0
+            x = c.coef1[i] * x + c.coef2[i] * x0
             if i > 0:
-                x = x + std[i] * step_noise[index]
+                x = x + c.std[i] * step_noise[index]
             yield StepResult(index=index, total=n, t=schedule.timesteps[i], x_t=x, x0_pred=x0)
     return x
 

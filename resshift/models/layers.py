@@ -10,6 +10,43 @@ import torch
 from torch import nn
 
 
+def half_group_norm(x: torch.Tensor, groups: int, weight: torch.Tensor, bias: torch.Tensor,
+                    eps: float) -> torch.Tensor:
+    """Group normalisation of a (B, C, H, W) map: statistics in float32, output in x's dtype.
+
+    PyTorch's CUDA group norm reduces each (sample, group) with one thread block: 32 blocks for a
+    single image, on a GPU with 132 multiprocessors, plus a layout copy for channels_last input.
+    Here the statistics come from ``var_mean`` (PyTorch's general reduction, which spreads a
+    long reduction over the whole GPU) and the affine step is one fused multiply-add in x's dtype.
+    """
+    b, c, h, w = x.shape
+    grouped = x.view(b, groups, c // groups, h, w)  # a view in both NCHW and channels_last
+    var, mean = torch.var_mean(grouped.float(), dim=(2, 3, 4), correction=0)
+    scale = (var + eps).rsqrt()[:, :, None] * weight.float().view(groups, -1)  # (B, G, C/G)
+    shift = bias.float().view(groups, -1) - mean[:, :, None] * scale
+    return torch.addcmul(shift.view(b, c, 1, 1).to(x.dtype), x, scale.view(b, c, 1, 1).to(x.dtype))
+
+
+HALF_GROUP_NORM_MIN = 2 ** 15  # elements per (sample, group) below which PyTorch's kernel is as fast
+
+
+def use_half_group_norm(x: torch.Tensor, norm: nn.GroupNorm) -> bool:
+    """The fast path's domain: inference on large half-precision CUDA maps (training keeps PyTorch's;
+    on small maps its few launches cost less than the fast path's ten)."""
+    return (x.is_cuda and x.dim() == 4 and x.dtype in (torch.float16, torch.bfloat16) and norm.affine
+            and not torch.is_grad_enabled() and x.numel() >= HALF_GROUP_NORM_MIN * x.shape[0] * norm.num_groups)
+
+
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm; on half-precision CUDA inputs in inference, :func:`half_group_norm` (output in
+    the input's dtype instead of autocast's float32)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if use_half_group_norm(x, self):
+            return half_group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return super().forward(x)
+
+
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm with 32 groups, always computed in float32 and cast back to the input dtype."""
 
@@ -17,6 +54,8 @@ class GroupNorm32(nn.GroupNorm):
         super().__init__(32, channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if use_half_group_norm(x, self):
+            return half_group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         return super().forward(x.float()).to(x.dtype)
 
 

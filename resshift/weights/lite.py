@@ -46,10 +46,10 @@ def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: i
 # SHA-256 and size of the bundled files (assets/lite/), checked when they are loaded. A retrained
 # file must update its entry here (and its model card).
 BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
-    "sr": ("e4fdd27fa8b01c6e3de7cd8bfb686d9ddd51fd64e885871e749ee96c74858a20", 6_062_064),
+    "sr": ("c244088e6d3139fdadadd0027aaab5d0ef0bc2f3918e744f63830bf925684abd", 6_062_064),
     "sr-bicubic": ("a08880cddc5b6d782416f7ba866d5a71ae598475661b483bf6165e50a0358308", 6_062_064),
-    "inpaint": ("3e75a9c43ab9099f84c5f4f25b18b1f895f1d904474ac60ab0d6acbf7d7eba14", 6_163_952),
-    "face": ("3799489eaf6a1c3759ac5a89871719639e884fecf391e7a589f961e2e7cb39cb", 5_718_728),
+    "inpaint": ("a36384ca7aa7a0ee67b13c4907cf5d855fd4ac1f17197c52e3188ccf9e116a44", 6_163_952),
+    "face": ("f2d373ea96843103826a8100537c78b9bbd096780fee67af31c00bce6c1f2d30", 5_718_728),
 }
 
 
