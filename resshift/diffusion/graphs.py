@@ -55,10 +55,6 @@ class CudaGraphs:
     def __len__(self) -> int:
         return len(self._graphs)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._graphs.clear()
-
     def sample(
         self,
         model: Callable[..., torch.Tensor],

@@ -105,7 +105,8 @@ def run_model(
     seed = new_seed() if options.seed is None else options.seed
     generator = torch.Generator("cpu").manual_seed(seed)
     precision = resolve_precision(options.precision, model)
-    use_graphs = options.cuda_graphs and device.type == "cuda"
+    # the CUDA-graph replay takes sample()'s arguments and gives its result
+    sampler = model.graphs.sample if options.cuda_graphs and device.type == "cuda" else sample
 
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
@@ -129,13 +130,8 @@ def run_model(
         first_tile = done_tiles[0]
         report = None if callback is None else (
             lambda step: callback(ProgressEvent(first_tile, total_tiles, step)))
-        if use_graphs:
-            out = model.graphs.sample(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
-                                      model_kwargs=kwargs, generator=generator, precision=precision,
-                                      callback=report)
-        else:
-            out = sample(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
-                         model_kwargs=kwargs, generator=generator, precision=precision, callback=report)
+        out = sampler(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
+                      model_kwargs=kwargs, generator=generator, precision=precision, callback=report)
         done_tiles[0] += batch.shape[0]
         return out
 
