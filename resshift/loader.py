@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -12,6 +13,7 @@ from torch import nn
 from .diffusion.graphs import CudaGraphs
 from .diffusion.schedule import DEFAULT_SPACING, Schedule
 from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
+from .models.cast import autocast_weights
 from .weights.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,26 @@ class RestorationModel:
     unet: SwinUNet
     first_stage: nn.Module
     graphs: CudaGraphs = field(default_factory=CudaGraphs, repr=False)
+    _casts: dict = field(default_factory=dict, repr=False)  # dtype -> (unet, first_stage), see networks()
+    _cast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def networks(self, precision: str) -> tuple[nn.Module, nn.Module]:
+        """The (unet, first_stage) to sample with at ``precision``.
+
+        On CUDA at fp16/bf16: copies whose convolution and linear weights are stored in that type
+        (``models.cast``; made on first use and kept, 2 more bytes per parameter). Autocast would
+        otherwise cast every weight on every call; the result is bit-identical. Elsewhere: the
+        networks themselves."""
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+        if dtype is None or self.device.type != "cuda":
+            return self.unet, self.first_stage
+        with self._cast_lock:
+            pair = self._casts.get(dtype)
+            if pair is None:
+                pair = (autocast_weights(self.unet, dtype), autocast_weights(self.first_stage, dtype))
+                self._casts[dtype] = pair
+                log.info("%s: %s weight copies for autocast made", self.spec.name, precision)
+        return pair
 
     @property
     def device(self) -> torch.device:

@@ -81,14 +81,22 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
     return contextlib.nullcontext()
 
 
+def _as_input(x: torch.Tensor, module: Any) -> torch.Tensor:
+    """x in the module's parameter dtype (a network kept in half precision), except under autocast,
+    which casts each operation's inputs itself (and keeps float32 where an operation needs it)."""
+    p = _first_param(module)
+    if p is None or torch.is_autocast_enabled(x.device.type):
+        return x
+    return x.to(p.dtype)
+
+
 def encode_first_stage(y: torch.Tensor, config: DiffusionConfig, first_stage: FirstStage | None) -> torch.Tensor:
     """z(y0): bicubic x sf (when sf > 1), then encode, times scale_factor. Returns float32."""
     if config.sf != 1:
         y = F.interpolate(y, scale_factor=config.sf, mode="bicubic")
     if first_stage is None:
         return y
-    p = _first_param(first_stage)
-    z = first_stage.encode(y.to(p.dtype) if p is not None else y)
+    z = first_stage.encode(_as_input(y, first_stage))
     return (z * config.scale_factor).float()
 
 
@@ -96,9 +104,8 @@ def decode_first_stage(z: torch.Tensor, config: DiffusionConfig, first_stage: Fi
     """Image in about [-1, 1] (not clamped) from a latent. Returns float32."""
     if first_stage is None:
         return z
-    p = _first_param(first_stage)
     z = z / config.scale_factor
-    return first_stage.decode(z.to(p.dtype) if p is not None else z).float()
+    return first_stage.decode(_as_input(z, first_stage)).float()
 
 
 @dataclass(frozen=True)

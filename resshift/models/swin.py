@@ -98,6 +98,11 @@ class WindowAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         self._bias_cache: tuple | None = None
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_bias_cache"] = None  # copies and pickles recompute it
+        return state
+
     def position_bias(self, dtype: torch.dtype) -> torch.Tensor:
         """(nH, N, N) relative-position bias; cached in inference (keyed on the table's version)."""
         table = self.relative_position_bias_table
@@ -157,6 +162,16 @@ class SwinBlock(nn.Module):
         else:
             self.attn_mask = None
         self._mask_cache: dict[tuple, torch.Tensor] = {}
+        self._mask_lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the lock and the per-size mask cache behind."""
+        state = self.__dict__.copy()
+        state["_mask_cache"], state["_mask_lock"] = {}, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
         self._mask_lock = threading.Lock()
 
     def runtime_mask(self, height: int, width: int, device, dtype) -> torch.Tensor | None:

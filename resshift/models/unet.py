@@ -293,7 +293,9 @@ class SwinUNet(nn.Module):
             lq = torch.cat([lq, mask.to(lq.dtype)], dim=1)
         elif self.cond_mask:
             raise ValueError("this inpainting model needs a mask")
-        features = self.feature_extractor(lq.to(self.time_embed[0].weight.dtype))
+        # a network kept in half precision takes half input, except under autocast (which casts itself)
+        autocast = torch.is_autocast_enabled(lq.device.type)
+        features = self.feature_extractor(lq if autocast else lq.to(self.time_embed[0].weight.dtype))
         base = None
         if self.lq_residual:
             lq_img = lq[:, :3]

@@ -107,6 +107,7 @@ def run_model(
     precision = resolve_precision(options.precision, model)
     # the CUDA-graph replay takes sample()'s arguments and gives its result
     sampler = model.graphs.sample if options.cuda_graphs and device.type == "cuda" else sample
+    unet, first_stage = model.networks(precision)
 
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
@@ -130,7 +131,7 @@ def run_model(
         first_tile = done_tiles[0]
         report = None if callback is None else (
             lambda step: callback(ProgressEvent(first_tile, total_tiles, step)))
-        out = sampler(model.unet, lq, schedule, spec.diffusion, first_stage=model.first_stage,
+        out = sampler(unet, lq, schedule, spec.diffusion, first_stage=first_stage,
                       model_kwargs=kwargs, generator=generator, precision=precision, callback=report)
         done_tiles[0] += batch.shape[0]
         return out
