@@ -6,10 +6,10 @@ stages run eagerly). Variants of the same model are measured in the same process
 
 - ``base``: the networks as loaded (autocast casts every weight on every call)
 - ``cast``: ``RestorationModel.networks`` (convolution and linear weights kept in half precision)
-- ``gn_sum``: ``cast`` with the group norm's statistics from one float32 sum and one float32 norm
-  of the half map (no float32 copy of the map)
-- ``compile``: ``cast`` with the VQ encoder and decoder through ``torch.compile`` (default mode;
-  compiled in the warm-up, then recorded in the graph like everything else)
+- ``var_mean_gn``: ``cast`` with the previous group-norm statistics (``var_mean`` of a float32 copy)
+- ``compile_vq``: ``cast`` with the VQ encoder and decoder through ``torch.compile``
+- ``compile``: ``RestorationModel.networks(compiled=True)``: the Swin-UNet compiled too
+  (compiled in the warm-up, then recorded in the graph like everything else; ``compile_s``)
 
 ``--micro`` adds kernel-level comparisons: the VQ mid-block attention (65536 tokens, one 512-wide
 head) by query chunk size and PyTorch's fused backends, and the group-norm variants' speed and error
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import statistics
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resshift.bench import CASES, _input, make_model  # noqa: E402
 from resshift.diffusion.sampler import autocast_context, decode_first_stage, encode_first_stage  # noqa: E402
 from resshift.models import layers  # noqa: E402
+from resshift.models.compiled import compiled_first_stage  # noqa: E402
 from resshift.models.vq import _half_attention  # noqa: E402
 
 
@@ -70,16 +70,12 @@ def timed(fn: Callable[[], object], device: str, repeat: int = 10) -> float:
     return statistics.median(times)
 
 
-def gn_sum(x: torch.Tensor, groups: int, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
-    """Group norm with statistics from sum(x) and ||x||^2 accumulated in float32 straight from the
-    half map (CUDA reduces half input into float32 in one kernel), instead of a float32 copy."""
+def var_mean_group_norm(x: torch.Tensor, groups: int, weight: torch.Tensor, bias: torch.Tensor,
+                        eps: float) -> torch.Tensor:
+    """The previous fast path (variant ``var_mean_gn``): statistics by ``var_mean`` of a float32 copy."""
     b, c, h, w = x.shape
     grouped = x.view(b, groups, c // groups, h, w)
-    dims = (2, 3, 4)
-    count = grouped[0, 0].numel()
-    mean = torch.sum(grouped, dim=dims, dtype=torch.float32) / count
-    meansq = torch.linalg.vector_norm(grouped, 2, dim=dims, dtype=torch.float32).square() / count
-    var = (meansq - mean.square()).clamp_min(0)
+    var, mean = torch.var_mean(grouped.float(), dim=(2, 3, 4), correction=0)
     scale = (var + eps).rsqrt()[:, :, None] * weight.float().view(groups, -1)
     shift = bias.float().view(groups, -1) - mean[:, :, None] * scale
     return torch.addcmul(shift.view(b, c, 1, 1).to(x.dtype), x, scale.view(b, c, 1, 1).to(x.dtype))
@@ -103,12 +99,14 @@ def stage_rows(case_name: str, device: str, variants: list[str], repeat: int) ->
     config = model.spec.diffusion
     rows = []
     for variant in variants:
-        unet, first = (model.unet, model.first_stage) if variant == "base" else model.networks(precision)
-        if variant == "compile":
-            first = copy.copy(first)
-            first._modules = dict(first._modules)  # the copy's own submodule table
-            first.encoder, first.decoder = torch.compile(first.encoder), torch.compile(first.decoder)
-        patch = patched_group_norm(gn_sum) if variant == "gn_sum" else contextlib.nullcontext()
+        if variant == "base":
+            unet, first = model.unet, model.first_stage
+        elif variant == "compile_vq":
+            unet, first = model.networks(precision)
+            first = compiled_first_stage(first)
+        else:
+            unet, first = model.networks(precision, compiled=variant == "compile")
+        patch = patched_group_norm(var_mean_group_norm) if variant == "var_mean_gn" else contextlib.nullcontext()
         with torch.inference_mode(), autocast_context(torch.device(device), precision), patch:
             z = encode_first_stage(y, config, first)
             cond = unet.condition(lq=y)
@@ -116,9 +114,9 @@ def stage_rows(case_name: str, device: str, variants: list[str], repeat: int) ->
             t = torch.full((z.shape[0],), 1, device=device, dtype=torch.long)
             row = {"case": case_name, "variant": variant, "device": device, "precision": precision,
                    "latent": list(z.shape)}
-            if variant == "compile":
+            if variant.startswith("compile"):
                 start = time.perf_counter()
-                decode_first_stage(z, config, first), encode_first_stage(y, config, first)
+                decode_first_stage(z, config, first), encode_first_stage(y, config, first), unet(x, t, cond=cond)
                 row["compile_s"] = round(time.perf_counter() - start, 1)
             row["encode_ms"] = round(timed(lambda: encode_first_stage(y, config, first), device, repeat), 2)
             row["unet_step_ms"] = round(timed(lambda: unet(x, t, cond=cond), device, repeat), 2)
@@ -168,7 +166,7 @@ def micro_rows(device: str, tokens: int, repeat: int) -> list[dict]:
                 base = torch.randn(1, channels, side, side, generator=g) * 2 + offset
                 ref = F.group_norm(base.double(), 32, w.cpu().double(), b.cpu().double(), 1e-6)
                 x = base.to(device, dtype).to(memory_format=torch.channels_last)
-                impls = {"half_group_norm": layers.half_group_norm, "gn_sum": gn_sum,
+                impls = {"half_group_norm": layers.half_group_norm, "var_mean": var_mean_group_norm,
                          "torch_autocast": lambda x, g_, w_, b_, e: F.group_norm(x.float(), g_, w_, b_, e)}
                 for name, fn in impls.items():
                     out = fn(x, 32, w, b, 1e-6)
@@ -185,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="sr256")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--variants", default="base,cast,gn_sum")
+    p.add_argument("--variants", default="base,cast")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--micro", action="store_true", help="also the attention and group-norm kernel comparisons")
     p.add_argument("--tokens", type=int, default=65536, help="attention tokens in --micro (65536: a 1024 px output)")

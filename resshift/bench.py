@@ -95,21 +95,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
 
 
-COMPILE_MODES = ("max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune", "default")
-
-
-def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile_unet: bool,
-             compare: bool, bundled: bool = True, compile_mode: str = COMPILE_MODES[0],
-             cuda_graphs: bool = False, batch_tiles: int = 4) -> dict:
+def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile: bool,
+             compare: bool, bundled: bool = True, cuda_graphs: bool = False, batch_tiles: int = 4) -> dict:
     if device.startswith("cuda"):  # the previous case's memory (graph pools, cached blocks) back first
         gc.collect()
         torch.cuda.empty_cache()
     model = make_model(case.model, device, channels_last, bundled)
-    if compile_unet:  # reduce-overhead / max-autotune: CUDA graphs (the launch overhead of small kernels)
-        model = RestorationModel(model.spec, torch.compile(model.unet, mode=compile_mode), model.first_stage)
     y = _input(case, device)
     options = RestoreOptions(seed=0, tile=case.tile, precision=precision, batch_tiles=batch_tiles,
-                             cuda_graphs=cuda_graphs)
+                             cuda_graphs=cuda_graphs, compile=compile)
 
     def once() -> torch.Tensor:
         out, _, _, _ = run_model(model, y, options)
@@ -131,7 +125,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
         times.append(time.perf_counter() - start)
     row = {
         "case": case.name, "model": case.model, "device": device, "precision": precision,
-        "channels_last": channels_last, "compile": compile_mode if compile_unet else False,
+        "channels_last": channels_last, "compile": compile and device.startswith("cuda"),
         "cudnn_benchmark": torch.backends.cudnn.benchmark, "cuda_graphs": graphed,
         "batch_tiles": batch_tiles, "input": f"{case.batch}x{case.size}",
         "output": "x".join(str(s) for s in out.shape[-2:]),
@@ -143,7 +137,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
         row["reserved_gib"] = round(torch.cuda.memory_reserved() / 2 ** 30, 2)
     else:
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
-    if compare and (precision != "fp32" or channels_last or compile_unet or cuda_graphs):
+    if compare and (precision != "fp32" or channels_last or compile or cuda_graphs):
         reference = make_model(case.model, device, channels_last=False, bundled=bundled)
         ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32",
                                                                   batch_tiles=batch_tiles))
@@ -159,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default=None, help="comma list of fp32,fp16,bf16 (default: fp16 on CUDA, fp32 and bf16 on CPU)")
     p.add_argument("--contiguous", action="store_true",
                    help="NCHW memory format instead of the default channels_last")
-    p.add_argument("--compile", action="store_true", help="torch.compile the Swin-UNet (slow warm-up)")
-    p.add_argument("--compile-mode", choices=COMPILE_MODES, default=COMPILE_MODES[0],
-                   help="torch.compile mode; reduce-overhead records CUDA graphs")
+    p.add_argument("--compile", action="store_true",
+                   help="CUDA: torch.compile the networks (RestoreOptions.compile; slow warm-up)")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay each restoration from a recorded CUDA graph (RestoreOptions.cuda_graphs)")
@@ -194,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 row = run_case(CASES[name], args.device, precision, args.repeat, not args.contiguous, args.compile,
-                               not args.no_compare, args.lite_weights == "bundled", args.compile_mode,
-                               args.cuda_graphs, args.batch_tiles)
+                               not args.no_compare, args.lite_weights == "bundled", args.cuda_graphs,
+                               args.batch_tiles)
             except torch.cuda.OutOfMemoryError as exc:
                 row = {"case": name, "precision": precision, "error": f"out of memory: {exc}"[:300]}
                 torch.cuda.empty_cache()

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="CUDA: record each input size's restoration as a CUDA graph and replay it "
                         "(faster from the second image or tile of a size on; same output)")
+    p.add_argument("--compile", action="store_true",
+                   help="CUDA: torch.compile the networks (tens of seconds for each new input size, "
+                        "then faster; pays for many images or tiles of one size)")
     p.add_argument("--max-pixels", type=_pixels, default=0,
                    help="skip inputs larger than this, e.g. 2048x2048, checked from the file header "
                         "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
@@ -167,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for inp in bar:
         bar.set_postfix_str(inp.name)
         opts = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
-                              tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs)
+                              tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
+                              compile=args.compile)
         limit = args.max_pixels or None
         try:
             if args.task == "sr":

@@ -14,6 +14,7 @@ from .diffusion.graphs import CudaGraphs
 from .diffusion.schedule import DEFAULT_SPACING, Schedule
 from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
 from .models.cast import autocast_weights
+from .models.compiled import compiled_first_stage, compiled_unet
 from .weights.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -31,25 +32,33 @@ class RestorationModel:
     unet: SwinUNet
     first_stage: nn.Module
     graphs: CudaGraphs = field(default_factory=CudaGraphs, repr=False)
-    _casts: dict = field(default_factory=dict, repr=False)  # dtype -> (unet, first_stage), see networks()
-    _cast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _variants: dict = field(default_factory=dict, repr=False)  # (dtype, compiled) -> networks(), kept
+    _variants_lock: "threading.RLock" = field(default_factory=threading.RLock, repr=False)
 
-    def networks(self, precision: str) -> tuple[nn.Module, nn.Module]:
-        """The (unet, first_stage) to sample with at ``precision``.
+    def networks(self, precision: str, compiled: bool = False) -> tuple[nn.Module, nn.Module]:
+        """The (unet, first_stage) to sample with at ``precision`` on this model's device.
 
         On CUDA at fp16/bf16: copies whose convolution and linear weights are stored in that type
-        (``models.cast``; made on first use and kept, 2 more bytes per parameter). Autocast would
-        otherwise cast every weight on every call; the result is bit-identical. Elsewhere: the
-        networks themselves."""
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
-        if dtype is None or self.device.type != "cuda":
+        (``models.cast``; 2 more bytes per parameter). Autocast would otherwise cast every weight on
+        every call; the result is bit-identical. ``compiled`` (CUDA only): the Swin-UNet and the VQ
+        encoder/decoder through ``torch.compile`` (``models.compiled``). Made on first use and kept.
+        Elsewhere: the networks themselves."""
+        cuda = self.device.type == "cuda"
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision) if cuda else None
+        compiled = compiled and cuda
+        if dtype is None and not compiled:
             return self.unet, self.first_stage
-        with self._cast_lock:
-            pair = self._casts.get(dtype)
+        key = (dtype, compiled)
+        with self._variants_lock:
+            pair = self._variants.get(key)
             if pair is None:
-                pair = (autocast_weights(self.unet, dtype), autocast_weights(self.first_stage, dtype))
-                self._casts[dtype] = pair
-                log.info("%s: %s weight copies for autocast made", self.spec.name, precision)
+                if compiled:
+                    unet, first = self.networks(precision) if dtype is not None else (self.unet, self.first_stage)
+                    pair = (compiled_unet(unet), compiled_first_stage(first))
+                else:
+                    pair = (autocast_weights(self.unet, dtype), autocast_weights(self.first_stage, dtype))
+                self._variants[key] = pair
+                log.info("%s: networks for %s%s made", self.spec.name, precision, ", compiled" if compiled else "")
         return pair
 
     @property

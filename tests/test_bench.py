@@ -8,7 +8,7 @@ from resshift.bench import Case, main, run_case
 
 def test_run_case_reports_latency_memory_and_difference():
     row = run_case(Case("tiny", "lite-sr", 64), "cpu", "bf16", repeat=2, channels_last=True,
-                   compile_unet=False, compare=True, bundled=False)
+                   compile=False, compare=True, bundled=False)
     assert row["output"] == "256x256" and row["input"] == "1x64"
     assert 0 < row["best_ms"] <= row["median_ms"] and row["images_per_s"] > 0
     assert row["peak_rss_gib"] > 0 and row["compile"] is False

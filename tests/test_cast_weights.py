@@ -4,6 +4,7 @@ The copies must give exactly autocast's result: checked on CPU under bfloat16 au
 casts convolution and linear weights the same way), and on CUDA under fp16 where a GPU is present.
 """
 import copy
+import math
 import pickle
 
 import pytest
@@ -114,3 +115,39 @@ def test_cuda_restoration_with_copies_equals_autocast(cuda_graphs):
     expected = sample(model.unet, y, schedule, spec.diffusion, first_stage=model.first_stage,
                       model_kwargs={"lq": y}, generator=torch.Generator().manual_seed(4), precision="fp16")
     assert torch.equal(got, expected)
+
+
+def test_compile_is_ignored_off_cuda():
+    spec, unet, first = _networks("lite-sr")
+    model = RestorationModel(spec, unet, first)
+    assert model.networks("fp32", compiled=True) == (unet, first)
+    y = _input(32)
+    a, *_ = run_model(model, y, RestoreOptions(seed=2, precision="fp32", compile=True))
+    b, *_ = run_model(model, y, RestoreOptions(seed=2, precision="fp32"))
+    assert torch.equal(a, b)
+
+
+def test_compiled_first_stage_shares_the_weights_and_leaves_the_original():
+    from resshift.models.compiled import compiled_first_stage
+
+    _, _, first = _networks("official")
+    encoder, decoder = first.encoder, first.decoder
+    twin = compiled_first_stage(first)
+    assert first.encoder is encoder and first.decoder is decoder  # the original is untouched
+    assert twin.encoder is not encoder and twin.encoder._orig_mod is encoder
+    assert twin.decoder._orig_mod is decoder and twin.quantize is first.quantize
+    _, _, pixel = _networks("lite-sr")
+    assert compiled_first_stage(pixel) is pixel  # nothing to compile in the weight-free stage
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compiled_restoration_on_cuda_matches_eager():
+    from resshift.loader import load_model
+
+    model = load_model(find_model("lite-sr"), device="cuda", allow_download=False)
+    y = _input(64).cuda()
+    eager, *_ = run_model(model, y, RestoreOptions(seed=6, precision="fp16"))
+    compiled, *_ = run_model(model, y, RestoreOptions(seed=6, precision="fp16", compile=True))
+    mse = (compiled.clamp(-1, 1) - eager.clamp(-1, 1)).pow(2).mean().item()
+    assert mse == 0 or 10 * math.log10(4 / mse) > 45  # PSNR on [-1, 1]

@@ -3,6 +3,8 @@
 Their arithmetic is checked on CPU in float32 against PyTorch's own operators; the CUDA case (the
 only one where the networks take these paths) runs where a GPU is present.
 """
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,3 +61,19 @@ def test_half_paths_on_cuda_match_float32():
     q, k, v = (torch.randn(1, 1, 5000, 512, generator=g).cuda() for _ in range(3))
     expected = F.scaled_dot_product_attention(q, k, v)
     assert (_half_attention(q.half(), k.half(), v.half(), 4096).float() - expected).abs().max().item() < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mean_over_std", [0.0, 20.0, 200.0])
+def test_half_group_norm_statistics_hold_for_offset_groups_on_cuda(mean_over_std):
+    # the statistics come from E[x^2] - E[x]^2 in float32: check the cancellation on the half input
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(1, 64, 256, 256, generator=g) + mean_over_std).half().cuda()
+    w, b = torch.ones(64, device="cuda"), torch.zeros(64, device="cuda")
+    expected = F.group_norm(x.double(), 32, w.double(), b.double(), 1e-6)
+    got = half_group_norm(x.to(memory_format=torch.channels_last), 32, w, b, 1e-6)
+    # outputs are ~N(0, 1): their fp16 rounding is ~2e-3; the statistics may add no more than the
+    # spacing of fp16 numbers at the offset (what rounding the input to fp16 already costs)
+    spacing = torch.finfo(torch.float16).eps * 2 ** math.floor(math.log2(max(mean_over_std, 1.0)))
+    assert (got.double() - expected).abs().max().item() < 5e-3 + spacing

@@ -2,9 +2,11 @@
 
 At batch 1 a ResShift restoration is bound by the host launching thousands of small kernels, not by
 the GPU (benchmarks/RESULTS.md). A CUDA graph records them once per input shape and schedule and
-replays them with one launch. The randomness stays outside the graph: the noise is drawn from the
-caller's ``torch.Generator`` exactly as :func:`sampler.iter_sample` draws it and copied into the
-graph's input, so a seed gives the same image with and without graphs.
+replays them with one launch (two, in fact: the encoding of the input, then the sampling loop and the
+decoding). The randomness stays outside the graphs: the noise is drawn from the caller's
+``torch.Generator`` exactly as :func:`sampler.iter_sample` draws it, on the host while the GPU
+encodes, and copied into the second graph's input, so a seed gives the same image with and without
+graphs.
 
 One :class:`CudaGraphs` belongs to one loaded model. Replays are serialised by a lock (a graph's
 inputs and outputs are fixed buffers); each graph keeps its own memory pool, so at most
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Recorded:
-    graph: Any  # torch.cuda.CUDAGraph
+    encode: Any  # torch.cuda.CUDAGraph: y -> z_y
+    sample: Any  # torch.cuda.CUDAGraph: z_y, noise -> out (every step, then decode)
     y: torch.Tensor
     kwargs: dict[str, torch.Tensor]
     noise: torch.Tensor  # (steps + 1, *latent shape): the prior's, then one per step
@@ -85,13 +88,14 @@ class CudaGraphs:
                     self._graphs.popitem(last=False)
             else:
                 self._graphs.move_to_end(key)
-            noise = _draw_all(rec.noise.shape[1:], rec.noise.shape[0], generator, y.device)
             with torch.inference_mode():
                 rec.y.copy_(y)
                 for name, value in model_kwargs.items():
                     rec.kwargs[name].copy_(value)
-                rec.noise.copy_(noise)
-                rec.graph.replay()
+                rec.encode.replay()
+                # drawn on the host while the GPU encodes
+                rec.noise.copy_(_draw_all(rec.noise.shape[1:], rec.noise.shape[0], generator, y.device))
+                rec.sample.replay()
                 out = rec.out.clone()
                 steps = [StepResult(s.index, s.total, s.t, s.x_t.clone(), s.x0_pred.clone())
                          for s in rec.steps] if callback is not None else []
@@ -100,31 +104,40 @@ class CudaGraphs:
         return out
 
     def _record(self, model, y, schedule, config, first_stage, model_kwargs, precision) -> _Recorded:
+        """Two graphs sharing one memory pool, replayed in the order recorded: the encoding of y, then
+        the sampling loop and the decoding (the noise is copied in between)."""
         with torch.inference_mode():
             static_y = y.clone()
             static_kwargs = {k: v.clone() for k, v in model_kwargs.items()}
+            steps: list[StepResult] = []
+
+            def encode() -> torch.Tensor:
+                with autocast_context(y.device, precision):
+                    return encode_first_stage(static_y, config, first_stage)
+
+            def run(z_y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+                steps.clear()
+                return sample(model, static_y, schedule, config, first_stage=first_stage,
+                              model_kwargs=static_kwargs, noise=SamplerNoise(noise[0], noise[1:]), z_y=z_y,
+                              precision=precision, callback=steps.append)
+
             side = torch.cuda.Stream(device=y.device)
             side.wait_stream(torch.cuda.current_stream(y.device))
+            # warm-up off the graph: cuDNN/cuBLAS plans, Swin mask caches; twice, so that a compiled
+            # network's recompilations (its guards see the caches filled) happen before recording
             with torch.cuda.stream(side):
-                # the latent's shape, and a warm-up (cuDNN/cuBLAS plans, Swin mask caches) off the graph
-                with autocast_context(y.device, precision):
-                    z_shape = encode_first_stage(static_y, config, first_stage).shape
-                noise = torch.zeros((schedule.num_steps + 1, *z_shape), device=y.device)
-                steps: list[StepResult] = []
-
-                def run() -> torch.Tensor:
-                    steps.clear()
-                    return sample(model, static_y, schedule, config, first_stage=first_stage,
-                                  model_kwargs=static_kwargs, noise=SamplerNoise(noise[0], noise[1:]),
-                                  precision=precision, callback=steps.append)
-
-                run()
+                for _ in range(2):
+                    z_y = encode()
+                    noise = torch.zeros((schedule.num_steps + 1, *z_y.shape), device=y.device)
+                    run(z_y, noise)
             torch.cuda.current_stream(y.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
             # thread_local: other threads may keep using the GPU while this one records
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                out = run()
+            encode_graph, sample_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            with torch.cuda.graph(encode_graph, capture_error_mode="thread_local"):
+                z_y = encode()
+            with torch.cuda.graph(sample_graph, pool=encode_graph.pool(), capture_error_mode="thread_local"):
+                out = run(z_y, noise)
         self.captures += 1
-        log.info("recorded a CUDA graph for input %s, %d steps (%d kept)", tuple(y.shape),
+        log.info("recorded CUDA graphs for input %s, %d steps (%d kept)", tuple(y.shape),
                  schedule.num_steps, len(self._graphs) + 1)
-        return _Recorded(graph, static_y, static_kwargs, noise, out, list(steps))
+        return _Recorded(encode_graph, sample_graph, static_y, static_kwargs, noise, out, list(steps))

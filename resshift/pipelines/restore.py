@@ -107,7 +107,7 @@ def run_model(
     precision = resolve_precision(options.precision, model)
     # the CUDA-graph replay takes sample()'s arguments and gives its result
     sampler = model.graphs.sample if options.cuda_graphs and device.type == "cuda" else sample
-    unet, first_stage = model.networks(precision)
+    unet, first_stage = model.networks(precision, compiled=options.compile)
 
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
