@@ -7,9 +7,10 @@ stages run eagerly). Variants of the same model are measured in the same process
 - ``base``: the networks as loaded (autocast casts every weight on every call)
 - ``cast``: ``RestorationModel.networks`` (convolution and linear weights kept in half precision)
 - ``var_mean_gn``: ``cast`` with the previous group-norm statistics (``var_mean`` of a float32 copy)
-- ``compile_vq``: ``cast`` with the VQ encoder and decoder through ``torch.compile``
-- ``compile``: ``RestorationModel.networks(compiled=True)``: the Swin-UNet compiled too
-  (compiled in the warm-up, then recorded in the graph like everything else; ``compile_s``)
+- ``compile``: ``RestorationModel.networks(compiled=True)``: the VQ encoder and decoder through
+  ``torch.compile`` (compiled in the warm-up, then recorded in the graph like everything else;
+  ``compile_s``)
+- ``compile_unet``: ``compile`` with the Swin-UNet compiled too
 
 ``--micro`` adds kernel-level comparisons: the VQ mid-block attention (65536 tokens, one 512-wide
 head) by query chunk size and PyTorch's fused backends, and the group-norm variants' speed and error
@@ -34,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resshift.bench import CASES, _input, make_model  # noqa: E402
 from resshift.diffusion.sampler import autocast_context, decode_first_stage, encode_first_stage  # noqa: E402
 from resshift.models import layers  # noqa: E402
-from resshift.models.compiled import compiled_first_stage  # noqa: E402
 from resshift.models.vq import _half_attention  # noqa: E402
 
 
@@ -101,9 +101,9 @@ def stage_rows(case_name: str, device: str, variants: list[str], repeat: int) ->
     for variant in variants:
         if variant == "base":
             unet, first = model.unet, model.first_stage
-        elif variant == "compile_vq":
-            unet, first = model.networks(precision)
-            first = compiled_first_stage(first)
+        elif variant == "compile_unet":
+            unet, first = model.networks(precision, compiled=True)
+            unet = torch.compile(unet)
         else:
             unet, first = model.networks(precision, compiled=variant == "compile")
         patch = patched_group_norm(var_mean_group_norm) if variant == "var_mean_gn" else contextlib.nullcontext()

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contiguous", action="store_true",
                    help="NCHW memory format instead of the default channels_last")
     p.add_argument("--compile", action="store_true",
-                   help="CUDA: torch.compile the networks (RestoreOptions.compile; slow warm-up)")
+                   help="CUDA: torch.compile the VQ autoencoder (RestoreOptions.compile; slow warm-up)")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay each restoration from a recorded CUDA graph (RestoreOptions.cuda_graphs)")

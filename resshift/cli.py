@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="CUDA: record each input size's restoration as a CUDA graph and replay it "
                         "(faster from the second image or tile of a size on; same output)")
     p.add_argument("--compile", action="store_true",
-                   help="CUDA: torch.compile the networks (tens of seconds for each new input size, "
+                   help="CUDA: torch.compile the VQ autoencoder (about 20 s for each new input size, "
                         "then faster; pays for many images or tiles of one size)")
     p.add_argument("--max-pixels", type=_pixels, default=0,
                    help="skip inputs larger than this, e.g. 2048x2048, checked from the file header "

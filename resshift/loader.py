@@ -14,7 +14,7 @@ from .diffusion.graphs import CudaGraphs
 from .diffusion.schedule import DEFAULT_SPACING, Schedule
 from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
 from .models.cast import autocast_weights
-from .models.compiled import compiled_first_stage, compiled_unet
+from .models.compiled import compiled_first_stage
 from .weights.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class RestorationModel:
 
         On CUDA at fp16/bf16: copies whose convolution and linear weights are stored in that type
         (``models.cast``; 2 more bytes per parameter). Autocast would otherwise cast every weight on
-        every call; the result is bit-identical. ``compiled`` (CUDA only): the Swin-UNet and the VQ
-        encoder/decoder through ``torch.compile`` (``models.compiled``). Made on first use and kept.
+        every call; the result is bit-identical. ``compiled`` (CUDA only): the VQ encoder and
+        decoder through ``torch.compile`` (``models.compiled``). Made on first use and kept.
         Elsewhere: the networks themselves."""
         cuda = self.device.type == "cuda"
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision) if cuda else None
@@ -54,7 +54,7 @@ class RestorationModel:
             if pair is None:
                 if compiled:
                     unet, first = self.networks(precision) if dtype is not None else (self.unet, self.first_stage)
-                    pair = (compiled_unet(unet), compiled_first_stage(first))
+                    pair = (unet, compiled_first_stage(first))
                 else:
                     pair = (autocast_weights(self.unet, dtype), autocast_weights(self.first_stage, dtype))
                 self._variants[key] = pair

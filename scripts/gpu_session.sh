@@ -10,6 +10,6 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 BUDGET="${TRAIN_BUDGET_S:-270}"
 # (its own files stay local: gpu_train.sh fills the 8 files that come back; the rows go to run.log)
-OUT=/tmp/resshift_speed timeout 320 bash scripts/gpu_speed.sh >>"$OUT/run.log" 2>&1
+OUT=/tmp/resshift_speed timeout 450 bash scripts/gpu_speed.sh >>"$OUT/run.log" 2>&1
 echo "benchmark done: $(grep -c '"case"' /tmp/resshift_speed/speed.jsonl 2>/dev/null || echo 0) rows"
 bash scripts/gpu_train.sh "$BUDGET"

@@ -21,7 +21,7 @@ class RestoreOptions:
     and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'; cuda_graphs: on CUDA, record each
     input shape's whole restoration as a CUDA graph and replay it (same output for the same seed;
     pays from the second call of a shape on, e.g. every tile after the first; ignored on CPU);
-    compile: on CUDA, run the networks through ``torch.compile`` (tens of seconds the first time
+    compile: on CUDA, run the VQ autoencoder through ``torch.compile`` (about 20 s the first time
     each input size is seen, then faster; same output within half-precision rounding; ignored on CPU).
     """
 
