@@ -96,7 +96,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def run_case(case: Case, device: str, precision: str, repeat: int, channels_last: bool, compile: bool,
-             compare: bool, bundled: bool = True, cuda_graphs: bool = False, batch_tiles: int = 4) -> dict:
+             compare: bool, bundled: bool = True, cuda_graphs: bool = False, batch_tiles: int = 1) -> dict:
     if device.startswith("cuda"):  # the previous case's memory (graph pools, cached blocks) back first
         gc.collect()
         torch.cuda.empty_cache()
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its convolution algorithms")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay each restoration from a recorded CUDA graph (RestoreOptions.cuda_graphs)")
-    p.add_argument("--batch-tiles", type=int, default=4, help="tiles per network call in the tiled cases")
+    p.add_argument("--batch-tiles", type=int, default=1, help="tiles per network call in the tiled cases (the app: 1)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--no-compare", action="store_true", help="skip the float32 reference run")
     p.add_argument("--json", help="append rows as JSON lines to this file")

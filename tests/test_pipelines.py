@@ -64,10 +64,14 @@ def test_tiled_sr_has_no_seams(sr):
     out = r.image.astype(np.float64).mean(axis=2)
     gx = np.abs(np.diff(out, axis=1))
     gy = np.abs(np.diff(out, axis=0))
-    # tile starts along each axis (in output pixels) from the same tiling rule
-    from resshift.pipelines.tiling import tile_starts
-    xs = [s * 4 for s in tile_starts(64, 32, 8)[1:]] + [(s + 32) * 4 for s in tile_starts(64, 32, 8)[:-1]]
-    ys = [s * 4 for s in tile_starts(48, 32, 8)[1:]] + [(s + 32) * 4 for s in tile_starts(48, 32, 8)[:-1]]
+    # tile starts and ends along each axis (in output pixels) from the same tiling rule
+    from resshift.pipelines.tiling import balanced_tile, tile_starts
+
+    def edges(length):
+        edge = balanced_tile(length, 32, 8, sr.input_multiple)
+        starts = tile_starts(length, edge, 8)
+        return [s * 4 for s in starts[1:]] + [(s + edge) * 4 for s in starts[:-1]]
+    xs, ys = edges(64), edges(48)
     border = np.concatenate([gx[:, x - 1] for x in xs if 0 < x < gx.shape[1]] +
                             [gy[y - 1, :] for y in ys if 0 < y < gy.shape[0]])
     assert border.mean() <= np.concatenate([gx.ravel(), gy.ravel()]).mean() * 1.05
@@ -80,6 +84,26 @@ def test_tiling_is_pure_and_exact_for_pointwise_fn():
                 batch=3)
     expected = x.repeat_interleave(2, -1).repeat_interleave(2, -2) * 2
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_balanced_tiles_keep_the_count_and_the_overlap():
+    from resshift.pipelines.tiling import balanced_tile, tile_starts
+    g = torch.Generator().manual_seed(0)
+    for _ in range(500):
+        multiple = [1, 8, 32, 64][int(torch.randint(4, (1,), generator=g))]
+        length = multiple * int(torch.randint(1, 60, (1,), generator=g))
+        tile = multiple * int(torch.randint(1, 20, (1,), generator=g))
+        overlap = int(torch.randint(0, tile, (1,), generator=g))
+        edge = balanced_tile(length, tile, overlap, multiple)
+        assert edge % multiple == 0 and edge <= max(tile, length) and edge <= length
+        starts = tile_starts(length, edge, overlap)
+        assert len(starts) == len(tile_starts(length, min(tile, length), overlap))
+        assert starts[0] == 0 and starts[-1] + edge == length
+        assert all(b - a <= edge - overlap for a, b in zip(starts, starts[1:]))  # overlap kept
+        if tile < length:  # the smallest such edge: one multiple less needs more tiles
+            smaller = edge - multiple
+            assert smaller <= overlap or len(tile_starts(length, smaller, overlap)) > len(starts)
+    assert balanced_tile(1024, 512, 64, 32) == 384  # 3 tiles either way, 1.8x less area
 
 
 def test_tiled_memory_is_bounded_by_tile(sr):

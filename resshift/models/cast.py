@@ -26,11 +26,13 @@ def autocast_weights(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     dtypes."""
     if dtype not in (torch.float16, torch.bfloat16):
         raise ValueError(f"dtype must be float16 or bfloat16, got {dtype}")
-    twin = copy.deepcopy(module)
-    for layer in twin.modules():
+    # the half tensors go into deepcopy's memo, so the copy takes them in place of the float32 ones
+    # (no float32 duplicate of the weights, even for a moment)
+    memo: dict[int, object] = {}
+    for layer in module.modules():
         if isinstance(layer, MATRIX_LAYERS):
-            for name, param in layer.named_parameters(recurse=False):
-                if param.is_floating_point():
+            for param in layer.parameters(recurse=False):
+                if param.is_floating_point() and id(param) not in memo:
                     # .to keeps the strides (a channels_last weight stays channels_last)
-                    setattr(layer, name, nn.Parameter(param.detach().to(dtype), requires_grad=False))
-    return twin
+                    memo[id(param)] = nn.Parameter(param.detach().to(dtype), requires_grad=False)
+    return copy.deepcopy(module, memo)

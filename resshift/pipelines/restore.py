@@ -140,5 +140,6 @@ def run_model(
         total_tiles = 1
         out = restore_tiles(x)
     else:
-        out = tiled(restore_tiles, x, tile=tile, overlap=overlap, scale=sf, batch=options.batch_tiles)
+        out = tiled(restore_tiles, x, tile=tile, overlap=overlap, scale=sf, batch=options.batch_tiles,
+                    multiple=multiple)
     return out[:, :, : h * sf, : w * sf], schedule, seed, total_tiles

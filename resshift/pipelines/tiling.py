@@ -27,6 +27,19 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [int(round(i * stride)) for i in range(count)]
 
 
+def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """The tile edge to use along an axis of ``length``: the smallest multiple of ``multiple`` (at
+    most ``tile``) that covers it with as many tiles as ``tile`` needs, each overlapping the next by
+    at least ``overlap``. The same number of network calls on less area: covering 1024 px with
+    512 px tiles and a 64 px overlap takes 3 tiles, which 384 px tiles also do (1.8x less work).
+    ``length`` and ``tile`` are multiples of ``multiple``."""
+    if tile >= length:
+        return length
+    count = len(tile_starts(length, tile, overlap))
+    edge = -(-(length + (count - 1) * overlap) // count)  # ceil: count tiles of edge, overlap >= overlap
+    return min(tile, -(-edge // multiple) * multiple)
+
+
 def ramp_weights(size: int, fade: int, at_start: bool, at_end: bool, device=None) -> torch.Tensor:
     """(size,) weights: a raised-cosine fade of ``fade`` samples at the sides that meet other tiles."""
     w = torch.ones(size, dtype=torch.float32, device=device)
@@ -50,17 +63,19 @@ def tiled(
     scale: int = 1,
     batch: int = 1,
     on_tile: Callable[[int, int], None] | None = None,
+    multiple: int = 1,
 ) -> torch.Tensor:
     """Apply ``fn`` to overlapping tiles of ``x`` and blend the results.
 
-    x: (1, C, H, W). fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th = min(tile, H),
-    tw = min(tile, W): every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once.
+    x: (1, C, H, W). fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th, tw at most
+    ``tile``, as small as the tile count allows (:func:`balanced_tile`; multiples of ``multiple``):
+    every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once.
     Returns (1, C', H*scale, W*scale) on fn's output device. ``on_tile(done, total)`` reports progress.
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
     _, _, h, w = x.shape
-    th, tw = min(tile, h), min(tile, w)
+    th, tw = balanced_tile(h, tile, overlap, multiple), balanced_tile(w, tile, overlap, multiple)
     ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
     boxes = [(y0, x0) for y0 in ys for x0 in xs]
     if len(boxes) == 1:
