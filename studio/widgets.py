@@ -84,7 +84,7 @@ def controls(studio: Studio, task: str, run_label: str) -> Controls:
     with gr.Accordion("Advanced", open=False):
         resample = gr.Radio(["bicubic", "nearest"], value="bicubic",
                             label="Show the input in the slider resized with")
-        tile = gr.Dropdown(list(TILES), value="auto", label="Tile size (input pixels)",
+        tile = gr.Dropdown(list(TILES), value="auto", label="Largest tile (input pixels)",
                            info="Smaller tiles use less memory; 'off' samples the whole image at once.")
         color_fix = gr.Radio(["none", "wavelet", "adain"], value="none",
                              label="Colour correction towards the input")

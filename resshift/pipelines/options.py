@@ -15,7 +15,8 @@ class RestoreOptions:
     """How to sample one request.
 
     steps / kappa: None = the model's trained values; seed: None = a fresh random seed (reported in
-    the result); tile: tile size in input pixels (None = the model's default, 0 = never tile);
+    the result); tile: largest tile edge in input pixels (None = the model's default, 0 = never tile;
+    tiles shrink to the smallest edge that needs no more of them);
     tile_overlap: overlap in input pixels; batch_tiles: tiles per network call; precision: 'auto'
     (fp16 on CUDA as the official sampler; on a CPU with native bfloat16, bf16 for the lite models
     and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'; cuda_graphs: on CUDA, record each
