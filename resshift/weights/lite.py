@@ -49,7 +49,7 @@ BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
     "sr": ("ce0ee8d3095308e9545a90b13dcfe78a1ffc8df8a5c61bed5dd7b58dc5286654", 6_062_064),
     "sr-bicubic": ("a08880cddc5b6d782416f7ba866d5a71ae598475661b483bf6165e50a0358308", 6_062_064),
     "inpaint": ("6deddf4cfa4659e3d90dc30bb1f8b0cc9d9d33365b17f75095ebffedcf112889", 6_163_952),
-    "face": ("f2d373ea96843103826a8100537c78b9bbd096780fee67af31c00bce6c1f2d30", 5_718_728),
+    "face": ("da585e7da11a07adcb858c73667b218f431bd7d636a054bfdd66dd4892388c2c", 5_718_728),
 }
 
 
