@@ -74,11 +74,8 @@ def var_mean_group_norm(x: torch.Tensor, groups: int, weight: torch.Tensor, bias
                         eps: float) -> torch.Tensor:
     """The previous fast path (variant ``var_mean_gn``): statistics by ``var_mean`` of a float32 copy."""
     b, c, h, w = x.shape
-    grouped = x.view(b, groups, c // groups, h, w)
-    var, mean = torch.var_mean(grouped.float(), dim=(2, 3, 4), correction=0)
-    scale = (var + eps).rsqrt()[:, :, None] * weight.float().view(groups, -1)
-    shift = bias.float().view(groups, -1) - mean[:, :, None] * scale
-    return torch.addcmul(shift.view(b, c, 1, 1).to(x.dtype), x, scale.view(b, c, 1, 1).to(x.dtype))
+    var, mean = torch.var_mean(x.view(b, groups, c // groups, h, w).float(), dim=(2, 3, 4), correction=0)
+    return layers.group_affine(x, mean, var, weight, bias, eps)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,15 @@ def half_group_norm(x: torch.Tensor, groups: int, weight: torch.Tensor, bias: to
     mean = torch.sum(grouped, dim=dims, dtype=torch.float32) / count
     meansq = torch.linalg.vector_norm(grouped, 2, dim=dims, dtype=torch.float32).square() / count
     var = (meansq - mean.square()).clamp_min(0)
+    return group_affine(x, mean, var, weight, bias, eps)
+
+
+def group_affine(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """x (B, C, H, W) normalised by its per-(sample, group) float32 ``mean`` and ``var`` (B, G), then
+    scaled by ``weight`` and shifted by ``bias``: one fused multiply-add in x's dtype."""
+    b, c = x.shape[:2]
+    groups = mean.shape[1]
     scale = (var + eps).rsqrt()[:, :, None] * weight.float().view(groups, -1)  # (B, G, C/G)
     shift = bias.float().view(groups, -1) - mean[:, :, None] * scale
     return torch.addcmul(shift.view(b, c, 1, 1).to(x.dtype), x, scale.view(b, c, 1, 1).to(x.dtype))
