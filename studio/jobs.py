@@ -100,10 +100,9 @@ def _photo_call(manager: ModelManager, model, job: Job, callback, stage: Report 
 
 
 def describe_event(event: ProgressEvent | float) -> tuple[float, str]:
-    """(fraction of this run done, 'tile 2/4, step 3/4') for a pipeline progress event."""
+    """(fraction of this run done, 'step 3/4, tile 2/9') for a pipeline progress event."""
     if isinstance(event, ProgressEvent):
-        tile = f"tile {event.tile + 1}/{event.tiles}, " if event.tiles > 1 else ""
-        return event.fraction, f"{tile}step {event.step.index + 1}/{event.step.total}"
+        return event.fraction, event.describe()
     fraction = float(getattr(event, "fraction", event))  # other pipelines may report a number
     return min(max(fraction, 0.0), 1.0), "restoring"
 

@@ -59,15 +59,33 @@ class RestoreOptions:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Reported after every sampling step of every tile."""
+    """Reported after every sampling step and, for a tiled input, after every tile of every stage.
+
+    tile / tiles: the tile just done and how many the stage has; step: the sampling step, once it
+    is complete (None for the tiles of the encoder and decoder and the Swin-UNet's tiles within a
+    step); done: the fraction of the run done, when the pipeline counts it itself; what: the
+    pipeline's words for it ('decoding, tile 3/9')."""
 
     tile: int  # 0-based
     tiles: int
-    step: StepResult
+    step: StepResult | None
+    done: float | None = None
+    what: str = ""
 
     @property
     def fraction(self) -> float:
+        if self.done is not None:
+            return self.done
+        if self.step is None:
+            return (self.tile + 1) / self.tiles
         return (self.tile * self.step.total + self.step.index + 1) / (self.tiles * self.step.total)
+
+    def describe(self) -> str:
+        """'step 3/4', 'tile 2/4, step 3/4', or the pipeline's own words."""
+        if self.what or self.step is None:
+            return self.what or f"tile {self.tile + 1}/{self.tiles}"
+        tile = f"tile {self.tile + 1}/{self.tiles}, " if self.tiles > 1 else ""
+        return f"{tile}step {self.step.index + 1}/{self.step.total}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,6 +6,7 @@ map have the full image size.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Callable
 
 import torch
@@ -54,13 +55,32 @@ def ramp_weights(size: int, fade: int, at_start: bool, at_end: bool, device=None
     return w
 
 
+def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 1,
+              step: int = 1) -> tuple[int, int, list[tuple[int, int]]]:
+    """(tile height, tile width, [(top, left), ...]) of the tiles :func:`tiled` uses.
+
+    Edges are multiples of ``multiple`` and, like every start, of ``step`` (the input pixels that make
+    one output pixel when the output is smaller, e.g. 4 for an encoder that downsamples 4x)."""
+    if height % step or width % step:
+        raise ValueError(f"the input ({height}x{width}) must be a multiple of {step}")
+    unit = math.lcm(multiple, step) // step  # edge multiple, in steps
+    tile_s = max(unit, tile // step // unit * unit)
+    overlap_s = -(-overlap // step)
+    edges, starts = [], []
+    for length in (height // step, width // step):
+        edge = balanced_tile(length, min(tile_s, length), overlap_s, unit) if tile_s < length else length
+        edges.append(edge * step)
+        starts.append([s * step for s in tile_starts(length, edge, min(overlap_s, max(edge - 1, 0)))])
+    return edges[0], edges[1], [(y, x) for y in starts[0] for x in starts[1]]
+
+
 def tiled(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     *,
     tile: int,
     overlap: int,
-    scale: int = 1,
+    scale: int | Fraction = 1,
     batch: int = 1,
     on_tile: Callable[[int, int], None] | None = None,
     multiple: int = 1,
@@ -69,39 +89,42 @@ def tiled(
 
     x: (1, C, H, W). fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th, tw at most
     ``tile``, as small as the tile count allows (:func:`balanced_tile`; multiples of ``multiple``):
-    every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once.
-    Returns (1, C', H*scale, W*scale) on fn's output device. ``on_tile(done, total)`` reports progress.
+    every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once. A fractional
+    ``scale`` (e.g. ``Fraction(1, 4)`` for an encoder) puts every tile edge and start on a multiple
+    of its denominator. Returns (1, C', H*scale, W*scale) float32 on fn's output device.
+    ``on_tile(done, total)`` reports progress.
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    scale = Fraction(scale)
     _, _, h, w = x.shape
-    th, tw = balanced_tile(h, tile, overlap, multiple), balanced_tile(w, tile, overlap, multiple)
-    ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
-    boxes = [(y0, x0) for y0 in ys for x0 in xs]
+    th, tw, boxes = tile_grid(h, w, tile, overlap, multiple, scale.denominator)
     if len(boxes) == 1:
         out = fn(x)
         if on_tile:
             on_tile(1, 1)
-        return out
+        return out.float()
     out = weight = None
-    fade = overlap * scale
+    oh, ow = int(th * scale), int(tw * scale)
+    fade = int(overlap * scale)
     for first in range(0, len(boxes), batch):
         chunk = boxes[first:first + batch]
         result = fn(torch.cat([x[:, :, y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk], dim=0))
         if out is None:
-            out = torch.zeros(1, result.shape[1], h * scale, w * scale, dtype=torch.float32, device=result.device)
-            weight = torch.zeros(1, 1, h * scale, w * scale, dtype=torch.float32, device=result.device)
+            out = torch.zeros(1, result.shape[1], int(h * scale), int(w * scale), dtype=torch.float32,
+                              device=result.device)
+            weight = torch.zeros(1, 1, out.shape[2], out.shape[3], dtype=torch.float32, device=result.device)
         for k, (y0, x0) in enumerate(chunk):
-            wy = ramp_weights(th * scale, fade, y0 > 0, y0 + th < h, result.device)
-            wx = ramp_weights(tw * scale, fade, x0 > 0, x0 + tw < w, result.device)
+            wy = ramp_weights(oh, fade, y0 > 0, y0 + th < h, result.device)
+            wx = ramp_weights(ow, fade, x0 > 0, x0 + tw < w, result.device)
             wt = wy[:, None] * wx[None, :]
-            sy, sx = y0 * scale, x0 * scale
-            out[:, :, sy:sy + th * scale, sx:sx + tw * scale] += result[k:k + 1].float() * wt
-            weight[:, :, sy:sy + th * scale, sx:sx + tw * scale] += wt
+            sy, sx = int(y0 * scale), int(x0 * scale)
+            out[:, :, sy:sy + oh, sx:sx + ow] += result[k:k + 1].float() * wt
+            weight[:, :, sy:sy + oh, sx:sx + ow] += wt
         if on_tile:
             on_tile(min(first + batch, len(boxes)), len(boxes))
     return out / weight
 
 
-def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
-    return len(tile_starts(height, min(tile, height), overlap)) * len(tile_starts(width, min(tile, width), overlap))
+def count_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1, step: int = 1) -> int:
+    return len(tile_grid(height, width, tile, overlap, multiple, step)[2])

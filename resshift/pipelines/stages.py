@@ -1,0 +1,172 @@
+"""Large inputs to a VQ model, restored in three tiled stages instead of tile by tile.
+
+Tiling the whole restoration (encode, sample, decode each tile) makes every stage share one tile
+size, and the Swin-UNet needs tiles of a multiple of 64 latent pixels: a 1024 px input in 256 px
+tiles with a 32 px overlap then takes 5 x 5 tiles, 1.56x its area, for every stage. Here each stage
+is tiled on its own:
+
+1. encode: the VQ encoder in tiles of at most ``tile`` input pixels, blended in latent space. Its
+   mid-block attention is global over a tile (cost grows with the square of the tile's area), but
+   its tiles need only be a multiple of the encoder's stride, so they shrink to what the overlap
+   needs (5 x 5 tiles of 232 px in the example: 1.31x the area, 0.67x the attention);
+2. sample: the ResShift chain runs once over the whole latent, with one noise field (a seed gives
+   the same noise whatever the tile size) and the x0 prediction of every step blended from
+   overlapping Swin-UNet tiles (:class:`TiledDenoiser`), whose cost only grows with their area,
+   so they can be larger;
+3. decode: the VQ decoder in latent tiles, blended in pixels. The decoder quantises every latent
+   pixel on its own, so tiles agree on the codes they share.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..diffusion.sampler import (
+    StepResult,
+    autocast_context,
+    decode_first_stage,
+    encode_first_stage,
+    iter_sample,
+)
+from ..diffusion.schedule import DiffusionConfig, Schedule
+from ..models.unet import Condition
+from .options import ProgressEvent
+from .tiling import count_tiles, tiled
+
+
+class TiledDenoiser(nn.Module):
+    """A Swin-UNet applied in overlapping latent tiles of at most ``tile`` pixels (multiples of
+    ``multiple``), their x0 predictions blended: a drop-in ``model`` for :func:`iter_sample`.
+    The condition (features of the low-quality image) is computed once for the whole latent and cut
+    with the same tiles as x_t."""
+
+    def __init__(self, unet: nn.Module, tile: int, overlap: int, multiple: int, batch: int = 1,
+                 on_tile: Callable[[int, int], None] | None = None):
+        super().__init__()
+        self.unet = unet
+        self.tile, self.overlap, self.multiple, self.batch = tile, overlap, multiple, batch
+        self.on_tile = on_tile  # (tiles done, tiles) after every call of the network
+        self.cond_lq = getattr(unet, "cond_lq", True)
+
+    def condition(self, **kwargs: Any) -> Condition:
+        return self.unet.condition(**kwargs)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Condition | None = None,
+                **kwargs: Any) -> torch.Tensor:
+        if cond is None:
+            cond = self.unet.condition(**kwargs)
+        parts = [x] + [p for p in (cond.features, cond.base) if p is not None]
+        sizes = [p.shape[1] for p in parts]
+        dtypes = [p.dtype for p in parts]
+
+        def one_call(tiles: torch.Tensor) -> torch.Tensor:
+            x_t, *rest = (p.to(d) for p, d in zip(tiles.split(sizes, dim=1), dtypes))
+            features = rest.pop(0) if cond.features is not None else None
+            base = rest.pop(0) if cond.base is not None else None
+            return self.unet(x_t, t[:1].expand(tiles.shape[0]), cond=Condition(features, base))
+
+        # float32 carries every part exactly (half values included) through the cut
+        whole = torch.cat([p.float() for p in parts], dim=1)
+        return tiled(one_call, whole, tile=self.tile, overlap=self.overlap, batch=self.batch,
+                     multiple=self.multiple, on_tile=self.on_tile)
+
+
+def restore_in_stages(
+    unet: nn.Module,
+    first_stage: Any,
+    x: torch.Tensor,
+    schedule: Schedule,
+    config: DiffusionConfig,
+    *,
+    stage_tile: int,
+    unet_tile: int,
+    overlap: int,
+    generator: torch.Generator,
+    precision: str,
+    batch: int = 1,
+    callback: Callable[[ProgressEvent], None] | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Restore x (1, 3 or 4, H, W) in [-1, 1] (a 4th channel: the inpainting mask) in three stages.
+
+    stage_tile: the first stage's largest tile in input pixels (0: whole); unet_tile: the
+    Swin-UNet's largest tile in latent pixels (rounded down to its ``size_multiple``); overlap: in
+    input pixels. ``callback`` gets a :class:`ProgressEvent` after every tile of every stage and
+    every sampling step; ``done`` counts each network call on a tile as one part of the run.
+    Returns (image (1, 3, H*sf, W*sf) float32, tiles of the most tiled stage).
+    """
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    lq = x[:, :3]
+    kwargs = {"lq": lq} if x.shape[1] == 3 else {"lq": lq, "mask": x[:, 3:4]}
+    height, width = lq.shape[-2:]
+    down = getattr(first_stage, "downscale", 1)
+    to_latent = Fraction(config.sf, down)  # input pixels -> latent pixels
+    if stage_tile <= 0:
+        stage_tile = max(height, width)
+    lat_overlap = math.ceil(overlap * to_latent)
+    lat_tile = max(1, int(stage_tile * to_latent))
+    multiple = getattr(unet, "size_multiple", 1)
+    unet_tile = max(multiple, unet_tile // multiple * multiple)
+    device = x.device
+    stage_tiles = count_tiles(height, width, stage_tile, overlap, step=to_latent.denominator)
+    lat_h, lat_w = int(height * to_latent), int(width * to_latent)
+    unet_tiles = count_tiles(lat_h, lat_w, unet_tile, lat_overlap, multiple)
+    n = schedule.num_steps
+    progress = _Progress(callback, stage_tiles, n * unet_tiles, stage_tiles)
+
+    with torch.inference_mode(), autocast_context(device, precision):
+        z_y = tiled(lambda t: encode_first_stage(t, config, first_stage), lq, tile=stage_tile,
+                    overlap=overlap, scale=to_latent, batch=batch, on_tile=progress.encoded)
+    denoiser = TiledDenoiser(unet, unet_tile, lat_overlap, multiple, batch, on_tile=progress.denoised)
+    steps = iter_sample(denoiser, lq, schedule, config, first_stage=first_stage, model_kwargs=kwargs,
+                        generator=generator, precision=precision, z_y=z_y)
+    while True:
+        try:
+            progress.stepped(next(steps))
+        except StopIteration as stop:
+            z = stop.value
+            break
+    with torch.inference_mode(), autocast_context(device, precision):
+        out = tiled(lambda t: decode_first_stage(t, config, first_stage), z, tile=lat_tile,
+                    overlap=lat_overlap, scale=down, batch=batch, on_tile=progress.decoded)
+    return out, max(stage_tiles, unet_tiles)
+
+
+class _Progress:
+    """Turns the stages' tile counts into :class:`ProgressEvent` s: one part per network call on a
+    tile (encode tiles, then steps x UNet tiles, then decode tiles)."""
+
+    def __init__(self, callback: Callable[[ProgressEvent], None] | None, encode: int, sample: int,
+                 decode: int):
+        self.callback = callback
+        self.parts = (encode, sample, decode)
+        self.total = encode + sample + decode
+        self.steps_done = 0
+
+    def _emit(self, before: int, tile: int, tiles: int, step: StepResult | None, what: str) -> None:
+        if self.callback is not None:
+            self.callback(ProgressEvent(tile - 1, tiles, step, (before + tile) / self.total, what))
+
+    def encoded(self, done: int, tiles: int) -> None:
+        if tiles > 1:
+            self._emit(0, done, tiles, None, f"encoding, tile {done}/{tiles}")
+
+    def denoised(self, done: int, tiles: int) -> None:
+        if done < tiles:  # the step's last tile is reported with the step
+            index, total = self.steps_done, self.parts[1] // tiles
+            self._emit(self.parts[0] + index * tiles, done, tiles, None,
+                       f"step {index + 1}/{total}, tile {done}/{tiles}")
+
+    def stepped(self, step: StepResult) -> None:
+        tiles = self.parts[1] // step.total
+        self.steps_done += 1
+        what = f"step {step.index + 1}/{step.total}" + (f", tile {tiles}/{tiles}" if tiles > 1 else "")
+        self._emit(self.parts[0] + step.index * tiles, tiles, tiles, step, what)
+
+    def decoded(self, done: int, tiles: int) -> None:
+        if tiles > 1:
+            self._emit(sum(self.parts[:2]), done, tiles, None, f"decoding, tile {done}/{tiles}")
