@@ -27,6 +27,7 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
 from studio import models as catalog
 from studio import widgets
@@ -270,6 +271,7 @@ def preload(manager: ModelManager) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_malloc()  # large CPU tensors reused, not mapped afresh (resshift/malloc.py)
     try:
         device = resolve_device(args.device)
     except ValueError as exc:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .loader import RestorationModel, build_networks
+from .malloc import tune_malloc
 from .pipelines.options import RestoreOptions
 from .pipelines.restore import run_model
 from .weights.registry import OFFICIAL_MODELS
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lite-weights", choices=["bundled", "random"], default="bundled",
                    help="lite cases: the bundled weights, or random ones (same compute)")
     args = p.parse_args(argv)
+    tune_malloc()  # as the app and the CLI (RESSHIFT_MALLOC=default: glibc's defaults)
     if args.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     precisions = (args.precision or ("fp16" if args.device.startswith("cuda") else "fp32,bf16")).split(",")

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from .catalog import all_models, default_model
+from .malloc import tune_malloc
 from .manager import ModelManager
 from .pipelines import InvalidImageError, InvalidMaskError, RestoreOptions, inpaint, restore_face, super_resolve
 from .weights.registry import ModelSpec
@@ -125,6 +126,7 @@ def _device(name: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
+    tune_malloc()
     specs = list(all_models())
     if args.model_spec:
         custom = ModelSpec.from_dict(json.loads(args.model_spec.read_text()))

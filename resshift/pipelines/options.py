@@ -15,15 +15,19 @@ class RestoreOptions:
     """How to sample one request.
 
     steps / kappa: None = the model's trained values; seed: None = a fresh random seed (reported in
-    the result); tile: largest tile edge in input pixels (None = the model's default, 0 = never tile;
-    tiles shrink to the smallest edge that needs no more of them);
-    tile_overlap: overlap in input pixels; batch_tiles: tiles per network call; precision: 'auto'
-    (fp16 on CUDA as the official sampler; on a CPU with native bfloat16, bf16 for the lite models
-    and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'; cuda_graphs: on CUDA, record each
-    input shape's whole restoration as a CUDA graph and replay it (same output for the same seed;
-    pays from the second call of a shape on, e.g. every tile after the first; ignored on CPU);
-    compile: on CUDA, run the VQ autoencoder through ``torch.compile`` (about 20 s the first time
-    each input size is seen, then faster; same output within half-precision rounding; ignored on CPU).
+    the result); tile: largest tile edge in input pixels (None = the model's default, 0 = never
+    tile): an input larger than a tile is restored in three tiled stages (``stages.py``): the VQ
+    autoencoder in tiles of at most ``tile`` (shrunk to the smallest edge that needs no more of
+    them), the sampling chain once over the whole latent with the Swin-UNet in tiles of its own
+    (for a VQ model at least ``restore.default_unet_tile``; for the weight-free pixel stage,
+    ``tile``); tile_overlap: overlap in input pixels; batch_tiles: tiles per network call;
+    precision: 'auto' (fp16 on CUDA as the official sampler; on a CPU with native bfloat16, bf16
+    for the lite models and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'; cuda_graphs: on
+    CUDA, record each input shape's whole restoration as a CUDA graph and replay it (same output for
+    the same seed; pays from the second call of a shape on; applies to inputs within one tile and to
+    batches, while tiled inputs run their stages eagerly; ignored on CPU); compile: on CUDA, run the
+    VQ autoencoder through ``torch.compile`` (about 20 s the first time each input or tile size is
+    seen, then faster; same output within half-precision rounding; ignored on CPU).
     """
 
     steps: int | None = None

@@ -60,18 +60,14 @@ class TiledDenoiser(nn.Module):
         if cond is None:
             cond = self.unet.condition(**kwargs)
         parts = [x] + [p for p in (cond.features, cond.base) if p is not None]
-        sizes = [p.shape[1] for p in parts]
-        dtypes = [p.dtype for p in parts]
 
-        def one_call(tiles: torch.Tensor) -> torch.Tensor:
-            x_t, *rest = (p.to(d) for p, d in zip(tiles.split(sizes, dim=1), dtypes))
+        def one_call(tiles: list[torch.Tensor]) -> torch.Tensor:
+            x_t, *rest = tiles
             features = rest.pop(0) if cond.features is not None else None
             base = rest.pop(0) if cond.base is not None else None
-            return self.unet(x_t, t[:1].expand(tiles.shape[0]), cond=Condition(features, base))
+            return self.unet(x_t, t[:1].expand(x_t.shape[0]), cond=Condition(features, base))
 
-        # float32 carries every part exactly (half values included) through the cut
-        whole = torch.cat([p.float() for p in parts], dim=1)
-        return tiled(one_call, whole, tile=self.tile, overlap=self.overlap, batch=self.batch,
+        return tiled(one_call, parts, tile=self.tile, overlap=self.overlap, batch=self.batch,
                      multiple=self.multiple, on_tile=self.on_tile)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -75,8 +75,8 @@ def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 
 
 
 def tiled(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
+    fn: Callable[..., torch.Tensor],
+    x: torch.Tensor | Sequence[torch.Tensor],
     *,
     tile: int,
     overlap: int,
@@ -87,17 +87,20 @@ def tiled(
 ) -> torch.Tensor:
     """Apply ``fn`` to overlapping tiles of ``x`` and blend the results.
 
-    x: (1, C, H, W). fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th, tw at most
+    x: (1, C, H, W), or a sequence of such tensors with the same H and W, which are cut alike and
+    handed to fn as a list. fn maps (B, C, th, tw) -> (B, C', th*scale, tw*scale), with th, tw at most
     ``tile``, as small as the tile count allows (:func:`balanced_tile`; multiples of ``multiple``):
     every tile has the same size, so up to ``batch`` tiles go through ``fn`` at once. A fractional
     ``scale`` (e.g. ``Fraction(1, 4)`` for an encoder) puts every tile edge and start on a multiple
     of its denominator. Returns (1, C', H*scale, W*scale) float32 on fn's output device.
     ``on_tile(done, total)`` reports progress.
     """
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    parts = [x] if isinstance(x, torch.Tensor) else list(x)
+    for part in parts:
+        if part.ndim != 4 or part.shape[0] != 1 or part.shape[-2:] != parts[0].shape[-2:]:
+            raise ValueError(f"x must be (1, C, H, W) tensors of one size, got {tuple(part.shape)}")
     scale = Fraction(scale)
-    _, _, h, w = x.shape
+    h, w = parts[0].shape[-2:]
     th, tw, boxes = tile_grid(h, w, tile, overlap, multiple, scale.denominator)
     if len(boxes) == 1:
         out = fn(x)
@@ -109,7 +112,8 @@ def tiled(
     fade = int(overlap * scale)
     for first in range(0, len(boxes), batch):
         chunk = boxes[first:first + batch]
-        result = fn(torch.cat([x[:, :, y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk], dim=0))
+        cut = [torch.cat([p[:, :, y0:y0 + th, x0:x0 + tw] for y0, x0 in chunk], dim=0) for p in parts]
+        result = fn(cut[0] if isinstance(x, torch.Tensor) else cut)
         if out is None:
             out = torch.zeros(1, result.shape[1], int(h * scale), int(w * scale), dtype=torch.float32,
                               device=result.device)
