@@ -47,6 +47,7 @@ CASES = {
         Case("sr128", "official", 128),
         Case("sr256", "official", 256),
         Case("sr64_b16", "official", 64, batch=16),
+        Case("sr256_tiled", "official", 256, tile=128),  # the CPU's default tile: 3 x 3 tiles
         Case("sr1024_tiled", "official", 1024, tile=256),
         Case("lite_sr256", "lite-sr", 256),
         Case("lite_sr1024_tiled", "lite-sr", 1024, tile=None),

@@ -1,4 +1,4 @@
-"""Large inputs to a VQ model, restored in three tiled stages instead of tile by tile.
+"""Inputs larger than a tile, restored in three tiled stages instead of tile by tile.
 
 Tiling the whole restoration (encode, sample, decode each tile) makes every stage share one tile
 size, and the Swin-UNet needs tiles of a multiple of 64 latent pixels: a 1024 px input in 256 px
@@ -8,13 +8,16 @@ is tiled on its own:
 1. encode: the VQ encoder in tiles of at most ``tile`` input pixels, blended in latent space. Its
    mid-block attention is global over a tile (cost grows with the square of the tile's area), but
    its tiles need only be a multiple of the encoder's stride, so they shrink to what the overlap
-   needs (5 x 5 tiles of 232 px in the example: 1.31x the area, 0.67x the attention);
+   needs (5 x 5 tiles of 231 px in the example: 1.27x the input's area, and 0.66x the attention
+   of a 256 px tile);
 2. sample: the ResShift chain runs once over the whole latent, with one noise field (a seed gives
    the same noise whatever the tile size) and the x0 prediction of every step blended from
    overlapping Swin-UNet tiles (:class:`TiledDenoiser`), whose cost only grows with their area,
    so they can be larger;
 3. decode: the VQ decoder in latent tiles, blended in pixels. The decoder quantises every latent
    pixel on its own, so tiles agree on the codes they share.
+
+The weight-free pixel stage of the lite models goes whole; only their Swin-UNet is tiled.
 """
 from __future__ import annotations
 
