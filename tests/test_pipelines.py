@@ -158,7 +158,7 @@ def test_tiled_memory_is_bounded_by_tile(sr, monkeypatch):
     # /4: one latent pixel per input pixel, so no multiple of the UNet's 16 is needed)
     assert set(encoder) == {(108, 108)} and len(encoder) == 9
     assert set(decoder) == {(27, 27)} and len(decoder) == 9
-    assert set(unet) == {(64, 64)} and len(unet) == 4  # the UNet's tile (128 on CPU) holds the latent
+    assert set(unet) == {(64, 64)} and len(unet) == 4  # the UNet's tile (256 on CPU) holds the latent
     unet.clear()
     monkeypatch.setattr(restore, "default_unet_tile", lambda model: 32)
     super_resolve(sr, img, RestoreOptions(seed=0, tile=32, tile_overlap=8))
