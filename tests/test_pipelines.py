@@ -181,6 +181,25 @@ def test_tiled_progress_counts_every_tile_of_every_stage(sr, monkeypatch):
     assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions) and fractions[-1] == 1.0
 
 
+def test_tiles_per_call_do_not_change_the_image(sr, monkeypatch):
+    """Tiles batched through the networks (``batch_tiles``) give the image of one tile per call."""
+    from resshift.pipelines import restore
+    monkeypatch.setattr(restore, "default_unet_tile", lambda model: 32)
+    img = Image.open(BSD).crop((0, 0, 64, 48))
+    one = super_resolve(sr, img, RestoreOptions(seed=2, tile=32, tile_overlap=8)).image.astype(np.float64)
+    four = super_resolve(sr, img, RestoreOptions(seed=2, tile=32, tile_overlap=8, batch_tiles=4)).image
+    assert np.abs(four - one).max() <= 1
+
+
+def test_tiled_inpainting_with_the_largest_overlap(inp):
+    """An overlap of nearly a whole tile still advances once the encoder's 4x shrinks it."""
+    img = np.asarray(Image.open(BSD).crop((0, 0, 130, 70)).convert("RGB"))
+    mask = np.zeros(img.shape[:2], bool)
+    mask[20:50, 50:90] = True
+    r = inpaint(inp, img, mask, RestoreOptions(seed=1, tile=64, tile_overlap=63))
+    assert r.tiles > 1 and np.array_equal(r.image[~mask], img[~mask])
+
+
 def test_stages_without_tiles_are_the_sampler(sr):
     """With every tile holding the whole input, the staged path is the one-call sampler, bit for bit:
     the same noise, encoding, steps and decoding."""

@@ -65,12 +65,12 @@ def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 
         raise ValueError(f"the input ({height}x{width}) must be a multiple of {step}")
     unit = math.lcm(multiple, step) // step  # edge multiple, in steps
     tile_s = max(unit, tile // step // unit * unit)
-    overlap_s = -(-overlap // step)
+    overlap_s = min(-(-overlap // step), tile_s - 1)  # an overlap of a whole tile would never advance
     edges, starts = [], []
     for length in (height // step, width // step):
         edge = balanced_tile(length, min(tile_s, length), overlap_s, unit) if tile_s < length else length
         edges.append(edge * step)
-        starts.append([s * step for s in tile_starts(length, edge, min(overlap_s, max(edge - 1, 0)))])
+        starts.append([s * step for s in tile_starts(length, edge, min(overlap_s, edge - 1))])
     return edges[0], edges[1], [(y, x) for y in starts[0] for x in starts[1]]
 
 
