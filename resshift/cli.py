@@ -70,10 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", type=Path, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--tile", type=int, help="tile size in input pixels (0 = no tiling)")
+    p.add_argument("--tile", type=int, help="largest tile in input pixels (0 = no tiling)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="CUDA: record each input size's restoration as a CUDA graph and replay it "
-                        "(faster from the second image or tile of a size on; same output)")
+                        "(faster from the second image of a size on; same output; tiled images run eagerly)")
     p.add_argument("--compile", action="store_true",
                    help="CUDA: torch.compile the VQ autoencoder (about 20 s for each new input size, "
                         "then faster; pays for many images or tiles of one size)")
