@@ -101,5 +101,5 @@ def test_tiled_inputs_run_in_stages_on_cuda(precision):
     assert tiles == gpu_tiles == 9 and len(gpu.graphs) == 0
     assert torch.equal(out, again)
     mse = ((out.cpu() - ref) ** 2).mean().item()
-    # (bf16 on CPU: 42 dB; a different noise field: about 18 dB)
-    assert 10 * torch.log10(torch.tensor(4.0 / mse)).item() > (35 if precision == "fp32" else 30)
+    # (on CPU: bf16 42.6 dB from fp32, another seed 30.1 dB; fp16 and TF32 keep more bits than bf16)
+    assert 10 * torch.log10(torch.tensor(4.0 / mse)).item() > 36
