@@ -243,8 +243,11 @@ def test_tiled_output_stays_near_the_untiled_one():
     lite = load_model(find_model("lite-sr"), allow_download=False)
     img = Image.open(BSD)  # 128 x 128
     whole = super_resolve(lite, img, RestoreOptions(seed=4, tile=0)).image.astype(np.float64)
-    parts = super_resolve(lite, img, RestoreOptions(seed=4, tile=64, tile_overlap=16))
+    events = []
+    parts = super_resolve(lite, img, RestoreOptions(seed=4, tile=64, tile_overlap=16), callback=events.append)
     assert parts.tiles == 9
+    # the weight-free first stage goes whole: only the UNet's tiles and the steps are reported
+    assert len(events) == 4 * 9 and events[-1].fraction == 1.0 and events[-1].describe() == "step 4/4, tile 9/9"
     mse = np.mean((parts.image - whole) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 36
 
