@@ -115,8 +115,10 @@ def restore_in_stages(
     lat_h, lat_w = int(height * to_latent), int(width * to_latent)
     unet_tiles = count_tiles(lat_h, lat_w, unet_tile, lat_overlap, multiple)
     n = schedule.num_steps
-    whole_stage = 0 if stage_tiles == 1 else stage_tiles  # a stage in one piece reports nothing
-    progress = _Progress(callback, whole_stage, n * unet_tiles, whole_stage)
+    decode_tiles = count_tiles(lat_h, lat_w, lat_tile, lat_overlap)
+    # a stage in one piece reports nothing
+    progress = _Progress(callback, stage_tiles if stage_tiles > 1 else 0, n * unet_tiles,
+                         decode_tiles if decode_tiles > 1 else 0)
 
     with torch.inference_mode(), autocast_context(device, precision):
         z_y = tiled(lambda t: encode_first_stage(t, config, first_stage), lq, tile=stage_tile,
