@@ -4,9 +4,10 @@ By default glibc maps every block over 32 MiB afresh from the kernel and unmaps 
 each large CPU tensor (a 1024x1024 latent of 48 channels is 200 MB) pays a page fault per 4 KiB
 page every time it is made; threads other than the main one also get their own arenas, whose
 heaps cannot hold such blocks at all. With blocks of up to 1 GiB kept in the heap and one arena,
-freed tensors are reused instead (2-core EPYC, torch 2.14.1: lite-sr 256->1024 0.64 -> 0.54 s, the
-official architecture's 64->256 4.4 -> 3.9 s; benchmarks/RESULTS.md). The price: up to 1 GiB of
-freed memory stays with the process between requests.
+freed tensors are reused instead (2-core EPYC, torch 2.14.1: lite-sr 256->1024 0.64 -> 0.56 s and
+85 000 -> 300 page faults, the official architecture's 64->256 4.36 -> 3.77 s;
+benchmarks/RESULTS.md, benchmarks/cpu_bound.py). The price: up to 1 GiB of freed memory stays
+with the process between requests.
 
 ``app.py``, the CLI and the benchmark call :func:`tune_malloc`; library users may call it too.
 ``RESSHIFT_MALLOC=default`` in the environment leaves glibc's defaults.

@@ -44,7 +44,8 @@ def default_unet_tile(model: RestorationModel) -> int:
     (``stages.py``). Its cost grows with the tile's area, not its square, so its tiles can be larger
     than the autoencoder's: 512 on CUDA (about 3 GiB of fp16 activations for the released UNet);
     256 on CPU, where the time per pixel is flat from 128 up (released architecture, 2-core EPYC,
-    float32: 0.34 / 1.17 / 2.58 / 4.68 s at 64 / 128 / 192 / 256, peak RSS 3.2 GiB at 256)."""
+    float32: 0.33 / 1.17 / 2.53 / 4.61 s at 64 / 128 / 192 / 256, peak RSS 3.4 GiB at 256;
+    ``benchmarks/cpu_bound.py``)."""
     return 512 if model.device.type == "cuda" else 256
 
 
