@@ -32,11 +32,10 @@ def tune_malloc() -> bool:
         return False
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):  # not glibc (macOS, musl without mallopt): nothing to do
         mallopt = None
-    if mallopt is None:  # not glibc (macOS, Windows, musl without mallopt): nothing to do
+    if mallopt is None:  # (Windows has no C library to find)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     done = all(mallopt(param, value) == 1 for param, value in

@@ -117,7 +117,7 @@ def restore_in_stages(
     n = schedule.num_steps
     decode_tiles = count_tiles(lat_h, lat_w, lat_tile, lat_overlap)
     # a stage in one piece reports nothing
-    progress = _Progress(callback, stage_tiles if stage_tiles > 1 else 0, n * unet_tiles,
+    progress = _Progress(callback, stage_tiles if stage_tiles > 1 else 0, n, unet_tiles,
                          decode_tiles if decode_tiles > 1 else 0)
 
     with torch.inference_mode(), autocast_context(device, precision):
@@ -142,11 +142,12 @@ class _Progress:
     """Turns the stages' tile counts into :class:`ProgressEvent` s: one part per network call on a
     tile (encode tiles, then steps x UNet tiles, then decode tiles)."""
 
-    def __init__(self, callback: Callable[[ProgressEvent], None] | None, encode: int, sample: int,
-                 decode: int):
+    def __init__(self, callback: Callable[[ProgressEvent], None] | None, encode: int, steps: int,
+                 unet_tiles: int, decode: int):
         self.callback = callback
-        self.parts = (encode, sample, decode)
-        self.total = encode + sample + decode
+        self.encode, self.steps, self.unet_tiles = encode, steps, unet_tiles
+        self.sampled = encode + steps * unet_tiles  # parts done when sampling ends
+        self.total = self.sampled + decode
         self.steps_done = 0
 
     def _emit(self, before: int, tile: int, tiles: int, step: StepResult | None, what: str) -> None:
@@ -159,16 +160,16 @@ class _Progress:
 
     def denoised(self, done: int, tiles: int) -> None:
         if done < tiles:  # the step's last tile is reported with the step
-            index, total = self.steps_done, self.parts[1] // tiles
-            self._emit(self.parts[0] + index * tiles, done, tiles, None,
-                       f"step {index + 1}/{total}, tile {done}/{tiles}")
+            index = self.steps_done
+            self._emit(self.encode + index * tiles, done, tiles, None,
+                       f"step {index + 1}/{self.steps}, tile {done}/{tiles}")
 
     def stepped(self, step: StepResult) -> None:
-        tiles = self.parts[1] // step.total
+        tiles = self.unet_tiles
         self.steps_done += 1
         what = f"step {step.index + 1}/{step.total}" + (f", tile {tiles}/{tiles}" if tiles > 1 else "")
-        self._emit(self.parts[0] + step.index * tiles, tiles, tiles, step, what)
+        self._emit(self.encode + step.index * tiles, tiles, tiles, step, what)
 
     def decoded(self, done: int, tiles: int) -> None:
         if tiles > 1:
-            self._emit(sum(self.parts[:2]), done, tiles, None, f"decoding, tile {done}/{tiles}")
+            self._emit(self.sampled, done, tiles, None, f"decoding, tile {done}/{tiles}")

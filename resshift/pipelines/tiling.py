@@ -68,9 +68,9 @@ def tile_grid(height: int, width: int, tile: int, overlap: int, multiple: int = 
     overlap_s = min(-(-overlap // step), tile_s - 1)  # an overlap of a whole tile would never advance
     edges, starts = [], []
     for length in (height // step, width // step):
-        edge = balanced_tile(length, min(tile_s, length), overlap_s, unit) if tile_s < length else length
+        edge = balanced_tile(length, tile_s, overlap_s, unit)  # the whole length when it fits
         edges.append(edge * step)
-        starts.append([s * step for s in tile_starts(length, edge, min(overlap_s, edge - 1))])
+        starts.append([s * step for s in tile_starts(length, edge, overlap_s)])
     return edges[0], edges[1], [(y, x) for y in starts[0] for x in starts[1]]
 
 
