@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     unet_paths = dict(w.split("=", 1) for w in args.weights)
     results: dict = {"date": time.strftime("%Y-%m-%d"), "device": args.device, "torch": torch.__version__}
     natural = args.data / "natural" / "val"
+    if not natural.is_dir():
+        p.error(f"no validation images at {natural}: pass --data DIR holding natural/val/{{set5,set14,bsd100}} "
+                "(and faces/val for the face model): the public sets named in benchmarks/RESULTS.md")
     for name in args.models.split(","):
         spec = find_model(name)
         model = load_model(spec, device=args.device, allow_download=False, unet_path=unet_paths.get(name))

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     natural = args.data / "natural" / "val"
+    if not natural.is_dir():
+        p.error(f"no validation images at {natural}: pass --data DIR holding natural/val/{{set5,set14,bsd100}} "
+                "(and faces/val for the face model): the public sets named in benchmarks/RESULTS.md")
 
     sr = load_model(find_model("lite-sr"), allow_download=False)
     paths = [q for s in ("set5", "set14", "bsd100") for q in images(natural / s)][: args.images]

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +21,7 @@ from .catalog import all_models, default_model
 from .malloc import tune_malloc
 from .manager import ModelManager
 from .pipelines import InvalidImageError, InvalidMaskError, RestoreOptions, inpaint, restore_face, super_resolve
+from .diffusion.schedule import Schedule
 from .weights.registry import ModelSpec
 
 log = logging.getLogger("resshift")
@@ -53,11 +55,14 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m resshift", description="ResShift image restoration")
-    p.add_argument("task", choices=["sr", "inpaint", "face"])
-    p.add_argument("input", type=Path, help="an image file or a folder of images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output file (one input) or folder")
-    p.add_argument("--mask", type=Path, help="inpainting mask file, or a folder of masks with the inputs' names")
+    p = argparse.ArgumentParser(
+        prog="python -m resshift", description="ResShift image restoration",
+        usage="%(prog)s {sr,inpaint,face} INPUT -o OUTPUT [options]\n       %(prog)s --list-models")
+    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"])
+    p.add_argument("input", nargs="?", type=Path, help="an image file or a folder of images")
+    p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (required)")
+    p.add_argument("--mask", type=Path, help="inpainting mask file, or a folder of masks named like the "
+                   "inputs (NAME.png or NAME_mask.png; may be the input folder itself)")
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's trained steps)")
     p.add_argument("--kappa", type=float, help="noise scale kappa (default: the model's trained value)")
     p.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
@@ -88,112 +93,175 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _inputs(path: Path) -> list[Path]:
+def _inputs(path: Path, masks: Path | None = None) -> list[Path]:
+    """The images to restore. In a folder that also holds the masks (``--mask`` the same folder),
+    files named ``*_mask.*`` are masks, not inputs."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if masks is not None and masks.is_dir() and masks.resolve() == path.resolve():
+            files = [p for p in files if not p.stem.endswith(MASK_TAG)]
+        return files
     if not path.exists():
         raise FileNotFoundError(f"input {path} does not exist")
     return [path]
 
 
-def _output_path(inp: Path, args: argparse.Namespace, many: bool) -> Path:
-    if many or args.output.is_dir() or args.output.suffix == "":
-        return args.output / (inp.stem + ".png")
-    return args.output
+def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
+    """One output per input: ``OUT`` for a single input to a file name, else ``OUT/<stem>.png``;
+    inputs sharing a stem (a.jpg, a.png) keep their suffix in the name (a_jpg.png, a_png.png)."""
+    if not many and output.suffix and not output.is_dir():
+        return [output]
+    stems = [p.stem for p in inputs]
+    names = [f"{p.stem}_{p.suffix.lstrip('.').lower()}.png" if stems.count(p.stem) > 1 else p.stem + ".png"
+             for p in inputs]
+    if len(set(names)) < len(names):
+        raise ValueError("two inputs would be written to the same output name: rename one of them")
+    return [output / n for n in names]
 
 
-def _mask_for(inp: Path, mask: Path | None) -> Path:
-    if mask is None:
-        raise InvalidMaskError("inpainting needs --mask")
+MASK_TAG = "_mask"
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _mask_for(inp: Path, mask: Path) -> Path:
+    """``--mask FILE`` for every input; ``--mask DIR``: DIR/<name>, DIR/<stem>_mask.<ext> or
+    DIR/<stem>.<ext> (never the input itself)."""
     if mask.is_dir():
-        for cand in [mask / inp.name] + [mask / (inp.stem + s) for s in (".png", ".jpg", ".webp", ".bmp")]:
-            if cand.exists():
+        names = [inp.stem + MASK_TAG + s for s in MASK_SUFFIXES] + [inp.name] + [inp.stem + s for s in MASK_SUFFIXES]
+        for cand in (mask / n for n in names):
+            if cand.is_file() and cand.resolve() != inp.resolve():
                 return cand
-        raise InvalidMaskError(f"no mask named like {inp.name} in {mask}")
+        raise InvalidMaskError(f"no mask for {inp.name} in {mask} (looked for {inp.stem}{MASK_TAG}.png, "
+                               f"{inp.name}, ...)")
     return mask
 
 
 def _device(name: str) -> str:
+    """The --device argument checked: ValueError with a sentence when it names no usable device."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda was asked for but no CUDA device is available")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {name!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name} was asked for but no CUDA device is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
     return name
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
-    tune_malloc()
+def _specs(custom_spec: Path | None) -> list[ModelSpec]:
+    """The catalogue, plus (or with its entry of the same name replaced by) a --model-spec JSON."""
     specs = list(all_models())
-    if args.model_spec:
-        custom = ModelSpec.from_dict(json.loads(args.model_spec.read_text()))
-        specs = [s for s in specs if s.name != custom.name] + [custom]
-    if args.list_models:
+    if custom_spec is None:
+        return specs
+    try:
+        custom = ModelSpec.from_dict(json.loads(custom_spec.read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"--model-spec {custom_spec}: {exc}") from exc
+    return [s for s in specs if s.name != custom.name] + [custom]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A checked command line: what to run on which files."""
+
+    specs: list[ModelSpec]
+    spec: ModelSpec
+    options: RestoreOptions
+    device: str
+    inputs: list[Path]
+    outputs: list[Path]
+    many: bool
+
+
+def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
+    """Every usage error, found before any weights are loaded or downloaded (parser.error: one
+    'error:' line, exit status 2)."""
+    missing = [n for n, v in (("task", args.task), ("input", args.input), ("-o/--output", args.output)) if v is None]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)}")
+    try:
+        specs = _specs(args.model_spec)
+        options = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
+                                 tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
+                                 compile=args.compile)
+        device = _device(args.device)
+        if args.task == "inpaint":
+            if args.mask is None:
+                raise ValueError("inpainting needs --mask (a mask file, or a folder of masks)")
+            if not args.mask.exists():
+                raise ValueError(f"--mask {args.mask} does not exist")
+        inputs = _inputs(args.input, args.mask if args.task == "inpaint" else None)
+        if not inputs:
+            raise ValueError(f"no images in {args.input}")
+        many = len(inputs) > 1 or args.input.is_dir()
+        if many and args.output.exists() and not args.output.is_dir():
+            raise ValueError(f"{args.output} is a file; a folder of inputs needs an output folder")
+        outputs = _output_paths(inputs, args.output, many)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        parser.error(exc.args[0])
+    name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
+    if name == "auto":
+        name = default_model(args.task, weights_dir=args.weights_dir)
+    spec = next((s for s in specs if s.name == name), None)
+    if spec is None:
+        parser.error(f"unknown model {name!r}; known: {', '.join(s.name for s in specs)}")
+    if spec.task != args.task:
+        parser.error(f"model {name} is for {spec.task!r}, not {args.task!r}; see --list-models")
+    try:  # steps / kappa against the model's trained schedule
+        Schedule.create(spec.diffusion, steps=options.steps, kappa=options.kappa, spacing=options.spacing)
+    except ValueError as exc:
+        parser.error(f"{name}: {exc}")
+    return _Plan(specs, spec, options, device, inputs, outputs, many)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
+    if args.list_models:  # needs no task, input or output
+        try:
+            specs = _specs(args.model_spec)
+        except ValueError as exc:
+            parser.error(exc.args[0])
         for s in specs:
             print(f"{s.name:20s} {s.task:8s} {s.title}")
         return 0
-    manager = ModelManager(specs, device=_device(args.device), weights_dir=args.weights_dir,
+    plan = _plan(parser, args)
+    name = plan.spec.name
+    tune_malloc()
+    manager = ModelManager(plan.specs, device=plan.device, weights_dir=args.weights_dir,
                            allow_download=not args.offline, max_loaded=1)
-    name = custom.name if args.model_spec and args.model == "auto" else args.model
-    if name == "auto":
-        name = default_model(args.task, weights_dir=args.weights_dir)
     try:
-        spec = manager.spec(name)
-        if spec.task != args.task:
-            raise SystemExit(f"model {name} is for task {spec.task!r}, not {args.task!r}")
         if args.unet_weights or args.first_stage_weights:
             from .loader import load_model
 
-            manager.put(load_model(spec, device=manager.device, weights_dir=args.weights_dir,
+            manager.put(load_model(plan.spec, device=manager.device, weights_dir=args.weights_dir,
                                    unet_path=args.unet_weights, first_stage_path=args.first_stage_weights,
                                    allow_download=not args.offline))
         model = manager.get(name)
     except Exception as exc:  # report model/weight problems in one line, not a traceback
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)
         return 2
-    try:
-        inputs = _inputs(args.input)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not inputs:
-        print(f"error: no images in {args.input}", file=sys.stderr)
-        return 2
-    many = len(inputs) > 1 or args.input.is_dir()
-    if many:
+    if plan.many:
         args.output.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
     failures = 0
-    bar = tqdm(inputs, unit="img", disable=args.quiet)
-    for inp in bar:
+    bar = tqdm(list(zip(plan.inputs, plan.outputs)), unit="img", disable=args.quiet)
+    for inp, out in bar:
         bar.set_postfix_str(inp.name)
-        opts = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
-                              tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
-                              compile=args.compile)
-        limit = args.max_pixels or None
         try:
-            if args.task == "sr":
-                result = super_resolve(model, inp, opts, max_pixels=limit)
-                image = result.image
-            elif args.task == "inpaint":
-                result = inpaint(model, inp, _mask_for(inp, args.mask), opts, max_pixels=limit)
-                image = result.image
-            elif args.aligned:
-                result = restore_face(model, inp, opts, max_pixels=limit)
-                image = result.image
-            else:
-                from .pipelines.face_photo import restore_photo_with_model
-
-                photo = restore_photo_with_model(model, inp, opts, scale=args.scale, max_pixels=limit)
-                image, result = photo.image, photo
-            out = _output_path(inp, args, many)
+            image, facts = _restore(model, inp, args, plan.options)
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.ascontiguousarray(image)).save(out)
-            facts = result.facts() if hasattr(result, "facts") else {}
             tqdm.write(f"{inp.name} -> {out} " + json.dumps(facts))
         except (InvalidImageError, InvalidMaskError, ValueError, OSError) as exc:
             failures += 1
@@ -206,5 +274,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             _free_cuda_cache()
             tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels")
     if failures:
-        print(f"{failures} of {len(inputs)} inputs failed", file=sys.stderr)
+        print(f"{failures} of {len(plan.inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _restore(model, inp: Path, args: argparse.Namespace, options: RestoreOptions) -> tuple[np.ndarray, dict]:
+    """One input through the task's pipeline: (image, facts)."""
+    limit = args.max_pixels or None
+    if args.task == "sr":
+        result = super_resolve(model, inp, options, max_pixels=limit)
+    elif args.task == "inpaint":
+        result = inpaint(model, inp, _mask_for(inp, args.mask), options, max_pixels=limit)
+    elif args.aligned:
+        result = restore_face(model, inp, options, max_pixels=limit)
+    else:
+        from .pipelines.face_photo import restore_photo_with_model
+
+        photo = restore_photo_with_model(model, inp, options, scale=args.scale, max_pixels=limit)
+        return photo.image, photo.facts()
+    return result.image, result.facts()
+
+
+if __name__ == "__main__":  # python -m resshift.cli (python -m resshift is the same)
+    raise SystemExit(main())

@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import torch
 
 from .loader import RestorationModel, load_model
+from .weights import resolve_weight
 from .weights.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,13 @@ class ModelManager:
                 model = self._loaded.get(name)
             if model is not None:
                 return model
+            # the weight files first (found, or downloaded): a model that cannot be had must not
+            # cost a loaded one its place
+            paths = [None if file is None else resolve_weight(
+                file, weights_dir=self.weights_dir, allow_download=self.allow_download, progress=progress)
+                for file in (spec.unet_weights, spec.first_stage_weights)]
             self._evict_for_new()
-            model = load_model(spec, device=self.device, weights_dir=self.weights_dir,
-                               allow_download=self.allow_download, progress=progress)
+            model = load_model(spec, device=self.device, unet_path=paths[0], first_stage_path=paths[1])
             with self._lock:
                 self._loaded[name] = model
             return model

@@ -1,8 +1,14 @@
 """The command line end to end, on real image files, with tiny randomly initialised models."""
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from PIL import Image
 
-from .helpers import DATA, run_cli, write_tiny_model
+from resshift.cli import main
+
+from .helpers import DATA, ROOT, run_cli, write_tiny_model
 
 REAL = DATA / "images" / "realsr_canon006_crop.png"
 
@@ -56,3 +62,72 @@ def test_cli_lists_models():
     assert res.returncode == 0
     for name in ("realsr-v3", "realsr-v1", "bicsr", "inpaint-imagenet", "faceir", "lite-sr"):
         assert name in res.stdout
+
+
+def test_cli_lists_models_without_a_task():
+    res = run_cli("--list-models")
+    assert res.returncode == 0 and "lite-inpaint" in res.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sr"], "required: input, -o/--output"),
+    (["sr", str(REAL), "-o", "x.png", "--steps", "0"], "steps must be >= 1, got 0"),
+    (["sr", str(REAL), "-o", "x.png", "--kappa", "-1"], "kappa must be a finite number > 0"),
+    (["sr", str(REAL), "-o", "x.png", "--seed", "-1"], "seed must be a non-negative"),
+    (["sr", str(REAL), "-o", "x.png", "--tile", "-3"], "tile must be >= 0"),
+    (["sr", str(REAL), "-o", "x.png", "--device", "tpu"], "--device must be cpu, cuda, cuda:N or auto"),
+    (["sr", str(REAL), "-o", "x.png", "--model-spec", "missing.json"], "--model-spec missing.json"),
+    (["sr", "missing.png", "-o", "x.png", "--model", "realsr-v3"], "input missing.png does not exist"),
+    (["sr", str(REAL), "-o", "x.png", "--model", "lite-face"], "model lite-face is for 'face', not 'sr'"),
+    (["sr", str(REAL), "-o", "x.png", "--model", "nope"], "unknown model 'nope'; known: realsr-v3"),
+    (["sr", str(REAL), "-o", "x.png", "--model", "lite-sr", "--steps", "9"], "lite-sr: steps must be in 1..4"),
+    (["inpaint", str(REAL), "-o", "x.png"], "inpainting needs --mask"),
+    (["inpaint", str(REAL), "-o", "x.png", "--mask", "missing.png"], "--mask missing.png does not exist"),
+    (["sr", str(DATA / "images"), "-o", str(REAL)], "is a file; a folder of inputs needs an output folder"),
+])
+def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path, monkeypatch):
+    """Wrong arguments are one 'error:' line and exit status 2, found before any weights load (an
+    official model's are never downloaded for a missing input)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("resshift.cli.ModelManager", None)  # loading anything would fail loudly
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "error: " in err and message in err, err
+    assert "Traceback" not in err
+
+
+def test_cli_module_runs_as_script(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "resshift.cli", "--list-models"], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0 and "lite-sr" in res.stdout
+
+
+def test_cli_folder_outputs_and_masks_beside_inputs(tmp_path):
+    """Inputs sharing a stem keep their suffix in the output name; a mask folder that is the input
+    folder gives NAME_mask.png as the masks, which are not restored themselves."""
+    spec, wdir = write_tiny_model(tmp_path, "sr")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.open(REAL).crop((0, 0, 24, 24)).save(inputs / "a.png")
+    Image.open(REAL).crop((8, 8, 32, 32)).convert("RGB").save(inputs / "a.jpg")
+    res = run_cli("sr", str(inputs), "-o", str(tmp_path / "out"), "--model-spec", str(spec), "--weights-dir",
+                  str(wdir), "--offline", "--seed", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png"]
+
+    spec, wdir = write_tiny_model(tmp_path, "inpaint")
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    img = Image.open(REAL).crop((0, 0, 48, 40)).convert("RGB")
+    img.save(folder / "room.png")
+    mask = np.zeros((40, 48), np.uint8)
+    mask[8:20, 10:30] = 255
+    Image.fromarray(mask).save(folder / "room_mask.png")
+    res = run_cli("inpaint", str(folder), "--mask", str(folder), "-o", str(tmp_path / "filled"),
+                  "--model-spec", str(spec), "--weights-dir", str(wdir), "--offline", "--seed", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    assert [p.name for p in (tmp_path / "filled").iterdir()] == ["room.png"]
+    result = np.asarray(Image.open(tmp_path / "filled" / "room.png"))
+    assert np.array_equal(result[mask == 0], np.asarray(img)[mask == 0])
+    assert (result[mask > 0] != np.asarray(img)[mask > 0]).mean() > 0.5

@@ -37,8 +37,12 @@ def test_the_whole_corpus(tmp_path, task):
     assert "too large to open safely" in skipped["bomb.png"]
     assert "10000x10000" in skipped["big.png"] and "limit here is 1.0 megapixels" in skipped["big.png"]
     assert f"{len(bad)} of {len(cases)} inputs failed" in res.stderr
+    stems = [Path(n).stem for n in cases]
+    assert stems.count("animated") == 2  # animated.gif and animated.webp: both kept, by suffix
     for name, case in cases.items():
-        result = out / (Path(name).stem + ".png")
+        path = Path(name)
+        shared = stems.count(path.stem) > 1
+        result = out / (f"{path.stem}_{path.suffix[1:].lower()}.png" if shared else path.stem + ".png")
         if name in bad:
             assert not result.exists()
             continue

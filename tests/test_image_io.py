@@ -82,7 +82,7 @@ def test_truncated_files(tmp_path):
 
 
 def test_pixel_limit_message():
-    with pytest.raises(InvalidImageError, match=r"96x80 .* limit here is 0.0 megapixels"):
+    with pytest.raises(InvalidImageError, match=r"96x80 = 7,680 pixels; the limit here is 5,000 pixels"):
         decode_image(REAL, max_pixels=5000)
 
 
@@ -103,3 +103,26 @@ def test_arrays_and_alpha_attach():
         decode_image(np.zeros((3, 4, 5), np.uint8))
     rgba = attach_alpha(np.zeros((6, 8, 3), np.uint8), np.ones((3, 4), np.float32))
     assert rgba.shape == (6, 8, 4) and rgba[..., 3].min() == 255
+
+
+def test_float_arrays_must_be_unit_range():
+    ramp = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert np.allclose(decode_image(ramp).rgb[..., 0], ramp)
+    assert decode_image(np.full((2, 2, 3), 1.005)).rgb.max() == 1.0  # rounding past 1 is clipped
+    photo = np.asarray(Image.open(REAL).convert("RGB")).astype(np.float32)  # 0-255 data as float
+    with pytest.raises(InvalidImageError, match=r"\[0, 1\].*reaches 186.*uint8"):
+        decode_image(photo)
+
+
+def test_premultiplied_alpha_modes():
+    base = Image.open(REAL).convert("RGBA")
+    for mode in ("RGBa", "La"):
+        d = decode_image(base.convert(mode) if mode == "RGBa" else base.convert("LA").convert("La"))
+        assert d.rgb.shape == (80, 96, 3) and d.alpha is not None, mode
+
+
+def test_missing_file_and_folder_named(tmp_path):
+    with pytest.raises(InvalidImageError, match="no such file: .*nothing.png"):
+        decode_image(tmp_path / "nothing.png")
+    with pytest.raises(InvalidImageError, match="is a folder"):
+        decode_image(tmp_path)

@@ -1,4 +1,6 @@
 """Task pipelines on real images with tiny random models: sizes, padding, tiling, known pixels."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from resshift.pipelines import (
     InvalidImageError,
     InvalidMaskError,
     RestoreOptions,
+    decode_mask,
     inpaint,
     restore_face,
     restore_face_batch,
@@ -192,12 +195,17 @@ def test_tiles_per_call_do_not_change_the_image(sr, monkeypatch):
 
 
 def test_tiled_inpainting_with_the_largest_overlap(inp):
-    """An overlap of nearly a whole tile still advances once the encoder's 4x shrinks it."""
+    """The largest overlap allowed (half the tile) still advances once the encoder's 4x shrinks it;
+    a larger one is refused, with the tile it was measured against."""
     img = np.asarray(Image.open(BSD).crop((0, 0, 130, 70)).convert("RGB"))
     mask = np.zeros(img.shape[:2], bool)
     mask[20:50, 50:90] = True
-    r = inpaint(inp, img, mask, RestoreOptions(seed=1, tile=64, tile_overlap=63))
+    r = inpaint(inp, img, mask, RestoreOptions(seed=1, tile=64, tile_overlap=32))
     assert r.tiles > 1 and np.array_equal(r.image[~mask], img[~mask])
+    with pytest.raises(ValueError, match=r"tile_overlap \(33\) must be at most half the tile \(32\)"):
+        RestoreOptions(tile=64, tile_overlap=33)
+    with pytest.raises(ValueError, match=r"tile_overlap \(1000\).*\(128 here\)"):  # the default tile: 256
+        inpaint(inp, img, mask, RestoreOptions(seed=1, tile_overlap=1000))
 
 
 def test_stages_without_tiles_are_the_sampler(sr):
@@ -296,6 +304,22 @@ def test_inpaint_mask_image_and_errors(inp):
         inpaint(inp, img, Image.new("L", (30, 40), 255))
 
 
+def test_mask_arrays_read_like_mask_images():
+    """A 2-D array is thresholded at half like the same mask as an image; 0/1 masks mark 1."""
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    as_image = decode_mask(Image.fromarray(ramp), (256, 4))
+    assert as_image.mean() == 0.5
+    for mask in (ramp, ramp[..., None], np.repeat(ramp[..., None], 3, axis=2)):
+        assert np.array_equal(decode_mask(mask, (256, 4)), as_image)
+    assert not decode_mask(np.full((4, 256), 0.3, np.float32), (256, 4)).any()
+    ones = np.zeros((4, 256), np.int64)
+    ones[:, :10] = 1
+    for mask in (ones, ones.astype(np.uint8), ones.astype(bool)):
+        assert decode_mask(mask, (256, 4)).sum() == 40
+    with pytest.raises(InvalidMaskError, match="256x4"):
+        decode_mask(ones, (128, 4))
+
+
 def test_face_pipeline_aligned_and_batch():
     face = tiny_model("face")
     img = np.asarray(Image.open(BSD).resize((128, 128)))
@@ -335,3 +359,24 @@ def test_auto_precision(monkeypatch, sr):
     assert restore.resolve_precision("auto", lite) == "bf16"
     monkeypatch.setattr(restore, "cpu_has_native_bf16", lambda: False)
     assert restore.resolve_precision("auto", lite) == "fp32"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"steps": 2.5}, TypeError, "steps must be a whole number, got 2.5"),
+    ({"seed": 1.5}, TypeError, "seed must be a whole number"),
+    ({"steps": "4"}, TypeError, "steps must be a whole number, got '4'"),
+    ({"tile": True}, TypeError, "tile must be a whole number"),
+    ({"kappa": "2"}, TypeError, "kappa must be a number"),
+    ({"kappa": float("inf")}, ValueError, "kappa must be a finite number > 0, got inf"),
+    ({"kappa": float("nan")}, ValueError, "kappa must be a finite number > 0"),
+    ({"tile_overlap": -4}, ValueError, "tile_overlap must be >= 0"),
+])
+def test_options_refuse_wrong_types_and_values(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        RestoreOptions(**kwargs)
+
+
+def test_options_take_numpy_numbers():
+    o = RestoreOptions(steps=np.int64(3), kappa=np.float32(1.5), seed=np.uint32(7), tile=np.int16(64))
+    assert (o.steps, o.kappa, o.seed, o.tile) == (3, 1.5, 7, 64)
+    assert type(o.steps) is int and type(o.kappa) is float and type(o.seed) is int

@@ -204,12 +204,22 @@ def test_resolution_order(server, tmp_path, monkeypatch):
 
 
 def test_bundled_only_file_missing_is_reported(tmp_path):
+    (tmp_path / "assets").mkdir()  # an assets/ folder without the file
     file = WeightFile("lite.safetensors", bundled="lite/lite.safetensors")
     assert weight_status(file, cache_dir=tmp_path / "cache") == "missing"
-    with pytest.raises(WeightsUnavailable, match="not bundled at .*has no download URL"):
+    with pytest.raises(WeightsUnavailable, match="not bundled at .*has no download URL") as err:
         resolve_weight(file, cache_dir=tmp_path / "cache")
+    assert "pip install -e ." not in str(err.value)  # the folder is there: a clone
     with pytest.raises(WeightsUnavailable, match="the given path .* does not exist"):
         resolve_weight(file, path=tmp_path / "nope.pth")
+
+
+def test_install_without_assets_says_how_to_install(tmp_path, monkeypatch):
+    """A non-editable install copies the package without assets/: the message says what to do."""
+    file = WeightFile("lite.safetensors", bundled="lite/lite.safetensors")
+    with pytest.raises(WeightsUnavailable, match=r"installed without the repository's assets/ folder: "
+                       r"install it from a clone with `pip install -e \.`"):
+        resolve_weight(file, cache_dir=tmp_path / "cache")
 
 
 def test_mismatching_file_in_weights_dir_is_refused(tmp_path):

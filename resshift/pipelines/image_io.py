@@ -22,6 +22,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
+# float arrays are images in [0, 1]; one reaching past this is 0-255 data and refused (slightly
+# past 1 is rounding, and clipped)
+FLOAT_RANGE_SLACK = 1.01
+
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
 
 
@@ -39,11 +43,15 @@ class ImageTooLargeError(InvalidImageError):
         self.limit = limit
 
 
+def _pixel_count(n: int) -> str:
+    return f"{n / 1e6:.1f} megapixels" if n >= 100_000 else f"{n:,} pixels"
+
+
 def _too_large(size: tuple[int, int], max_pixels: int) -> ImageTooLargeError:
     w, h = size
     return ImageTooLargeError(
-        f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit here is "
-        f"{max_pixels / 1e6:.1f} megapixels. Downscale or crop it and try again.", size, max_pixels)
+        f"the image is {w}x{h} = {_pixel_count(w * h)}; the limit here is {_pixel_count(max_pixels)}. "
+        "Downscale or crop it and try again.", size, max_pixels)
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +94,12 @@ def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> I
     except UnidentifiedImageError as exc:
         raise InvalidImageError("the file is not an image this server can read "
                                 "(supported: PNG, JPEG, WebP, BMP, TIFF, GIF)") from exc
+    except FileNotFoundError as exc:
+        raise InvalidImageError(f"no such file: {source}") from exc
+    except IsADirectoryError as exc:
+        raise InvalidImageError(f"{source} is a folder, not an image file") from exc
+    except PermissionError as exc:
+        raise InvalidImageError(f"{source} cannot be read (permission denied)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"the image file is damaged or truncated ({exc})") from exc
 
@@ -108,7 +122,9 @@ def _from_pil(img: Image.Image) -> DecodedImage:
         hi = float(arr.max()) if arr.size else 1.0
         grey = np.clip(arr / (hi if hi > 1.0 else 1.0), 0, 1)
         return DecodedImage(np.repeat(grey[..., None], 3, axis=2), None)
-    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info) or \
+    if mode == "La":  # premultiplied alpha: Pillow converts it to LA only
+        img, mode = img.convert("LA"), "LA"
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "PA") or (mode == "P" and "transparency" in img.info) or \
         (mode in ("RGB", "L") and "transparency" in img.info)
     if has_alpha:
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
@@ -127,7 +143,12 @@ def _from_array(arr: np.ndarray) -> DecodedImage:
     elif arr.dtype == np.uint16:
         f = arr.astype(np.float32) / 65535.0
     elif np.issubdtype(arr.dtype, np.floating):
-        f = np.clip(np.nan_to_num(arr.astype(np.float32)), 0, 1)
+        f = np.nan_to_num(arr.astype(np.float32))
+        if f.max() > FLOAT_RANGE_SLACK:
+            raise InvalidImageError(
+                f"a float image array must hold values in [0, 1], but this one reaches {f.max():g}; "
+                "for 0-255 data pass uint8 (arr.astype(np.uint8)) or divide by 255")
+        f = np.clip(f, 0, 1)
     elif arr.dtype == np.bool_:
         f = arr.astype(np.float32)
     else:
@@ -142,8 +163,10 @@ def decode_image(source: ImageLike, *, max_pixels: int | None = None) -> Decoded
     """Read any supported input into RGB in [0, 1] plus optional alpha.
 
     EXIF orientation is applied; greyscale, palette, CMYK, 16-bit and float images become RGB; the
-    first frame of an animation is used. Raises InvalidImageError with a human sentence
-    (ImageTooLargeError over ``max_pixels``: files are refused from their header, undecoded).
+    first frame of an animation is used. Arrays: uint8 (0-255), uint16 (0-65535), bool, or float in
+    [0, 1] (a float array past 1 is refused, not clipped to white). Raises InvalidImageError with a
+    human sentence (ImageTooLargeError over ``max_pixels``: files are refused from their header,
+    undecoded).
     """
     if isinstance(source, np.ndarray):
         out = _from_array(source)

@@ -1,6 +1,8 @@
 """Per-call options and results shared by the task pipelines."""
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +22,8 @@ class RestoreOptions:
     autoencoder in tiles of at most ``tile`` (shrunk to the smallest edge that needs no more of
     them), the sampling chain once over the whole latent with the Swin-UNet in tiles of its own
     (for a VQ model at least ``restore.default_unet_tile``; for the weight-free pixel stage,
-    ``tile``); tile_overlap: overlap in input pixels; batch_tiles: tiles per network call;
+    ``tile``); tile_overlap: overlap in input pixels, at most half the tile (None = an eighth);
+    batch_tiles: tiles per network call;
     precision: 'auto' (fp16 on CUDA as the official sampler; on a CPU with native bfloat16, bf16
     for the lite models and fp32 for the VQ-based ones), 'fp32', 'fp16' or 'bf16'; cuda_graphs: on
     CUDA, record each input shape's whole restoration as a CUDA graph and replay it (same output for
@@ -43,16 +46,33 @@ class RestoreOptions:
     compile: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise TypeError(f"{name} must be a whole number, got {value!r}")
+        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):  # numpy integers -> int
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        if self.kappa is not None:
+            if isinstance(self.kappa, bool) or not isinstance(self.kappa, numbers.Real):
+                raise TypeError(f"kappa must be a number, got {self.kappa!r}")
+            if not 0 < self.kappa < math.inf:
+                raise ValueError(f"kappa must be a finite number > 0, got {self.kappa}")
+            object.__setattr__(self, "kappa", float(self.kappa))
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.kappa is not None and not self.kappa > 0:
-            raise ValueError(f"kappa must be > 0, got {self.kappa}")
         if self.seed is not None and not 0 <= self.seed < 2 ** 63:
             raise ValueError("seed must be a non-negative 64-bit integer")
         if self.spacing not in SPACINGS:
             raise ValueError(f"spacing must be one of {SPACINGS}")
         if self.tile is not None and self.tile < 0:
             raise ValueError("tile must be >= 0")
+        if self.tile_overlap is not None:
+            if self.tile_overlap < 0:
+                raise ValueError(f"tile_overlap must be >= 0, got {self.tile_overlap}")
+            if self.tile and self.tile_overlap > self.tile // 2:
+                raise ValueError(f"tile_overlap ({self.tile_overlap}) must be at most half the tile "
+                                 f"({self.tile // 2}): a larger overlap multiplies the tiles")
         if self.batch_tiles < 1:
             raise ValueError("batch_tiles must be >= 1")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):

@@ -135,7 +135,9 @@ def run_model(
         tile = max(x.shape[-2:])
     tile = max(multiple, tile // multiple * multiple)
     overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
-    overlap = min(overlap, tile - 1)
+    if overlap > tile // 2:  # options check this against the tile they give, not the default one
+        raise ValueError(f"tile_overlap ({overlap}) must be at most half the tile ({tile // 2} here): "
+                         "a larger overlap multiplies the tiles")
     report = None if callback is None else (lambda step: callback(ProgressEvent(0, 1, step)))
     if x.shape[0] > 1 or count_tiles(x.shape[-2], x.shape[-1], tile, overlap) == 1:
         # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile

@@ -73,8 +73,13 @@ def super_resolve(
 def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
     """Any mask image/array -> (H, W) bool, True = missing. Non-binary masks are thresholded at half.
 
-    An RGBA mask uses its alpha; otherwise the brightness. ``size`` is the image's (width, height).
+    An RGBA mask uses its alpha; otherwise the brightness. Arrays are read as images (uint8 0-255,
+    float 0-1), except bool arrays and integer arrays of only 0 and 1, where 1 = missing. ``size``
+    is the image's (width, height).
     """
+    if isinstance(mask, np.ndarray) and mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) \
+            and mask.size and 0 <= mask.min() and mask.max() <= 1:
+        mask = mask.astype(bool)  # a 0/1 mask, not a nearly black image
     def wrong_size(mask_size: tuple[int, int]) -> InvalidMaskError:
         return InvalidMaskError(
             f"the mask is {mask_size[0]}x{mask_size[1]} but the image is {size[0]}x{size[1]}; "
@@ -111,10 +116,7 @@ def inpaint(
     _check_task(model, "inpaint")
     started = time.perf_counter()
     img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
-    missing = mask.astype(bool) if isinstance(mask, np.ndarray) and mask.ndim == 2 else decode_mask(mask, img.size)
-    if missing.shape != img.rgb.shape[:2]:
-        raise InvalidMaskError(f"the mask is {missing.shape[1]}x{missing.shape[0]} but the image is "
-                               f"{img.size[0]}x{img.size[1]}")
+    missing = decode_mask(mask, img.size)
     if not missing.any():
         raise InvalidMaskError("the mask is empty: mark the pixels to repaint first")
     y = to_model_input(img.rgb)

@@ -173,7 +173,10 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
             logger.warning("%s; deleting it and downloading again", err)
             candidate.unlink(missing_ok=True)
     if not file.url:
-        raise unavailable(f"it is not bundled at {assets_dir() / (file.bundled or '')} "
+        hint = "" if assets_dir().is_dir() else (
+            " (this copy of resshift was installed without the repository's assets/ folder: "
+            "install it from a clone with `pip install -e .`)")
+        raise unavailable(f"it is not bundled at {assets_dir() / (file.bundled or '')}{hint} "
                           "and has no download URL")
     if not allow_download:
         raise unavailable("it is not on disk and downloads are disabled (allow_download=False)")
