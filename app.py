@@ -30,7 +30,7 @@ from PIL import Image
 from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
 from studio import models as catalog
-from studio import widgets
+from studio import upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -70,7 +70,8 @@ def make_manager(device: str | torch.device = "auto", weights_dir: str | Path | 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
     """What ``demo.launch`` needs besides host and port (the tests use it too)."""
-    return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS}
+    return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
+            "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"})}
 
 
 def _examples(folder: str, *names: str) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Iterator
 import gradio as gr
 import torch
 
+from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.manager import UnknownModelError
 from resshift.pipelines import InvalidImageError, InvalidMaskError
 from resshift.weights import UnsafeWeightsError, WeightsLoadError, WeightsUnavailable
@@ -59,6 +60,11 @@ def _free_memory() -> None:
 
 def _weights_message(exc: WeightsUnavailable) -> str:
     log.warning("%s", exc)  # the full story (URL, folders, reason) for the operator
+    if exc.filename == GFPGAN_WEIGHTS.filename:  # not a model of the lists: no model to pick instead
+        return (f"GFPGAN v1.4's weight file {exc.filename} is not on this machine and could not be "
+                "fetched, so the comparison with GFPGAN cannot run here. Compare steps or kappa instead, "
+                "or ask whoever runs the studio to put the file in its weights folder (--weights-dir or "
+                "RESSHIFT_WEIGHTS_DIR)")
     return (f"The model's weight file {exc.filename} is not on this machine and could not be "
             "fetched. Pick a model marked 'bundled', 'on disk' or 'loaded', or ask whoever runs the "
             "studio to put the file in its weights folder (--weights-dir or RESSHIFT_WEIGHTS_DIR)")

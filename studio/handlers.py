@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 TILES = {"auto": None, "off": 0, "128": 128, "256": 256, "512": 512}
 FACE_MODES = ("aligned", "photo")
 KAPPA_PRESETS = (0.5, 1.0, 2.0, 4.0)
+KAPPA_RANGE = (0.1, 8.0)  # the slider's, and what a run or a comparison accepts
 NO_IMAGE = "Add an image first: drop a file on the input, paste one, or click it to browse"
+BLANK_CANVAS = ("Add an image first: the canvas is blank (one flat colour, nothing to repaint from). "
+                "If you added a file and it does not show, your browser could not open it as an image")
 NO_STROKE = ("Nothing to repaint: paint over the area to fill with the brush (or upload a mask), "
              "then press Run")
 
@@ -111,9 +114,12 @@ class Studio:
         return decode_image(path), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
+        """The image editor's background (refused when it is the editor's blank canvas)."""
         if arr is None:
             raise UserInputError(NO_IMAGE)
         arr = np.asarray(arr)
+        if _blank_canvas(arr):
+            raise UserInputError(BLANK_CANVAS)
         if arr.ndim == 3 and arr.shape[2] == 4 and arr[..., 3].min() == 255:
             arr = arr[..., :3]  # the editor makes every image RGBA; opaque ones are plain RGB
         self.limits.check_input(task, arr.shape[1], arr.shape[0])
@@ -128,8 +134,8 @@ class Studio:
             raise UserInputError(f"steps must be between 1 and {trained} for {model} (it was trained "
                                  f"with {trained}); got {steps}")
         kappa = _number(kappa if kappa is not None else spec.diffusion.kappa, "kappa")
-        if not 0 < kappa <= 64:
-            raise UserInputError(f"kappa must be above 0 and at most 64; got {kappa}")
+        if not KAPPA_RANGE[0] <= kappa <= KAPPA_RANGE[1]:
+            raise UserInputError(f"kappa must be from {KAPPA_RANGE[0]:g} to {KAPPA_RANGE[1]:g}; got {kappa:g}")
         seed = new_seed() if seed is None or seed == "" else _number(seed, "seed", lambda v: int(float(v)))
         if not 0 <= seed < 2 ** 63:
             raise UserInputError(f"the seed must be a whole number from 0 to 2^63-1; got {seed}")
@@ -185,9 +191,10 @@ class Studio:
 
     def _compare(self, job: Job, before: np.ndarray, stem: str, task: str, resample: str,
                  vary: str, values: str, progress: Any) -> tuple:
-        """Runs over steps or kappa -> (gallery, slider pair, caption, state, facts table).
+        """Runs over steps or kappa -> (gallery, slider pair, caption, state, facts table, PNG path).
 
-        state: [{'label', 'path'}], the input first, for picking any two into the slider."""
+        state: [{'label', 'path'}], the input first, for picking any two into the slider; the PNG
+        offered for download is the slider's right-hand result."""
         _check_resample(resample)
         spec = self.manager.spec(job.model)
         if vary == "gfpgan":
@@ -209,7 +216,7 @@ class Studio:
         gallery = [(str(p), lab) for p, lab in saved]
         table = [{"run": j.label, **f} for j, f in zip(jobs, facts)]
         pair = (str(saved[0][0]), str(saved[-1][0]))
-        return gallery, pair, self._caption(labels[0], labels[-1]), state, table
+        return gallery, pair, self._caption(labels[0], labels[-1]), state, table, pair[1]
 
     @staticmethod
     def compare_choices(state: list[dict] | None):
@@ -220,11 +227,14 @@ class Studio:
         return gr.update(choices=names, value=names[1]), gr.update(choices=names, value=names[-1])
 
     def pick(self, left: str, right: str, state: list[dict] | None):
-        """Show two of the compared images in the slider -> (slider pair, caption)."""
+        """Show two of the compared images in the slider -> (slider pair, caption, PNG path: the
+        right-hand result, or the left-hand one when the input is on the right)."""
         by_label = {s["label"]: s["path"] for s in state or []}
         if left not in by_label or right not in by_label:
-            return gr.skip(), gr.skip()
-        return (by_label[left], by_label[right]), self._caption(left, right)
+            return gr.skip(), gr.skip(), gr.skip()
+        result = right if right != "input" else left
+        download = by_label[result] if result != "input" else gr.skip()
+        return (by_label[left], by_label[right]), self._caption(left, right), download
 
     # ---------------------------------------------------------------- super-resolution
     def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix):
@@ -374,6 +384,17 @@ class Studio:
                                  background, select, min_face_size, progress)
 
 
+def _blank_canvas(arr: np.ndarray) -> bool:
+    """With nothing uploaded (or a file the browser could not open) the image editor sends its
+    blank canvas: all white, or all transparent. Other flat images are images."""
+    if arr.ndim != 3 or not arr.size:
+        return False
+    first = arr[0, 0]
+    if not (arr == first).all():
+        return False
+    return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
+
+
 def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int) -> list:
     """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas.
 
@@ -409,6 +430,6 @@ def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int
                              f"you asked for {len(values)}")
     if vary == "steps" and not all(1 <= v <= trained_steps for v in values):
         raise UserInputError(f"steps must be between 1 and {trained_steps} for this model")
-    if vary == "kappa" and not all(0 < v <= 64 for v in values):
-        raise UserInputError("kappa values must be above 0 and at most 64")
+    if vary == "kappa" and not all(KAPPA_RANGE[0] <= v <= KAPPA_RANGE[1] for v in values):
+        raise UserInputError(f"kappa values must be from {KAPPA_RANGE[0]:g} to {KAPPA_RANGE[1]:g}")
     return values

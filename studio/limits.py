@@ -127,17 +127,21 @@ class Limits:
                 f"{self.max_upload_bytes / (1 << 20):.0f} MB. Save it as a smaller JPEG/PNG or "
                 "downscale it and try again.")
 
+    def input_template(self, task: str, result: str = "") -> str:
+        """The sentence refusing an input over ``task``'s limit, with {width}, {height} and
+        {megapixels} to fill in (the page's own upload check uses it too)."""
+        return (f"This image is {{width}}x{{height}} pixels ({{megapixels}} megapixels){result}. "
+                f"{TASK_NAMES[task]} here accepts inputs up to {describe_pixels(self.max_pixels[task])} on "
+                f"this {self.hardware} server. Crop or downscale the image and try again (whoever runs "
+                f"the studio can raise the limit with {self.env_names[task]}).")
+
     def check_input(self, task: str, width: int, height: int, scale: int = 1) -> None:
         """Refuse an input of width x height for ``task`` (its result being ``scale`` times larger)."""
-        limit = self.max_pixels[task]
         n = width * height
-        if n > limit:
+        if n > self.max_pixels[task]:
             out = f" (the result would be {width * scale}x{height * scale})" if scale > 1 else ""
-            raise LimitExceeded(
-                f"This image is {width}x{height} pixels ({n / 1e6:.2f} megapixels){out}. "
-                f"{TASK_NAMES[task]} here accepts inputs up to {describe_pixels(limit)} on this "
-                f"{self.hardware} server. Crop or downscale the image and try again (whoever runs "
-                f"the studio can raise the limit with {self.env_names[task]}).")
+            raise LimitExceeded(self.input_template(task, out).format(
+                width=width, height=height, megapixels=f"{n / 1e6:.2f}"))
         if n * scale * scale > self.max_output_pixels:
             raise LimitExceeded(
                 f"The result would be {width * scale}x{height * scale} pixels; this server makes "

@@ -10,7 +10,7 @@ import gradio as gr
 from resshift.manager import ModelManager
 
 from . import models as catalog
-from .handlers import TILES, Studio, new_seed
+from .handlers import KAPPA_RANGE, TILES, Studio, new_seed
 
 
 def _steps_label(trained: int) -> str:
@@ -77,7 +77,7 @@ def controls(studio: Studio, task: str, run_label: str) -> Controls:
     model = gr.Dropdown(choices=catalog.choices(manager, task), value=default, label="Model",
                         info="Weights load once and stay cached; official ones download on first use.")
     steps = gr.Slider(1, steps_max, value=steps_max, step=1, label=_steps_label(steps_max))
-    kappa = gr.Slider(0.1, 8.0, value=kappa0, step=0.1, label=_kappa_label(kappa0))
+    kappa = gr.Slider(*KAPPA_RANGE, value=kappa0, step=0.1, label=_kappa_label(kappa0))
     with gr.Row(equal_height=True):
         seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", scale=3)
         dice = gr.Button("New random seed", scale=1, min_width=120)
@@ -125,7 +125,7 @@ def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, s
             right = gr.Dropdown(label="Slider right", choices=[], interactive=True)
         state = gr.State([])
     for dd in (left, right):
-        dd.change(studio.pick, [left, right, state], [outputs.slider, outputs.caption], queue=False,
+        dd.change(studio.pick, [left, right, state], [outputs.slider, outputs.caption, outputs.file], queue=False,
                   api_visibility="private")
 
     def clicked(state: list[dict], evt: gr.SelectData):
@@ -143,7 +143,7 @@ def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn
     errors show on the slider."""
     outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
     c.run.click(run_fn, inputs, outs, api_name=names[0], concurrency_id="model", show_progress_on=o.slider)
-    cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts]
+    cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts, o.file]  # file: the right-hand result
     cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values], cmp_outs, api_name=names[1],
                  concurrency_id="model", show_progress_on=[o.slider, cmp.gallery]).then(
         Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")

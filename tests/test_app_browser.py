@@ -1,8 +1,8 @@
 """The studio in a real browser: Debian chromium driven by Playwright (tiny random models).
 
-Uploads an image on the super-resolution tab and runs it; on the inpainting tab, first runs without
-a stroke (the page must say why nothing ran), then draws a brush stroke on the editor's canvas and
-runs. Screenshots go to test-artifacts/ (git-ignored). Skipped when /usr/bin/chromium is missing.
+Uploads an image on the super-resolution tab and runs it; on the inpainting tab, paints on the blank
+canvas and runs (the page must ask for an image), then uploads one, runs without a stroke (the page
+must say why nothing ran), then draws a brush stroke on the editor's canvas and runs. Screenshots go to test-artifacts/ (git-ignored). Skipped when /usr/bin/chromium is missing.
 """
 import io
 import urllib.request
@@ -74,6 +74,65 @@ def test_super_resolution_tab(page, tmp_path):
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "studio_sr.png"), full_page=True)
     assert _download(page, "#sr-file").size == (192, 128)
+    assert not page.errors
+
+
+def test_inpainting_a_blank_canvas_asks_for_an_image(page):
+    """Painting on the editor's canvas with no image in it, then running: the page says to add one."""
+    page.get_by_role("tab", name="Inpainting").click()
+    page.locator("#inpaint-editor").wait_for(state="visible")
+    page.wait_for_timeout(1000)
+    page.click("#inpaint-editor button[aria-label=Brush]")
+    page.wait_for_timeout(300)
+    box = page.locator("#inpaint-editor canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 12):
+        page.mouse.move(x + i * 4, y, steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+    page.click("#inpaint-run")
+    page.get_by_text("the canvas is blank").first.wait_for(timeout=30000)
+    page.screenshot(path=str(ARTIFACTS / "studio_inpaint_blank_canvas.png"), full_page=True)
+    assert page.locator("#inpaint-slider img").count() == 0
+    page.reload()  # a fresh page for the next test
+    page.wait_for_selector("#sr-input", timeout=30000)
+
+
+def test_inpainting_an_image_over_the_limit_is_refused_in_the_page(page, tmp_path):
+    """The editor re-encodes what it is given as PNGs that can exceed the upload limit; the page
+    checks the image's pixels first and says what the server would (768x768 for inpainting here)."""
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1000, 800), (90, 120, 150)).save(big)  # 800 kpixels, a few kB
+    page.get_by_role("tab", name="Inpainting").click()
+    page.locator("#inpaint-editor").wait_for(state="visible")
+    page.wait_for_timeout(1000)
+    page.set_input_files("#inpaint-editor input[type=file]", str(big))
+    note = page.locator("#resshift-upload-refused")
+    note.wait_for(timeout=15000)
+    assert "This image is 1000x800 pixels (0.80 megapixels). Inpainting here accepts inputs up to " \
+           "768x768" in note.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "studio_inpaint_over_limit.png"))
+    page.wait_for_timeout(1000)
+    assert "Upload an image" in page.locator("#inpaint-editor").inner_text()  # the editor never took it
+    note.locator("button").click()
+    assert note.count() == 0
+    # the same image dropped on the editor
+    page.evaluate("""async () => {
+        const canvas = new OffscreenCanvas(1000, 800);
+        canvas.getContext("2d").fillRect(0, 0, 10, 10);
+        const file = new File([await canvas.convertToBlob()], "big.png", {type: "image/png"});
+        const data = new DataTransfer();
+        data.items.add(file);
+        const target = document.querySelector("#inpaint-editor canvas") || document.querySelector("#inpaint-editor");
+        target.dispatchEvent(new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: data}));
+    }""")
+    note.wait_for(timeout=15000)
+    assert "This image is 1000x800 pixels" in note.inner_text()
+    page.wait_for_timeout(1000)
+    assert "Upload an image" in page.locator("#inpaint-editor").inner_text()
+    note.locator("button").click()
     assert not page.errors
 
 

@@ -94,9 +94,10 @@ def test_restore_face_endpoint(client):
 
 
 def test_compare_endpoint(client, photo):
-    gallery, (left, right), caption, table = client.predict(handle_file(str(photo)), "tiny-sr", 4, 2.0, 2,
-                                                       "bicubic", "auto", "none", "steps", "1,2",
-                                                       api_name="/compare_sr")
+    gallery, (left, right), caption, table, png = client.predict(handle_file(str(photo)), "tiny-sr", 4, 2.0, 2,
+                                                            "bicubic", "auto", "none", "steps", "1,2",
+                                                            api_name="/compare_sr")
+    assert _is_png(png) and Image.open(png).tobytes() == Image.open(right).tobytes()
     assert [item["caption"].split(" · ")[0] for item in gallery] == ["1 step", "2 steps"]
     assert all(_is_png(item["image"]) for item in gallery)
     assert [row["steps"] for row in table] == [1, 2]

@@ -41,7 +41,7 @@ def test_compare_with_gfpgan_runs_both(tmp_path):
     torch.save({"params_ema": net.state_dict()}, weights / "GFPGANv1.4.pth")
     studio = Studio(_manager(weights), Limits.defaults("cpu"), files_root=tmp_path / "out")
     face = str(EXAMPLES / "face" / "celebahq_00234_lq.jpg")
-    gallery, (left, right), caption, state, table = studio.compare_face(
+    gallery, (left, right), caption, state, table, download = studio.compare_face(
         face, "aligned", "tiny-face", 1, 2.0, 5, vary="gfpgan")
     assert [lab.split(" · ")[0] for _, lab in gallery] == ["ResShift (tiny-face)", "GFPGAN v1.4"]
     assert [row["model"] for row in table] == ["tiny-face", "GFPGAN v1.4"]
@@ -55,4 +55,5 @@ def test_compare_with_gfpgan_offline_without_weights_says_so(tmp_path):
     with pytest.raises(gr.Error) as err:
         studio.compare_face(str(EXAMPLES / "face" / "celebahq_00234_lq.jpg"), "aligned", "tiny-face", 1, 2.0, 5,
                             vary="gfpgan")
-    assert "GFPGANv1.4.pth" in str(err.value.message)
+    assert "GFPGANv1.4.pth" in str(err.value.message) and "Compare steps or kappa instead" in str(err.value.message)
+    assert "Pick a model" not in str(err.value.message)  # GFPGAN is in no model list

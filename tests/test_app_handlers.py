@@ -10,7 +10,7 @@ from PIL import Image
 from studio import widgets
 from resshift.manager import ModelManager
 from studio import models as catalog
-from studio.handlers import NO_IMAGE, NO_STROKE, Studio, parse_values
+from studio.handlers import BLANK_CANVAS, NO_IMAGE, NO_STROKE, Studio, parse_values
 from studio.images import editor_mask, safe_stem
 from studio.limits import Limits
 from tests.helpers import tiny_model
@@ -103,6 +103,24 @@ def test_inpaint_without_a_stroke_runs_nothing(studio, tmp_path):
         studio.inpaint(_editor(face, []), None, "tiny-inpaint", 2, 2.0, 5)
     assert _message(err) == NO_STROKE + "."
     assert not list(tmp_path.rglob("*.png"))  # nothing was written
+
+
+@pytest.mark.parametrize("colour", [(255, 255, 255, 255), (0, 0, 0, 0)])
+def test_inpaint_on_a_blank_canvas_asks_for_an_image(studio, tmp_path, colour):
+    """With nothing uploaded, or a file the browser could not open, the editor sends a blank canvas
+    of one colour with the strokes on it: no image to inpaint."""
+    editor = _editor(np.zeros((256, 256, 3), np.uint8), [(slice(20, 60), slice(10, 90))])
+    editor["background"] = np.full((256, 256, 4), colour, np.uint8)
+    with pytest.raises(gr.Error) as err:
+        studio.inpaint(editor, None, "tiny-inpaint", 2, 2.0, 5)
+    assert _message(err) == BLANK_CANVAS + "."
+    assert not list(tmp_path.rglob("*.png"))
+    flat_but_one = editor["background"].copy()
+    flat_but_one[0, 0, 0] ^= 1  # any image with two colours in it is an image
+    editor["background"] = flat_but_one
+    assert studio.inpaint(editor, None, "tiny-inpaint", 1, 2.0, 5)[3]["masked_fraction"] > 0
+    editor["background"] = np.full((256, 256, 4), (128, 128, 128, 255), np.uint8)  # flat grey: an image
+    assert studio.inpaint(editor, None, "tiny-inpaint", 1, 2.0, 5)[3]["masked_fraction"] > 0
 
 
 def test_inpaint_with_an_uploaded_mask(studio, tmp_path):
@@ -209,11 +227,12 @@ def test_messages_are_html_escaped(studio, small_photo):
 @pytest.mark.parametrize("steps, kappa, seed, words", [
     (5, 2.0, 1, "between 1 and 4"),
     (0, 2.0, 1, "between 1 and 4"),
-    (2, 0.0, 1, "kappa must be above 0"),
+    (2, 0.0, 1, "kappa must be from 0.1 to 8"),
+    (2, 9.0, 1, "kappa must be from 0.1 to 8; got 9"),
     (2, 2.0, -3, "seed must be a whole number"),
     ("many", 2.0, 1, "steps must be a number"),
     (float("inf"), 2.0, 1, "steps must be a number"),
-    (2, float("nan"), 1, "kappa must be above 0"),
+    (2, float("nan"), 1, "kappa must be from 0.1 to 8"),
 ])
 def test_bad_settings(studio, small_photo, steps, kappa, seed, words):
     with pytest.raises(gr.Error, match="(?i)" + words):
@@ -242,8 +261,9 @@ def test_empty_seed_draws_one_and_reports_it(studio, small_photo):
 
 
 def test_compare_steps_gallery_and_slider_choices(studio, small_photo):
-    gallery, pair, caption, state, table = studio.compare_sr(
+    gallery, pair, caption, state, table, download = studio.compare_sr(
         str(small_photo), "tiny-sr", 4, 2.0, 9, "bicubic", "auto", "none", "steps", "1, 3")
+    assert download == pair[1] == state[2]["path"]  # the download matches the slider's right side
     assert [label.split(" · ")[0] for _, label in gallery] == ["1 step", "3 steps"]
     assert all(label.endswith(" s") for _, label in gallery)  # timings
     assert [row["steps"] for row in table] == [1, 3] and {row["seed"] for row in table} == {9}
@@ -252,15 +272,17 @@ def test_compare_steps_gallery_and_slider_choices(studio, small_photo):
     left, right = studio.compare_choices(state)
     assert left["value"] == state[1]["label"] and right["value"] == state[2]["label"]
     assert left["choices"] == [s["label"] for s in state]
-    picked, picked_caption = studio.pick("input", state[2]["label"], state)
+    picked, picked_caption, download = studio.pick("input", state[2]["label"], state)
     assert picked == (state[0]["path"], state[2]["path"]) and "**Left:** input" in picked_caption
+    assert download == state[2]["path"]
+    assert studio.pick(state[1]["label"], "input", state)[2] == state[1]["path"]  # the result, not the input
     for _, path in [(None, p) for p, _ in gallery]:
         assert Image.open(path).size == (128, 96)
 
 
 def test_compare_kappa(studio, small_photo):
-    *_, table = studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none",
-                                  "kappa", "0.5, 4")
+    table = studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none",
+                              "kappa", "0.5, 4")[4]
     assert [row["kappa"] for row in table] == [0.5, 4.0] and {row["steps"] for row in table} == {1}
 
 
@@ -272,7 +294,8 @@ def test_parse_values():
     assert parse_values("steps", "1-3, 3", 4, 4) == [1, 2, 3]
     assert parse_values("kappa", "0.5; 2", 4, 4) == [0.5, 2.0]
     for vary, text, words in [("steps", "1", "at least two"), ("steps", "1,9", "between 1 and 4"),
-                              ("kappa", "a,b", "cannot read"), ("steps", "1-6", "at most 4")]:
+                              ("kappa", "a,b", "cannot read"), ("steps", "1-6", "at most 4"),
+                              ("kappa", "0.5, 16", "from 0.1 to 8")]:  # as the slider of a single run
         with pytest.raises(ValueError, match=words):
             parse_values(vary, text, 4, 4)
 

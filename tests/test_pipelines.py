@@ -380,3 +380,18 @@ def test_options_take_numpy_numbers():
     o = RestoreOptions(steps=np.int64(3), kappa=np.float32(1.5), seed=np.uint32(7), tile=np.int16(64))
     assert (o.steps, o.kappa, o.seed, o.tile) == (3, 1.5, 7, 64)
     assert type(o.steps) is int and type(o.kappa) is float and type(o.seed) is int
+
+
+def test_greyscale_input_gives_greyscale_result(sr, inp):
+    """The networks work in colour; a grey input must not come back with colour noise."""
+    grey = Image.open(BSD).crop((0, 0, 32, 24)).convert("L")
+    for image in (grey, grey.convert("RGB"), np.asarray(grey.convert("I;16"))):
+        out = super_resolve(sr, image, RestoreOptions(seed=0)).image
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    colour = np.asarray(Image.open(BSD).crop((0, 0, 32, 24)).convert("RGB"))
+    out = super_resolve(sr, colour, RestoreOptions(seed=0)).image
+    assert (out[..., 0] != out[..., 1]).mean() > 0.5  # colour stays colour
+    mask = np.zeros((24, 32), bool)
+    mask[4:12, 8:20] = True
+    filled = inpaint(inp, grey, mask, RestoreOptions(seed=0)).image
+    assert (filled[..., 0] == filled[..., 2]).all()

@@ -39,8 +39,13 @@ def _check_task(model: RestorationModel, task: str) -> None:
 
 
 def _finish(model: RestorationModel, out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
+    """The colour fix when asked for; a greyscale input (R = G = B everywhere) gives a greyscale
+    result (the networks work in colour and would otherwise add faint colour noise to it)."""
     if options.color_fix != "none":
         out = color_fix(out, y.to(out.device), options.color_fix)
+    grey = ((y[:, 0] == y[:, 1]) & (y[:, 1] == y[:, 2])).flatten(1).all(dim=1).to(out.device)  # per image
+    if grey.any():
+        out = torch.where(grey[:, None, None, None], out.mean(dim=1, keepdim=True).expand_as(out), out)
     return out
 
 
