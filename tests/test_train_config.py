@@ -83,3 +83,12 @@ def test_numbers_written_as_yaml_strings_are_converted():
         TrainConfig(task="sr", data_dir="x", lr="fast")
     with pytest.raises(ConfigError, match="iterations must be an integer"):
         TrainConfig(task="sr", data_dir="x", iterations=2.5)
+
+
+def test_export_goes_with_out_dir_when_it_is_a_bare_name():
+    cfg = load_config(CONFIGS / "lite_sr.yaml", ["out_dir=elsewhere/run"])
+    assert cfg.export_file == Path("elsewhere/run/resshift_lite_sr.safetensors")
+    assert load_config(CONFIGS / "lite_sr.yaml").export_file == Path("runs/lite_sr/resshift_lite_sr.safetensors")
+    cfg = load_config(CONFIGS / "lite_sr.yaml", ["out_dir=elsewhere", "export_path=exports/w.safetensors"])
+    assert cfg.export_file == Path("exports/w.safetensors")  # a path with a folder is taken as is
+    assert load_config(CONFIGS / "lite_sr.yaml", ["export_path=null"]).export_file is None

@@ -83,7 +83,16 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = True
     init_from: str | None = None  # fine-tune: start (model and EMA) from these UNet weights
-    export_path: str | None = None
+    export_path: str | None = None  # a bare file name goes in out_dir
+
+    @property
+    def export_file(self) -> Path | None:
+        """Where the fp16 EMA weights are exported: ``export_path``, inside ``out_dir`` when it is a
+        bare file name (so ``--set out_dir=...`` moves the export with the run)."""
+        if not self.export_path:
+            return None
+        path = Path(self.export_path)
+        return Path(self.out_dir) / path if path.parent == Path(".") else path
 
     def __post_init__(self) -> None:
         self._coerce_numbers()

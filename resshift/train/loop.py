@@ -252,12 +252,12 @@ class Trainer:
             raise FloatingPointError(f"step {self.step}: non-finite EMA weights ({bad[:3]}...); not saving")
         state = self._state()
         path = save_checkpoint(self.out_dir / CHECKPOINT, state)
-        if self.config.export_path:
-            write_fp16_safetensors(state["ema"], self.config.export_path, export_metadata(state))
+        if self.config.export_file:
+            write_fp16_safetensors(state["ema"], self.config.export_file, export_metadata(state))
         self.write_summary()
         self._saved_step = self.step
         log.info("step %d: checkpoint %s%s", self.step, path,
-                 f", export {self.config.export_path}" if self.config.export_path else "")
+                 f", export {self.config.export_file}" if self.config.export_file else "")
         return path
 
     # -- logging -------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class Trainer:
             "val_psnr": self.last_val.get("psnr"), "stopped_by": stopped_by,
             "device": torch.cuda.get_device_name(self.device) if cuda else "cpu",
             "torch": torch.__version__, "precision": self.precision,
-            "export_path": self.config.export_path,
+            "export_path": None if self.config.export_file is None else str(self.config.export_file),
         }
 
     def write_summary(self, stopped_by: str = "running") -> dict[str, Any]:
