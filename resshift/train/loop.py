@@ -313,7 +313,9 @@ class Trainer:
                               cache=cfg.cache_images, uint8=True)  # 8-bit through the loader
         log.info("%d training images in %s%s", len(dataset.paths), cfg.data_dir,
                  " (decoded in memory)" if cfg.cache_images else "")
-        workers = cfg.num_workers
+        workers = min(cfg.num_workers, len(os.sched_getaffinity(0)))  # no more than the CPUs we have
+        if workers < cfg.num_workers:
+            log.info("num_workers %d -> %d (the CPUs this process may use)", cfg.num_workers, workers)
         return DataLoader(
             dataset, batch_size=cfg.batch_size, sampler=range(self.step * cfg.batch_size, total),
             num_workers=workers, pin_memory=self.device.type == "cuda", drop_last=True,
