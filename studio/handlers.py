@@ -167,6 +167,10 @@ class Studio:
                 name = f"{stem}_{task}_gfpgan-v1.4"
             else:
                 name = f"{stem}_{task}_{job.model}_{o.steps}steps_kappa{o.kappa:g}_seed{o.seed}"
+            if job.photo is not None:  # a whole photo: its output settings too
+                ph = job.photo
+                name += f"_x{ph.scale}_{'sr-background' if ph.background == 'sr' else 'resized-background'}"
+                name += "" if ph.select == "all" else f"_{ph.select}-face"
             saved.append((images.save_png(result.image, folder, name), label))
             facts.append(result.facts())
         return before_path, saved, facts

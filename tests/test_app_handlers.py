@@ -149,6 +149,7 @@ def test_aligned_face(studio):
     _, _, path, facts = studio.restore_face(str(EXAMPLES / "face" / "celebahq_00234_lq.jpg"), "aligned",
                                             "tiny-face", 1, 2.0, 11)
     assert Image.open(path).size == (512, 512) and facts["model"] == "tiny-face"
+    assert Path(path).name == "celebahq_00234_lq_face_tiny-face_1steps_kappa2_seed11.png"
 
 
 def test_whole_photo_restores_every_face_and_scales(studio):
@@ -157,6 +158,7 @@ def test_whole_photo_restores_every_face_and_scales(studio):
         str(EXAMPLES / "face" / "speaker_photo.jpg"), "photo", "tiny-face", 1, 2.0, 3, "bicubic", "none", 2,
         "resize", "all", 32, progress=lambda fraction, desc=None: seen.append(desc))
     assert Image.open(path).size == (880, 586)
+    assert Path(path).name == "speaker_photo_face_tiny-face_1steps_kappa2_seed3_x2_resized-background.png"
     assert facts["faces"] >= 1 and facts["scale"] == 2 and facts["seed"] == 3
     assert seen[0] == "Detecting faces" and any(d.endswith("step 1/1") for d in seen)
 
