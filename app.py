@@ -205,8 +205,9 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
                 inpaint_model = _inpaint_tab(studio)
             with gr.Tab("Face restoration", id="face"):
                 face_model = _face_tab(studio)
-        gr.Markdown(f"{limits.summary()} Results are deleted after an hour. API: see “Use via API” "
-                    "below.", elem_classes="resshift-footer")
+        gr.Markdown(f"{limits.summary()} Results are deleted after an hour. API: every tab is an "
+                    "endpoint, listed under “Use via API” at the foot of the page on wide screens.",
+                    elem_classes="resshift-footer")
 
         def refresh():  # availability labels change as weights download
             return tuple(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face"))
