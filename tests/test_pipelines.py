@@ -206,6 +206,7 @@ def test_tiled_inpainting_with_the_largest_overlap(inp):
         RestoreOptions(tile=64, tile_overlap=33)
     with pytest.raises(ValueError, match=r"tile_overlap \(1000\).*\(128 here\)"):  # the default tile: 256
         inpaint(inp, img, mask, RestoreOptions(seed=1, tile_overlap=1000))
+    assert inpaint(inp, img, mask, RestoreOptions(seed=1, tile=0, tile_overlap=1000)).tiles == 1  # no tiling
 
 
 def test_stages_without_tiles_are_the_sampler(sr):

@@ -131,11 +131,14 @@ def run_model(
     multiple = model.input_multiple
     x, h, w = pad_to_multiple(x, multiple)
     tile = options.tile if options.tile is not None else default_tile(model)
-    if tile == 0:
+    untiled = tile == 0
+    if untiled:
         tile = max(x.shape[-2:])
     tile = max(multiple, tile // multiple * multiple)
     overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
-    if overlap > tile // 2:  # options check this against the tile they give, not the default one
+    if untiled:  # one tile: no overlap to check
+        overlap = 0
+    elif overlap > tile // 2:  # options check this against the tile they give, not the default one
         raise ValueError(f"tile_overlap ({overlap}) must be at most half the tile ({tile // 2} here): "
                          "a larger overlap multiplies the tiles")
     report = None if callback is None else (lambda step: callback(ProgressEvent(0, 1, step)))
