@@ -1,0 +1,86 @@
+"""Which stage's bf16 costs the accuracy on CPU (not a unit test): the official architecture
+(random weights), 64->256, 4 steps, bf16 autocast with some stages kept in float32.
+
+    python benchmarks/cpu_precision.py [--repeat 3]
+
+Prints, per mix, the median seconds of one restoration and the PSNR of its output against the
+all-float32 run on the same noise. bf16 stays off for the official models on CPU unless a mix
+keeps PSNR >= 45 dB (issue 6's bar for "equal output"); this shows where the difference comes from.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resshift.bench import make_model  # noqa: E402
+from resshift.diffusion.sampler import sample  # noqa: E402
+from resshift.malloc import tune_malloc  # noqa: E402
+
+
+def _float32(fn):
+    """``fn`` run outside autocast, on float32 tensors."""
+    def call(*args, **kwargs):
+        with torch.autocast("cpu", enabled=False):
+            args = [a.float() if torch.is_tensor(a) else a for a in args]
+            kwargs = {k: v.float() if torch.is_tensor(v) else v for k, v in kwargs.items()}
+            return fn(*args, **kwargs)
+    return call
+
+
+class _Mixed:
+    """The model's networks with the named stages ('unet', 'encode', 'decode') kept in float32."""
+
+    def __init__(self, model, keep: set[str]):
+        self.unet = _float32(model.unet) if "unet" in keep else model.unet
+        first = model.first_stage
+        self.first_stage = type("FirstStage", (), {
+            "encode": staticmethod(_float32(first.encode) if "encode" in keep else first.encode),
+            "decode": staticmethod(_float32(first.decode) if "decode" in keep else first.decode),
+            "clip_x0": getattr(first, "clip_x0", False)})()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    tune_malloc()
+    torch.set_num_threads(2)
+    model = make_model("official", "cpu")
+    small = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.nn.functional.interpolate(small, size=(64, 64), mode="bicubic").clamp(0, 1) * 2 - 1
+
+    def run(nets, precision: str) -> torch.Tensor:
+        return sample(nets.unet, y, model.schedule(), model.spec.diffusion, first_stage=nets.first_stage,
+                      model_kwargs={"lq": y}, generator=torch.Generator().manual_seed(0), precision=precision)
+
+    reference = run(model, "fp32")
+    print(f"torch {torch.__version__}, official architecture (random weights), 64->256, 4 steps, 2 threads")
+    print("| float32 stages (the rest bf16) | seconds | PSNR vs all float32 |")
+    print("| --- | --- | --- |")
+    for keep in ({"unet", "encode", "decode"}, set(), {"encode"}, {"decode"}, {"encode", "decode"}, {"unet"},
+                 {"unet", "encode"}, {"unet", "decode"}):
+        nets = _Mixed(model, keep)
+        precision = "fp32" if len(keep) == 3 else "bf16"
+        run(nets, precision)  # warm-up
+        times, out = [], None
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            out = run(nets, precision)
+            times.append(time.perf_counter() - start)
+        mse = ((out - reference) ** 2).mean().item()
+        psnr = "exact" if mse == 0 else f"{10 * torch.log10(torch.tensor(4 / mse)).item():.1f} dB"
+        name = ", ".join(sorted(keep)) if len(keep) < 3 else "all (float32)"
+        print(f"| {name or 'none (all bf16)'} | {statistics.median(times):.2f} | {psnr} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
