@@ -28,6 +28,9 @@ log = logging.getLogger("resshift")
 
 # files a folder input picks up (HEIC/AVIF too: where Pillow cannot read them they are reported)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
+# a mask folder's files: NAME_mask.png (or NAME.png) for the input NAME.*
+MASK_TAG = "_mask"
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def _pixels(text: str) -> int:
@@ -119,13 +122,9 @@ def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
     return [output / n for n in names]
 
 
-MASK_TAG = "_mask"
-MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
 def _mask_for(inp: Path, mask: Path) -> Path:
-    """``--mask FILE`` for every input; ``--mask DIR``: DIR/<name>, DIR/<stem>_mask.<ext> or
-    DIR/<stem>.<ext> (never the input itself)."""
+    """``--mask FILE`` for every input; ``--mask DIR``: DIR/<stem>_mask.<ext>, DIR/<name> or
+    DIR/<stem>.<ext>, the first that exists (never the input itself)."""
     if mask.is_dir():
         names = [inp.stem + MASK_TAG + s for s in MASK_SUFFIXES] + [inp.name] + [inp.stem + s for s in MASK_SUFFIXES]
         for cand in (mask / n for n in names):
