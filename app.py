@@ -108,10 +108,10 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
                 eraser=gr.Eraser(), elem_id="inpaint-editor")
             editor.check_file = lambda source: studio.check_image_file("inpaint", source)
             with gr.Row():
-                preview = gr.Image(label="Mask preview (tinted = repaint)", interactive=False,
+                preview = gr.Image(label="Preview (tinted = repaint)", interactive=False,
                                    height=180, buttons=[])
                 mask_upload = RawImage(type="filepath", sources=["upload"], height=180,
-                                       label="…or upload a mask (white or opaque = repaint)")
+                                       label="…or a mask (white = repaint)")
             c = widgets.controls(studio, "inpaint", "Inpaint")
         with gr.Column(scale=6):
             o = widgets.outputs("inpaint")
