@@ -48,11 +48,11 @@ class RestoreOptions:
     def __post_init__(self) -> None:
         for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise TypeError(f"{name} must be a whole number, got {value!r}")
-        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):  # numpy integers -> int
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, int(getattr(self, name)))
+            object.__setattr__(self, name, int(value))  # numpy integers -> int
         if self.kappa is not None:
             if isinstance(self.kappa, bool) or not isinstance(self.kappa, numbers.Real):
                 raise TypeError(f"kappa must be a number, got {self.kappa!r}")

@@ -82,14 +82,14 @@ def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
     float 0-1), except bool arrays and integer arrays of only 0 and 1, where 1 = missing. ``size``
     is the image's (width, height).
     """
-    if isinstance(mask, np.ndarray) and mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) \
-            and mask.size and 0 <= mask.min() and mask.max() <= 1:
-        mask = mask.astype(bool)  # a 0/1 mask, not a nearly black image
     def wrong_size(mask_size: tuple[int, int]) -> InvalidMaskError:
         return InvalidMaskError(
             f"the mask is {mask_size[0]}x{mask_size[1]} but the image is {size[0]}x{size[1]}; "
             "draw or upload a mask of the image's size")
 
+    if isinstance(mask, np.ndarray) and mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) \
+            and mask.size and 0 <= mask.min() and mask.max() <= 1:
+        mask = mask.astype(bool)  # a 0/1 mask, not a nearly black image
     try:  # a mask file larger than the image is refused from its header, undecoded
         decoded = decode_image(mask, max_pixels=size[0] * size[1])
     except ImageTooLargeError as exc:
