@@ -235,6 +235,27 @@ def iter_sample(
     return x
 
 
+def sample_latent(
+    model: Callable[..., torch.Tensor],
+    y: torch.Tensor,
+    schedule: Schedule,
+    config: DiffusionConfig,
+    *,
+    callback: Callable[[StepResult], None] | None = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Run :func:`iter_sample` (``kwargs``: its keyword arguments) to the end, calling ``callback``
+    after every step: the final latent, not decoded."""
+    steps: Iterator[StepResult] = iter_sample(model, y, schedule, config, **kwargs)
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if callback is not None:
+            callback(step)
+
+
 def sample(
     model: Callable[..., torch.Tensor],
     y: torch.Tensor,
@@ -247,17 +268,8 @@ def sample(
     **kwargs: Any,
 ) -> torch.Tensor:
     """Run :func:`iter_sample` to the end and decode: (B, 3, sf*h, sf*w) float32, not clamped."""
-    steps: Iterator[StepResult] = iter_sample(model, y, schedule, config, first_stage=first_stage,
-                                              precision=precision, **kwargs)
-    z = None
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as stop:
-            z = stop.value
-            break
-        if callback is not None:
-            callback(step)
+    z = sample_latent(model, y, schedule, config, first_stage=first_stage, callback=callback,
+                      precision=precision, **kwargs)
     p = _first_param(model)
     device = p.device if p is not None else y.device
     with torch.inference_mode(), autocast_context(device, precision):

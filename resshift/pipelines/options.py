@@ -12,6 +12,13 @@ from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS
 from .color import COLOR_FIXES
 
 
+def check_tile_overlap(overlap: int, tile: int, note: str = "") -> None:
+    """Refuse an overlap over half the tile: the tiles would advance by less than half their edge."""
+    if overlap > tile // 2:
+        raise ValueError(f"tile_overlap ({overlap}) must be at most half the tile ({tile // 2}{note}): "
+                         "a larger overlap multiplies the tiles")
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """How to sample one request.
@@ -70,9 +77,8 @@ class RestoreOptions:
         if self.tile_overlap is not None:
             if self.tile_overlap < 0:
                 raise ValueError(f"tile_overlap must be >= 0, got {self.tile_overlap}")
-            if self.tile and self.tile_overlap > self.tile // 2:
-                raise ValueError(f"tile_overlap ({self.tile_overlap}) must be at most half the tile "
-                                 f"({self.tile // 2}): a larger overlap multiplies the tiles")
+            if self.tile:
+                check_tile_overlap(self.tile_overlap, self.tile)
         if self.batch_tiles < 1:
             raise ValueError("batch_tiles must be >= 1")
         if self.precision not in ("auto", "fp32", "fp16", "bf16"):

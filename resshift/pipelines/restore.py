@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..diffusion.sampler import sample
 from ..diffusion.schedule import Schedule
 from ..loader import RestorationModel
-from .options import ProgressEvent, RestoreOptions
+from .options import ProgressEvent, RestoreOptions, check_tile_overlap
 from .stages import restore_in_stages
 from .tiling import count_tiles
 
@@ -135,12 +135,11 @@ def run_model(
     if untiled:
         tile = max(x.shape[-2:])
     tile = max(multiple, tile // multiple * multiple)
-    overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
-    if untiled:  # one tile: no overlap to check
+    if untiled:  # one tile: no overlap
         overlap = 0
-    elif overlap > tile // 2:  # options check this against the tile they give, not the default one
-        raise ValueError(f"tile_overlap ({overlap}) must be at most half the tile ({tile // 2} here): "
-                         "a larger overlap multiplies the tiles")
+    else:  # checked again: the options know the tile they give, not the default or rounded one
+        overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
+        check_tile_overlap(overlap, tile, " here")
     report = None if callback is None else (lambda step: callback(ProgressEvent(0, 1, step)))
     if x.shape[0] > 1 or count_tiles(x.shape[-2], x.shape[-1], tile, overlap) == 1:
         # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile

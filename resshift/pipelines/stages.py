@@ -33,7 +33,7 @@ from ..diffusion.sampler import (
     autocast_context,
     decode_first_stage,
     encode_first_stage,
-    iter_sample,
+    sample_latent,
 )
 from ..diffusion.schedule import DiffusionConfig, Schedule
 from ..models.unet import Condition
@@ -124,14 +124,8 @@ def restore_in_stages(
         z_y = tiled(lambda t: encode_first_stage(t, config, first_stage), lq, tile=stage_tile,
                     overlap=overlap, scale=to_latent, batch=batch, on_tile=progress.encoded)
     denoiser = TiledDenoiser(unet, unet_tile, lat_overlap, multiple, batch, on_tile=progress.denoised)
-    steps = iter_sample(denoiser, lq, schedule, config, first_stage=first_stage, model_kwargs=kwargs,
-                        generator=generator, precision=precision, z_y=z_y)
-    while True:
-        try:
-            progress.stepped(next(steps))
-        except StopIteration as stop:
-            z = stop.value
-            break
+    z = sample_latent(denoiser, lq, schedule, config, first_stage=first_stage, model_kwargs=kwargs,
+                      generator=generator, precision=precision, z_y=z_y, callback=progress.stepped)
     with torch.inference_mode(), autocast_context(device, precision):
         out = tiled(lambda t: decode_first_stage(t, config, first_stage), z, tile=lat_tile,
                     overlap=lat_overlap, scale=down, batch=batch, on_tile=progress.decoded)
