@@ -27,8 +27,11 @@ import gradio as gr
 import torch
 from PIL import Image
 
+from resshift.face.align import is_aligned_size
 from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
+from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
+from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
 from studio import upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
@@ -38,11 +41,12 @@ from studio.limits import Limits
 log = logging.getLogger("resshift.studio")
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-TRUE = ("1", "true", "yes", "on")
 BRUSH_COLOR = "rgb(255, 45, 85)"
 # The editor places an example's mask layer relative to its initial canvas: keep this equal to the
 # size of the inpainting examples (256x256), or their painted masks show shifted.
 EXAMPLE_CANVAS = (256, 256)
+BACKGROUND_LABELS = {"resize": "Resize", "sr": "Super-resolve"}
+SELECT_LABELS = {"all": "All", "largest": "Largest", "center": "Centre"}
 CSS = """
 .resshift-header h1 {margin-bottom: 0.2em}
 .resshift-footer {font-size: 0.85em; opacity: 0.8}
@@ -50,22 +54,12 @@ CSS = """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for but no CUDA device is available")
-    return torch.device(name)
-
-
-def make_manager(device: str | torch.device = "auto", weights_dir: str | Path | None = None,
-                 offline: bool = False, max_loaded: int = 3) -> ModelManager:
-    """The process-wide model cache over every known model (nothing is loaded here)."""
-    device = device if isinstance(device, torch.device) else resolve_device(device)
-    return ModelManager(catalog.known_specs(), device=device, weights_dir=weights_dir,
-                        allow_download=not offline, max_loaded=max_loaded)
+def make_manager(device: str | torch.device | None = "auto", weights_dir: str | Path | None = None,
+                 offline: bool = False, max_loaded: int = 6) -> ModelManager:
+    """The process-wide owner of every network (the known models and the face helpers; nothing is
+    loaded here)."""
+    return ModelManager(device=resolve_device(device), weights_dir=weights_dir, allow_download=not offline,
+                        max_loaded=max_loaded)
 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
@@ -106,7 +100,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
                 brush=gr.Brush(colors=[(BRUSH_COLOR, 0.7)], default_color=(BRUSH_COLOR, 0.7),
                                color_mode="fixed"),
                 eraser=gr.Eraser(), elem_id="inpaint-editor")
-            editor.check_file = lambda source: studio.check_image_file("inpaint", source)
+            editor.decode = lambda source: studio.decode_upload("inpaint", source)
             with gr.Row():
                 preview = gr.Image(label="Preview (tinted = repaint)", interactive=False,
                                    height=180, buttons=[])
@@ -138,7 +132,7 @@ def _guess_mode(path: str | None):
             w, h = im.size
     except Exception:  # noqa: BLE001 - the run reports unreadable files
         return gr.skip(), gr.skip()
-    mode = "aligned" if abs(w - h) <= max(2, 0.02 * max(w, h)) else "photo"
+    mode = "aligned" if is_aligned_size(w, h) else "photo"
     return mode, gr.update(visible=mode == "photo")
 
 
@@ -152,12 +146,11 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
                             value="aligned", label="Input")
             with gr.Group(visible=False) as photo_box:
                 with gr.Row():
-                    scale = gr.Radio([1, 2, 4], value=1, label="Output scale")
-                    background = gr.Radio([("Resize", "resize"), ("Super-resolve", "sr")], value="resize",
+                    scale = gr.Radio(list(SCALES), value=1, label="Output scale")
+                    background = gr.Radio([(BACKGROUND_LABELS[b], b) for b in BACKGROUNDS], value="resize",
                                           label="Background")
                 with gr.Row():
-                    select = gr.Radio([("All", "all"), ("Largest", "largest"), ("Centre", "center")],
-                                      value="all", label="Faces")
+                    select = gr.Radio([(SELECT_LABELS[s], s) for s in SELECTS], value="all", label="Faces")
                     min_face = gr.Slider(0, 256, value=32, step=8, label="Smallest face (pixels)")
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
@@ -183,9 +176,8 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     """Build the studio. Without ``manager``, one over every known model is made from the
     arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment."""
     if manager is None:
-        offline = offline if offline is not None else _env_flag("RESSHIFT_OFFLINE")
-        manager = make_manager(device or os.environ.get("RESSHIFT_DEVICE", "auto"),
-                               weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
+        offline = offline if offline is not None else env_flag("RESSHIFT_OFFLINE")
+        manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
     where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
@@ -219,21 +211,17 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     return demo
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in TRUE
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ResShift studio (Gradio app)")
     add = p.add_argument
     add("--share", action="store_true", help="ask Gradio for a temporary public link")
     add("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
-    add("--device", default=os.environ.get("RESSHIFT_DEVICE", "auto"), help="cpu, cuda, cuda:N or auto")
+    add("--device", default=None, help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
     add("--weights-dir", type=Path, default=None, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
-    add("--offline", action="store_true", default=_env_flag("RESSHIFT_OFFLINE"),
+    add("--offline", action="store_true", default=env_flag("RESSHIFT_OFFLINE"),
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
-    add("--preload", action="store_true", default=_env_flag("RESSHIFT_PRELOAD"),
+    add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
         help="load each task's default model at start (always on ZeroGPU Spaces)")
     add("--max-upload-mb", type=float, help="largest upload (RESSHIFT_MAX_UPLOAD_MB)")
     for task in ("sr", "inpaint", "face"):
@@ -277,10 +265,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
-        raise SystemExit(str(exc)) from None
+        raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline)
     limits = _limits_from(args, device.type)
-    if args.preload or _env_flag("SPACES_ZERO_GPU"):
+    if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
     demo = build_demo(manager, limits=limits)

@@ -1,17 +1,25 @@
-"""Every model the studio and the CLI know: the official checkpoints and the bundled lite models."""
+"""Every model the studio and the CLI know (the official checkpoints, SinSR, the bundled lite
+models), where each one's weights are, and which model a task uses when none is named."""
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .weights import weight_status
 from .weights.lite import LITE_MODELS
 from .weights.registry import OFFICIAL_MODELS, ModelSpec
 
-# Preference when the user asks for "auto": the best model whose weights are on this machine.
+if TYPE_CHECKING:
+    from .manager import ModelManager
+
+# each task's official model (ResShift's real quality) and its bundled lite model
 PREFERENCE = {
     "sr": ("realsr-v3", "lite-sr"),
     "inpaint": ("inpaint-imagenet", "lite-inpaint"),
     "face": ("faceir", "lite-face"),
 }
+# where a model's weights are, best first: one ready without a download beats one that needs it
+AVAILABILITY = ("loaded", "local", "bundled", "cached", "downloadable", "offline", "missing")
+READY = ("loaded", "local", "bundled", "cached")
 
 
 def all_models() -> tuple[ModelSpec, ...]:
@@ -22,21 +30,44 @@ def find_model(name: str) -> ModelSpec:
     for spec in all_models():
         if spec.name == name:
             return spec
-    raise KeyError(f"unknown model {name!r}")
+    raise KeyError(f"unknown model {name!r}; known: {', '.join(s.name for s in all_models())}")
 
 
-def is_available_offline(spec: ModelSpec, weights_dir: str | Path | None = None) -> bool:
-    """True when every weight file is bundled, in the weights dir or cached (no download needed)."""
-    from .weights import weight_status
+def availability(manager: "ModelManager", name: str) -> str:
+    """'loaded', 'local' (weights folder), 'bundled', 'cached', 'downloadable', 'offline' (would
+    need a download but downloads are off) or 'missing'. Never touches the network."""
+    if name in manager.loaded():
+        return "loaded"
+    spec = manager.spec(name)
+    statuses = [weight_status(f, weights_dir=manager.weights_dir) for f in spec.weight_files]
+    worst = max(statuses, key=AVAILABILITY.index)
+    if worst == "downloadable" and not manager.allow_download:
+        return "offline"
+    return worst
 
-    return all(weight_status(f, weights_dir=weights_dir) != "downloadable" for f in spec.weight_files)
+
+def best_first(manager: "ModelManager", task: str) -> list[str]:
+    """The models of ``task``, the one a request uses when it names none first.
+
+    On CUDA with downloads allowed, the official model comes first even before its weights are
+    here (the studio fetches them at start; a run waits for them). Otherwise models ready without a
+    download come first, and among them, on a CPU, the bundled lite models (the official ones take
+    minutes per image there); the official one is first on CUDA once its weights are here."""
+    names = manager.names(task)
+    on_cuda = manager.device.type == "cuda"
+    preferred = PREFERENCE.get(task, ())
+
+    def rank(name: str) -> tuple[int, int, int]:
+        where = availability(manager, name)
+        ready = where in READY or (on_cuda and manager.allow_download and where == "downloadable")
+        lite_first = not on_cuda and manager.spec(name).official
+        order = preferred.index(name) if name in preferred else len(preferred)
+        return (0 if ready else 1 + AVAILABILITY.index(where)), int(lite_first), order
+
+    return sorted(names, key=rank)
 
 
-def default_model(task: str, weights_dir: str | Path | None = None, allow_download: bool = False) -> str:
-    """The preferred model of ``task`` available without a download (else, if downloads are allowed,
-    the first official one)."""
-    order = PREFERENCE[task]
-    for name in order:
-        if is_available_offline(find_model(name), weights_dir):
-            return name
-    return order[0] if allow_download else order[-1]
+def default_model_for(manager: "ModelManager", task: str) -> str | None:
+    """The model of ``task`` to use when none is named (:func:`best_first`), None when there is none."""
+    ranked = best_first(manager, task)
+    return ranked[0] if ranked else None

@@ -17,11 +17,17 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .catalog import all_models, default_model
+from .catalog import all_models, availability, default_model_for
+from .diffusion.schedule import SPACINGS
+from .errors import InvalidRequest, is_out_of_memory
+from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
-from .pipelines import InvalidImageError, InvalidMaskError, RestoreOptions, inpaint, restore_face, super_resolve
-from .diffusion.schedule import Schedule
+from .pipelines import InvalidMaskError, PhotoOptions, RestoreOptions, check_task
+from .pipelines.tasks import restore
+from .pipelines.color import COLOR_FIXES
+from .pipelines.options import SCALES
+from .settings import resolve_device
 from .weights.registry import ModelSpec
 
 log = logging.getLogger("resshift")
@@ -31,18 +37,17 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 # a mask folder's files: NAME_mask.png (or NAME.png) for the input NAME.*
 MASK_TAG = "_mask"
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+DEFAULT_SEED = 42
+"""The seed of a run that names none: the studio's too, so the same input gives the same result in
+both (``--seed`` / the studio's seed field for another; the library draws a fresh one)."""
 
 
 def _pixels(text: str) -> int:
     """'1024x1024' or '1048576' -> a pixel count (argparse type); '0' = no limit."""
     try:
-        w, _, h = text.lower().partition("x")
-        value = int(w) * int(h) if h else int(w)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or a pixel count, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a pixel limit cannot be negative, got {text!r}")
-    return value
+        return parse_pixels(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _free_cuda_cache() -> None:
@@ -50,11 +55,6 @@ def _free_cuda_cache() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
-        "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                    "inputs (NAME.png or NAME_mask.png; may be the input folder itself)")
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's trained steps)")
     p.add_argument("--kappa", type=float, help="noise scale kappa (default: the model's trained value)")
-    p.add_argument("--seed", type=int, help="random seed (default: a fresh one, printed)")
-    p.add_argument("--spacing", choices=["trailing", "leading"], default="trailing")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"random seed (default {DEFAULT_SEED}, as the studio's)")
+    p.add_argument("--spacing", choices=SPACINGS, help="timestep respacing (default: the model's, trailing)")
     p.add_argument("--model", default="auto", help="model name (see --list-models); auto = best available")
     p.add_argument("--model-spec", type=Path, help="JSON ModelSpec of a custom model (its weight files "
                    "are looked up like any other: --weights-dir, or explicit --unet-weights)")
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--first-stage-weights", type=Path, help="explicit autoencoder weight file")
     p.add_argument("--weights-dir", type=Path, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
     p.add_argument("--offline", action="store_true", help="never download weights")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
     p.add_argument("--tile", type=int, help="largest tile in input pixels (0 = no tiling)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="CUDA: record each input size's restoration as a CUDA graph and replay it "
@@ -89,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip inputs larger than this, e.g. 2048x2048, checked from the file header "
                         "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
-    p.add_argument("--scale", type=int, default=1, choices=[1, 2, 4], help="face: output scale of whole photos")
-    p.add_argument("--color-fix", choices=["none", "wavelet", "adain"], default="none")
+    p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
+    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -135,26 +136,6 @@ def _mask_for(inp: Path, mask: Path) -> Path:
     return mask
 
 
-def _device(name: str) -> str:
-    """The --device argument checked: ValueError with a sentence when it names no usable device."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {name!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {name!r}")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name} was asked for but no CUDA device is available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
-    return name
-
-
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
     """The catalogue, plus (or with its entry of the same name replaced by) a --model-spec JSON."""
     specs = list(all_models())
@@ -171,10 +152,10 @@ def _specs(custom_spec: Path | None) -> list[ModelSpec]:
 class _Plan:
     """A checked command line: what to run on which files."""
 
-    specs: list[ModelSpec]
+    manager: ModelManager
     spec: ModelSpec
     options: RestoreOptions
-    device: str
+    photo: PhotoOptions | None
     inputs: list[Path]
     outputs: list[Path]
     many: bool
@@ -182,7 +163,7 @@ class _Plan:
 
 def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
     """Every usage error, found before any weights are loaded or downloaded (parser.error: one
-    'error:' line, exit status 2)."""
+    'error:' line, exit status 2). The options' rules are the library's (InvalidRequest)."""
     missing = [n for n, v in (("task", args.task), ("input", args.input), ("-o/--output", args.output)) if v is None]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
@@ -191,7 +172,11 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         options = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
                                  tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
                                  compile=args.compile)
-        device = _device(args.device)
+        photo = PhotoOptions(scale=args.scale) if args.task == "face" and not args.aligned else None
+        try:
+            device = resolve_device(args.device)
+        except ValueError as exc:
+            raise ValueError(f"--{exc}") from None
         if args.task == "inpaint":
             if args.mask is None:
                 raise ValueError("inpainting needs --mask (a mask file, or a folder of masks)")
@@ -204,21 +189,29 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         if many and args.output.exists() and not args.output.is_dir():
             raise ValueError(f"{args.output} is a file; a folder of inputs needs an output folder")
         outputs = _output_paths(inputs, args.output, many)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        parser.error(exc.args[0])
-    name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
-    if name == "auto":
-        name = default_model(args.task, weights_dir=args.weights_dir)
-    spec = next((s for s in specs if s.name == name), None)
-    if spec is None:
-        parser.error(f"unknown model {name!r}; known: {', '.join(s.name for s in specs)}")
-    if spec.task != args.task:
-        parser.error(f"model {name} is for {spec.task!r}, not {args.task!r}; see --list-models")
-    try:  # steps / kappa against the model's trained schedule
-        Schedule.create(spec.diffusion, steps=options.steps, kappa=options.kappa, spacing=options.spacing)
-    except ValueError as exc:
-        parser.error(f"{name}: {exc}")
-    return _Plan(specs, spec, options, device, inputs, outputs, many)
+        manager = ModelManager(specs, device=device, weights_dir=args.weights_dir,
+                               allow_download=not args.offline, max_loaded=4)
+        name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
+        if name == "auto":
+            name = default_model_for(manager, args.task)
+        spec = manager.spec(name)
+        check_task(spec, args.task)
+        options = options.resolve(spec)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        parser.error(str(exc))
+    return _Plan(manager, spec, options, photo, inputs, outputs, many)
+
+
+def _list_models(specs: list[ModelSpec], weights_dir: Path | None, offline: bool) -> None:
+    """One line per model: name, task, where its weights are, steps, title (no network, no torch
+    work beyond the catalogue)."""
+    manager = ModelManager(specs, device="cpu", weights_dir=weights_dir, allow_download=not offline)
+    words = {"local": "on disk", "cached": "on disk", "bundled": "bundled", "downloadable": "download",
+             "offline": "offline", "missing": "missing"}
+    print(f"{'model':18s} {'task':8s} {'weights':9s} {'steps':6s} title")
+    for s in specs:
+        steps = str(s.default_steps) + ("" if s.default_steps == s.diffusion.steps else f"/{s.diffusion.steps}")
+        print(f"{s.name:18s} {s.task:8s} {words[availability(manager, s.name)]:9s} {steps:6s} {s.title}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,14 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             specs = _specs(args.model_spec)
         except ValueError as exc:
             parser.error(exc.args[0])
-        for s in specs:
-            print(f"{s.name:20s} {s.task:8s} {s.title}")
+        _list_models(specs, args.weights_dir, args.offline)
         return 0
     plan = _plan(parser, args)
     name = plan.spec.name
     tune_malloc()
-    manager = ModelManager(plan.specs, device=plan.device, weights_dir=args.weights_dir,
-                           allow_download=not args.offline, max_loaded=1)
+    manager = plan.manager
     try:
         if args.unet_weights or args.first_stage_weights:
             from .loader import load_model
@@ -254,44 +245,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
     failures = 0
-    bar = tqdm(list(zip(plan.inputs, plan.outputs)), unit="img", disable=args.quiet)
+    limit = args.max_pixels or None
+    bar = tqdm(list(zip(plan.inputs, plan.outputs)), unit="img", disable=args.quiet, file=sys.stderr)
     for inp, out in bar:
         bar.set_postfix_str(inp.name)
         try:
-            image, facts = _restore(model, inp, args, plan.options)
+            mask = _mask_for(inp, args.mask) if args.task == "inpaint" else None
+            result = restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit,
+                             **({"helpers": manager} if args.task == "face" else {}))
             out.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.ascontiguousarray(image)).save(out)
-            tqdm.write(f"{inp.name} -> {out} " + json.dumps(facts))
-        except (InvalidImageError, InvalidMaskError, ValueError, OSError) as exc:
+            Image.fromarray(np.ascontiguousarray(result.image)).save(out)
+            tqdm.write(f"{inp.name} -> {out} " + json.dumps(result.facts()), file=sys.stdout)
+        except (InvalidRequest, OSError) as exc:
             failures += 1
-            tqdm.write(f"skipped {inp.name}: {exc}")
+            tqdm.write(f"skipped {inp.name}: {exc}", file=sys.stdout)
         except (MemoryError, RuntimeError) as exc:
-            if not _out_of_memory(exc):
+            if not is_out_of_memory(exc):
                 raise
             failures += 1
             log.warning("out of memory on %s: %s", inp.name, exc)
             _free_cuda_cache()
-            tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels")
+            tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels", file=sys.stdout)
+    bar.close()
     if failures:
         print(f"{failures} of {len(plan.inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
-
-
-def _restore(model, inp: Path, args: argparse.Namespace, options: RestoreOptions) -> tuple[np.ndarray, dict]:
-    """One input through the task's pipeline: (image, facts)."""
-    limit = args.max_pixels or None
-    if args.task == "sr":
-        result = super_resolve(model, inp, options, max_pixels=limit)
-    elif args.task == "inpaint":
-        result = inpaint(model, inp, _mask_for(inp, args.mask), options, max_pixels=limit)
-    elif args.aligned:
-        result = restore_face(model, inp, options, max_pixels=limit)
-    else:
-        from .pipelines.face_photo import restore_photo_with_model
-
-        photo = restore_photo_with_model(model, inp, options, scale=args.scale, max_pixels=limit)
-        return photo.image, photo.facts()
-    return result.image, result.facts()
 
 
 if __name__ == "__main__":  # python -m resshift.cli (python -m resshift is the same)

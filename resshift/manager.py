@@ -1,8 +1,11 @@
-"""A process-wide, thread-safe cache of loaded models (used by the app and the CLI).
+"""The one owner of every network a request uses: a thread-safe cache over one device, one weights
+folder, one offline rule and one eviction policy (used by the library's top level, the studio and
+the command line).
 
-Each model is loaded once and shared read-only by concurrent requests. When a new model is needed
+Restoration models (by name), the face detector, the face parser and GFPGAN (the face tab's
+comparison) are loaded once and shared read-only by concurrent requests. When a network is needed
 and ``max_loaded`` are already in memory (or CUDA memory is short), the least recently used one is
-dropped first.
+dropped first; a request that still holds a dropped network finishes with it.
 """
 from __future__ import annotations
 
@@ -11,15 +14,22 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from .loader import RestorationModel, load_model
-from .weights import resolve_weight
-from .weights.registry import ModelSpec
+from .settings import offline_by_env, resolve_device
+from .weights import WeightsUnavailable, resolve_weight
+from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None], None]
+"""progress(done_bytes, total_bytes or None) while a weight file downloads."""
+
+# the names of the face pipeline's helper networks in the cache (no model is named like them)
+FACE_DETECTOR, FACE_PARSER, GFPGAN = "<face detector>", "<face parser>", "<gfpgan>"
 
 
 class UnknownModelError(KeyError):
@@ -28,23 +38,33 @@ class UnknownModelError(KeyError):
 
 
 class ModelManager:
-    def __init__(self, specs: Iterable[ModelSpec], *, device: str | torch.device = "cpu",
-                 weights_dir: str | Path | None = None, allow_download: bool = True, max_loaded: int = 2,
+    """specs: the models it may load (default: every known model, ``resshift.catalog``).
+    device: 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; weights_dir: a folder looked at
+    before the cache; allow_download: False never downloads (the studio's and CLI's --offline)."""
+
+    def __init__(self, specs: Iterable[ModelSpec] | None = None, *, device: str | torch.device = "cpu",
+                 weights_dir: str | Path | None = None, allow_download: bool = True, max_loaded: int = 4,
                  min_free_cuda_bytes: int = 6 << 30):
+        if specs is None:
+            from .catalog import all_models
+
+            specs = all_models()
         self.specs: dict[str, ModelSpec] = {}
         for spec in specs:
             if spec.name in self.specs:
                 raise ValueError(f"two models are named {spec.name!r}")
             self.specs[spec.name] = spec
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.weights_dir = weights_dir
         self.allow_download = allow_download
         self.max_loaded = max(1, max_loaded)
         self.min_free_cuda_bytes = min_free_cuda_bytes
-        self._loaded: OrderedDict[str, RestorationModel] = OrderedDict()
+        self._loaded: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
+        self._unavailable: dict[str, WeightsUnavailable] = {}  # optional helpers this process cannot have
 
+    # ------------------------------------------------------------------ the catalogue
     def spec(self, name: str) -> ModelSpec:
         try:
             return self.specs[name]
@@ -55,14 +75,22 @@ class ModelManager:
         return [n for n, s in self.specs.items() if task is None or s.task == task]
 
     def loaded(self) -> list[str]:
+        """The names of the networks in memory, least recently used first."""
         with self._lock:
             return list(self._loaded)
 
+    def resolve(self, file: WeightFile, progress: Progress | None = None) -> Path:
+        """A weight file's path: this manager's weights folder, the bundled files, the cache, or a
+        download when allowed (``resshift.weights.resolve_weight``)."""
+        return resolve_weight(file, weights_dir=self.weights_dir, allow_download=self.allow_download,
+                              progress=progress)
+
+    # ------------------------------------------------------------------ the cache
     def _evict_for_new(self) -> None:
         with self._lock:
             while self._loaded and (len(self._loaded) >= self.max_loaded or self._cuda_short()):
                 name, _ = self._loaded.popitem(last=False)
-                log.info("unloading model %s to make room", name)
+                log.info("unloading %s to make room", name)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -73,33 +101,94 @@ class ModelManager:
         free, _ = torch.cuda.mem_get_info(self.device)
         return free < self.min_free_cuda_bytes
 
-    def get(self, name: str, progress: Callable[[int, int | None], None] | None = None) -> RestorationModel:
+    def _cached(self, key: str, prepare: Callable[[], Callable[[], Any]]) -> Any:
+        """The network cached as ``key``, else ``prepare()()``: ``prepare`` resolves the weight files
+        (found or downloaded, before anything is evicted: a network that cannot be had must not cost
+        a loaded one its place) and returns the builder that makes the network from them."""
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+            name_lock = self._name_locks.setdefault(key, threading.Lock())
+        with name_lock:  # one load per network even when requests arrive together
+            with self._lock:
+                if key in self._loaded:
+                    return self._loaded[key]
+            build = prepare()
+            self._evict_for_new()
+            network = build()
+            with self._lock:
+                self._loaded[key] = network
+            return network
+
+    def get(self, name: str, progress: Progress | None = None) -> RestorationModel:
         """The loaded model called ``name`` (loading it, and its weights, on first use)."""
         spec = self.spec(name)
-        with self._lock:
-            model = self._loaded.get(name)
-            if model is not None:
-                self._loaded.move_to_end(name)
-                return model
-            name_lock = self._name_locks.setdefault(name, threading.Lock())
-        with name_lock:  # one load per model even when requests arrive together
-            with self._lock:
-                model = self._loaded.get(name)
-            if model is not None:
-                return model
-            # the weight files first (found, or downloaded): a model that cannot be had must not
-            # cost a loaded one its place
-            paths = [None if file is None else resolve_weight(
-                file, weights_dir=self.weights_dir, allow_download=self.allow_download, progress=progress)
-                for file in (spec.unet_weights, spec.first_stage_weights)]
-            self._evict_for_new()
-            model = load_model(spec, device=self.device, unet_path=paths[0], first_stage_path=paths[1])
-            with self._lock:
-                self._loaded[name] = model
-            return model
+
+        def prepare():
+            paths = [None if file is None else self.resolve(file, progress)
+                     for file in (spec.unet_weights, spec.first_stage_weights)]
+            return lambda: load_model(spec, device=self.device, unet_path=paths[0], first_stage_path=paths[1])
+
+        return self._cached(name, prepare)
 
     def put(self, model: RestorationModel) -> None:
         """Register an already built model (tests, custom weights)."""
         with self._lock:
             self.specs.setdefault(model.spec.name, model.spec)
             self._loaded[model.spec.name] = model
+
+    # ------------------------------------------------------------------ the face pipeline's helpers
+    def _optional(self, key: str, file: WeightFile, build: Callable[[Path], Any]) -> Any | None:
+        """A helper network whose weights may be missing: None (once per process, logged) when
+        they cannot be had."""
+        if key in self._unavailable:
+            return None
+        try:
+            return self._cached(key, lambda: (lambda path=self.resolve(file): build(path)))
+        except WeightsUnavailable as err:
+            log.info("%s unavailable (%s)", file.filename, err.reason)
+            self._unavailable[key] = err
+            return None
+
+    def face_detector(self):
+        """The whole-photo detector: facexlib's RetinaFace (the detector GFPGAN and CodeFormer use)
+        on this manager's device when its weights are on disk or can be downloaded now, else the
+        bundled YuNet (OpenCV, CPU), so detection works offline."""
+        from .face.detect import RETINAFACE_WEIGHTS, RetinaFaceDetector, YuNetDetector
+
+        retina = self._optional(FACE_DETECTOR, RETINAFACE_WEIGHTS,
+                                lambda path: RetinaFaceDetector.from_weights(path, device=self.device))
+        return retina if retina is not None else self._cached(FACE_DETECTOR + " yunet", lambda: YuNetDetector)
+
+    def face_masker(self):
+        """Face-parsing paste masks (facexlib's ParseNet) on this device, or None when its weights
+        cannot be had (the feathered crop square is used then)."""
+        from .face.parsing import PARSENET_WEIGHTS, parsing_masker
+
+        return self._optional(FACE_PARSER, PARSENET_WEIGHTS,
+                              lambda path: parsing_masker(path, device=self.device))
+
+    def gfpgan(self, progress: Progress | None = None):
+        """GFPGAN v1.4 on this device as a ``restore_faces`` callable (for the face comparison).
+        Raises WeightsUnavailable when its weights cannot be had."""
+        from .face.gfpgan import GFPGAN_WEIGHTS, gfpgan_restorer
+
+        return self._cached(GFPGAN, lambda: (
+            lambda path=self.resolve(GFPGAN_WEIGHTS, progress): gfpgan_restorer(path, device=self.device)))
+
+
+_defaults: dict[str, ModelManager] = {}
+_defaults_lock = threading.Lock()
+
+
+def default_manager(device: str | torch.device | None = None) -> ModelManager:
+    """The process's manager for ``device`` (None: RESSHIFT_DEVICE, else auto), over every known
+    model, with the weights folder, cache and offline rule of the environment. The library's top
+    level (``resshift.load_model``) and whole-photo runs without a manager of their own use it."""
+    resolved = resolve_device(device)
+    with _defaults_lock:
+        manager = _defaults.get(str(resolved))
+        if manager is None:
+            manager = _defaults[str(resolved)] = ModelManager(device=resolved, allow_download=not offline_by_env())
+        return manager

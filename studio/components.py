@@ -7,10 +7,9 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import FileData, ImageData
 
-from resshift.pipelines import decode_image
+from resshift.image_io import DecodedImage, decode_image, to_uint8
 
 from .errors import friendly_errors
-from .images import to_uint8
 
 
 class RawImage(gr.Image):
@@ -37,22 +36,21 @@ class CheckedImageEditor(gr.ImageEditor):
 
     Gradio's editor opens its background, layers and composite with Pillow itself: a corrupt file
     fails with a generic error, a huge one is decoded before any limit applies, EXIF orientation is
-    ignored and 16-bit or float images are clipped. Here each file first goes to ``check_file``
-    (set by the app after construction: upload and pixel limits, read from the header), then to
-    :func:`resshift.pipelines.decode_image`; any problem reaches the user as a sentence. Images
-    come out as (H, W, 4) uint8 RGBA, alpha 255 where the file has none (as Gradio's RGBA mode).
+    ignored and 16-bit or float images are clipped. Here each file is decoded once by ``decode``
+    (set by the app after construction: :meth:`studio.handlers.Studio.decode_upload`, with the
+    upload and pixel limits read from the header first; default :func:`resshift.image_io.decode_image`);
+    any problem reaches the user as a sentence. Images come out as (H, W, 4) uint8 RGBA, alpha 255
+    where the file has none (as Gradio's RGBA mode).
     """
 
     is_template = True  # rendered by the frontend's "imageeditor" component
-    check_file: Callable[[str | bytes], None] | None = None
+    decode: Callable[[str | bytes], DecodedImage] = staticmethod(decode_image)
 
     def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False):
         if file is None or self.type != "numpy" or self.image_mode != "RGBA":
             return super().convert_and_format_image(file, flatten_on_white)
         source = file.path if isinstance(file, FileData) else bytes(file)
         with friendly_errors("reading the image"):
-            if self.check_file is not None:
-                self.check_file(source)
-            decoded = decode_image(source)
+            decoded = self.decode(source)
         alpha = decoded.alpha if decoded.alpha is not None else np.ones(decoded.rgb.shape[:2], np.float32)
         return to_uint8(decoded.rgb, alpha)

@@ -17,22 +17,16 @@ from typing import Iterator
 import gradio as gr
 import torch
 
+from resshift.errors import InvalidRequest, is_out_of_memory
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.manager import UnknownModelError
-from resshift.pipelines import InvalidImageError, InvalidMaskError
+from resshift.progress import Cancelled, RequestTimeout
 from resshift.weights import UnsafeWeightsError, WeightsLoadError, WeightsUnavailable
-
-from .jobs import RequestTimeout
-from .limits import LimitExceeded
 
 log = logging.getLogger(__name__)
 
 OOM_MESSAGE = ("The {where} ran out of memory on this image. Try a smaller image, or a smaller tile "
                "size under Advanced, and run again.")
-
-
-class UserInputError(ValueError):
-    """A request the studio refuses before running anything (no image, no mask, bad values)."""
 
 
 def sentence(text: str) -> str:
@@ -80,7 +74,7 @@ def friendly_errors(what: str) -> Iterator[None]:
         yield
     except gr.Error:
         raise
-    except (InvalidImageError, InvalidMaskError, LimitExceeded, UserInputError) as exc:
+    except InvalidRequest as exc:  # the library's (and the limits') sentence, shown as it is
         raise user_error(str(exc)) from None
     except UnknownModelError as exc:
         raise user_error(f"{exc}. Reload the page to refresh the model list") from None
@@ -93,20 +87,16 @@ def friendly_errors(what: str) -> Iterator[None]:
     except RequestTimeout as exc:
         raise user_error(f"The run {exc}. Use a smaller image or fewer steps",
                          title="Too slow") from None
-    except torch.cuda.OutOfMemoryError:
-        log.warning("CUDA out of memory while %s", what)
-        _free_memory()
-        raise user_error(OOM_MESSAGE.format(where="GPU"), title="Out of memory") from None
-    except MemoryError:
-        log.warning("out of memory while %s", what)
-        _free_memory()
-        raise user_error(OOM_MESSAGE.format(where="server"), title="Out of memory") from None
+    except Cancelled:
+        raise user_error("The run was cancelled", title="Cancelled") from None
     except NotImplementedError as exc:
         raise user_error(f"This is not available here: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the UI edge: log everything, show a sentence
-        if isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc):
+        if is_out_of_memory(exc):
+            where = "GPU" if isinstance(exc, torch.cuda.OutOfMemoryError) else "server"
+            log.warning("out of memory (%s) while %s", where, what)
             _free_memory()
-            raise user_error(OOM_MESSAGE.format(where="server"), title="Out of memory") from None
+            raise user_error(OOM_MESSAGE.format(where=where), title="Out of memory") from None
         ref = secrets.token_hex(4)
         log.exception("error %s while %s", ref, what)
         raise gr.Error(f"Something went wrong while {html.escape(what)} (error {ref}). Please try "

@@ -9,33 +9,35 @@ exactly that part (off Spaces the decorator returns the function unchanged).
 from __future__ import annotations
 
 import html
-from dataclasses import replace
-import io
 import logging
+import math
+import numbers
 import os
-import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
+from resshift.catalog import default_model_for
+from resshift.errors import InvalidRequest
+from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
-from resshift.pipelines import DecodedImage, InvalidMaskError, RestoreOptions, decode_image, decode_mask
-from resshift.pipelines.color import COLOR_FIXES
+from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, RestoreOptions, check_task,
+                                decode_image, decode_mask)
 
 from . import images
-from .errors import UserInputError, friendly_errors
-from .jobs import GFPGAN_LABEL, FaceRun, Job, PhotoSettings, run_jobs
-from .limits import TASK_NAMES, Limits
+from .cancel import current_token
+from .errors import friendly_errors
+from .jobs import GFPGAN_LABEL, Job, run_jobs
+from .limits import Limits
 
 log = logging.getLogger(__name__)
 
 TILES = {"auto": None, "off": 0, "128": 128, "256": 256, "512": 512}
 FACE_MODES = ("aligned", "photo")
 KAPPA_PRESETS = (0.5, 1.0, 2.0, 4.0)
-KAPPA_RANGE = (0.1, 8.0)  # the slider's, and what a run or a comparison accepts
 NO_IMAGE = "Add an image first: drop a file on the input, paste one, or click it to browse"
 BLANK_CANVAS = ("Add an image first: the canvas is blank (one flat colour, nothing to repaint from). "
                 "If you added a file and it does not show, your browser could not open it as an image")
@@ -52,20 +54,49 @@ def gpu_decorator(duration: Callable[..., int] | int) -> Callable:
     return spaces.GPU(duration=duration)
 
 
-def new_seed() -> int:
-    return secrets.randbelow(2 ** 31)
+# ------------------------------------------------------------------ parsing what the page or the API sent
+# The studio only turns the values of its fields (numbers from sliders, text from the API) into the
+# library's types; what a value may be is the library's rule (RestoreOptions, PhotoOptions), whose
+# InvalidRequest message the page shows.
+def _number(value: Any, name: str) -> float:
+    """A number from a slider or an API value (its range is the library's to check)."""
+    if isinstance(value, bool) or value is None:
+        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequest(f"{name} must be a number, got {value!r}") from None
+
+
+def _whole(value: Any, name: str) -> int:
+    """A whole number from a slider (floats are rounded) or an API value."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    number = _number(value, name)
+    if not math.isfinite(number):
+        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    return int(round(number))
+
+
+def parse_seed(value: Any) -> int | None:
+    """The seed field: empty = a fresh seed (None); whole numbers exact up to 2^63-1 (from text or
+    an integer; a float is taken only when it is a whole number)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().removesuffix(".0")
+        if text.lstrip("-").isdigit():
+            return int(text)
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidRequest(f"the seed must be a whole number from 0 to 2^63-1; got {value!r}")
 
 
 def _check_resample(resample: str) -> None:
     if resample not in images.RESAMPLE:
-        raise UserInputError(f"resample must be one of {', '.join(images.RESAMPLE)}; got {resample!r}")
-
-
-def _number(value: Any, name: str, cast=float):
-    try:
-        return cast(value)
-    except (TypeError, ValueError, OverflowError):
-        raise UserInputError(f"{name} must be a number, got {value!r}") from None
+        raise InvalidRequest(f"resample must be one of {', '.join(images.RESAMPLE)}; got {resample!r}")
 
 
 class Studio:
@@ -87,70 +118,45 @@ class Studio:
             if progress is not None:
                 progress(min(max(fraction, 0.0), 1.0), desc=desc)
 
-        return run_jobs(self.manager, jobs, report, timeout=self.limits.request_timeout)
+        return run_jobs(self.manager, jobs, report, timeout=self.limits.request_timeout, cancel=current_token())
 
     # ---------------------------------------------------------------- reading inputs
-    def check_image_file(self, task: str, source: str | bytes, scale: int = 1) -> None:
-        """Refuse a file over the upload or pixel limits from its size and header, before decoding
-        it. A header that cannot be read is left to decode_image, which says what is wrong."""
-        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
-        self.limits.check_upload(size)
-        if size == 0:
-            raise UserInputError("The file is empty (0 bytes)")
-        try:
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as probe:
-                width, height = probe.size
-        except Image.DecompressionBombError:
-            raise self.limits.refuse_huge(task, 2 * (Image.MAX_IMAGE_PIXELS or 0)) from None
-        except Exception:  # noqa: BLE001 - unreadable here: decode_image explains why
-            return
-        self.limits.check_input(task, width, height, scale)
+    def decode_upload(self, task: str, source: str | bytes, scale: int = 1) -> DecodedImage:
+        """Decode an uploaded file once (EXIF orientation applied): refused over the upload limit
+        from its size, over the pixel limits from its header, before its pixels are decoded."""
+        self.limits.check_upload(len(source) if isinstance(source, bytes) else os.path.getsize(source))
+        return self.limits.decode(task, source, scale)
 
     def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
-        """Check an uploaded file against the limits and decode it (EXIF orientation applied)."""
         if not path:
-            raise UserInputError(NO_IMAGE)
-        self.check_image_file(task, path, scale)
-        return decode_image(path), images.safe_stem(Path(path).name)
+            raise InvalidRequest(NO_IMAGE)
+        return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
         """The image editor's background (refused when it is the editor's blank canvas)."""
         if arr is None:
-            raise UserInputError(NO_IMAGE)
+            raise InvalidRequest(NO_IMAGE)
         arr = np.asarray(arr)
         if _blank_canvas(arr):
-            raise UserInputError(BLANK_CANVAS)
+            raise InvalidRequest(BLANK_CANVAS)
         if arr.ndim == 3 and arr.shape[2] == 4 and arr[..., 3].min() == 255:
             arr = arr[..., :3]  # the editor makes every image RGBA; opaque ones are plain RGB
-        self.limits.check_input(task, arr.shape[1], arr.shape[0])
-        return decode_image(arr)
+        return self.limits.decode(task, arr)
 
     def _options(self, model: str, steps: Any, kappa: Any, seed: Any, tile: str = "auto",
                  color_fix: str = "none") -> RestoreOptions:
+        """The fields parsed into RestoreOptions, resolved against the model (its rules, its
+        message)."""
         spec = self.manager.spec(model)
-        trained = spec.diffusion.steps
-        steps = _number(steps if steps is not None else trained, "steps", lambda v: int(round(float(v))))
-        if not 1 <= steps <= trained:
-            raise UserInputError(f"steps must be between 1 and {trained} for {model} (it was trained "
-                                 f"with {trained}); got {steps}")
-        kappa = _number(kappa if kappa is not None else spec.diffusion.kappa, "kappa")
-        if not KAPPA_RANGE[0] <= kappa <= KAPPA_RANGE[1]:
-            raise UserInputError(f"kappa must be from {KAPPA_RANGE[0]:g} to {KAPPA_RANGE[1]:g}; got {kappa:g}")
-        seed = new_seed() if seed is None or seed == "" else _number(seed, "seed", lambda v: int(float(v)))
-        if not 0 <= seed < 2 ** 63:
-            raise UserInputError(f"the seed must be a whole number from 0 to 2^63-1; got {seed}")
         if str(tile) not in TILES:
-            raise UserInputError(f"tile must be one of {', '.join(TILES)}; got {tile!r}")
-        color_fix = color_fix or "none"
-        if color_fix not in COLOR_FIXES:
-            raise UserInputError(f"color_fix must be one of {', '.join(COLOR_FIXES)}; got {color_fix!r}")
-        return RestoreOptions(steps=steps, kappa=kappa, seed=seed, tile=TILES[str(tile)], color_fix=color_fix)
+            raise InvalidRequest(f"tile must be one of {', '.join(TILES)}; got {tile!r}")
+        options = RestoreOptions(steps=None if steps is None else _whole(steps, "steps"),
+                                 kappa=None if kappa is None else _number(kappa, "kappa"),
+                                 seed=parse_seed(seed), tile=TILES[str(tile)], color_fix=color_fix or "none")
+        return options.resolve(spec)
 
     def _check_model(self, model: str, task: str) -> None:
-        spec = self.manager.spec(model)
-        if spec.task != task:
-            raise UserInputError(f"The model {model} is a {TASK_NAMES[spec.task].lower()} model; choose a "
-                                 f"{TASK_NAMES[task].lower()} model")
+        check_task(self.manager.spec(model), task)
 
     # ---------------------------------------------------------------- writing outputs
     def _outputs(self, results: list, jobs: list[Job], before: np.ndarray, stem: str, task: str,
@@ -161,7 +167,7 @@ class Studio:
         before_img = images.before_image(before, (out_w, out_h), resample)
         before_path = images.save_png(before_img, folder, f"{stem}_input")
         saved, facts = [], []
-        for i, (result, job, label) in enumerate(zip(results, jobs, labels)):
+        for result, job, label in zip(results, jobs, labels):
             o = job.options
             if job.task == "face_gfpgan":
                 name = f"{stem}_{task}_gfpgan-v1.4"
@@ -184,7 +190,7 @@ class Studio:
         """One run -> (slider pair, caption, PNG path, facts)."""
         _check_resample(resample)
         (result,) = self.run_jobs(jobs, progress)
-        if isinstance(result, FaceRun) and result.message:
+        if result.message:
             gr.Info(result.message)
         o = jobs[0].options
         steps = f"{o.steps} step{'s' if o.steps != 1 else ''}"
@@ -203,11 +209,11 @@ class Studio:
         spec = self.manager.spec(job.model)
         if vary == "gfpgan":
             if task != "face":
-                raise UserInputError("the GFPGAN comparison is for faces")
+                raise InvalidRequest("the GFPGAN comparison is for faces")
             jobs = [replace(job, label=f"ResShift ({job.model})"),
                     replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
         else:
-            grid = parse_values(vary, values, spec.diffusion.steps, self.limits.max_compare)
+            grid = parse_values(vary, values, spec, self.limits.max_compare)
             if vary == "steps":
                 jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
             else:
@@ -246,7 +252,7 @@ class Studio:
         sf = self.manager.spec(model).diffusion.sf
         decoded, stem = self._read_file("sr", image, scale=sf)
         job = Job("sr", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix))
-        return job, images.to_uint8(decoded.rgb, decoded.alpha), stem
+        return job, to_uint8(decoded.rgb, decoded.alpha), stem
 
     def super_resolve(self, image: str | None, model: str, steps: float, kappa: float, seed: float | None,
                       resample: str = "bicubic", tile: str = "auto", color_fix: str = "none",
@@ -272,13 +278,13 @@ class Studio:
             self.limits.check_upload(os.path.getsize(mask_upload))
             mask |= decode_mask(mask_upload, decoded.size)
         if not mask.any():
-            raise UserInputError(NO_STROKE)
+            raise InvalidRequest(NO_STROKE)
         job = Job("inpaint", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix),
                   mask=mask)
-        rgb = images.to_uint8(decoded.rgb)
+        rgb = to_uint8(decoded.rgb)
         before = images.mask_preview(rgb, mask, dim=1.0)
         if decoded.alpha is not None:
-            before = np.concatenate([before, images.to_uint8(decoded.alpha[..., None])], axis=2)
+            before = np.concatenate([before, to_uint8(decoded.alpha[..., None])], axis=2)
         return job, before, images.mask_preview(rgb, mask)
 
     def inpaint(self, editor: dict | None, mask_upload: str | None, model: str, steps: float,
@@ -320,30 +326,22 @@ class Studio:
                       select, min_face_size):
         self._check_model(model, "face")
         if mode not in FACE_MODES:
-            raise UserInputError(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
-        scale = int(_number(scale or 1, "scale"))
-        if mode == "photo" and scale not in (1, 2, 4):
-            raise UserInputError(f"the output scale must be 1, 2 or 4; got {scale}")
-        decoded, stem = self._read_file("face", image, scale=scale if mode == "photo" else 1)
-        if mode == "photo" and background == "sr" and scale > 1:  # the whole photo goes through SR
-            self.limits.check_input("sr", *decoded.size, scale=4)
+            raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
+        photo = None if mode == "aligned" else PhotoOptions(
+            scale=_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
+            min_face_size=_whole(min_face_size or 0, "min face size"))
         options = self._options(model, steps, kappa, seed, "auto", color_fix)
-        if mode == "aligned":
-            job = Job("face", model, decoded, options)
-        else:
-            sr_model = None
-            if background == "sr":
-                from .models import default_name
-
-                sr_model = default_name(self.manager, "sr")
-                if sr_model is None:
-                    raise UserInputError("no super-resolution model is available for the background; "
-                                         "choose Background: Resize")
-            settings = PhotoSettings(scale=scale, background=background or "resize", sr_model=sr_model,
-                                     select=select or "all",
-                                     min_face_size=int(_number(min_face_size or 0, "min face size")))
-            job = Job("face_photo", model, decoded, options, photo=settings)
-        return job, images.to_uint8(decoded.rgb, decoded.alpha), stem
+        sr_model = None
+        if photo is not None and photo.background == "sr":
+            sr_model = default_model_for(self.manager, "sr")
+            if sr_model is None:
+                raise InvalidRequest("no super-resolution model is available for the background; "
+                                     "choose Background: Resize")
+        decoded, stem = self._read_file("face", image, scale=1 if photo is None else photo.scale)
+        if photo is not None and photo.background == "sr" and photo.scale > 1:  # the whole photo goes through SR
+            self.limits.check_input("sr", *decoded.size, scale=4)
+        job = Job("face", model, decoded, options, photo=photo, sr_model=sr_model)
+        return job, to_uint8(decoded.rgb, decoded.alpha), stem
 
     def restore_face(self, image: str | None, mode: str, model: str, steps: float, kappa: float,
                      seed: float | None, resample: str = "bicubic", color_fix: str = "none",
@@ -399,18 +397,20 @@ def _blank_canvas(arr: np.ndarray) -> bool:
     return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
 
 
-def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int) -> list:
-    """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas.
+def parse_values(vary: str, text: str | None, spec, max_count: int) -> list:
+    """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas, each checked
+    by the library against the model ``spec`` (a ModelSpec).
 
     Empty text: steps 1..T (evenly thinned to ``max_count``) or kappa 0.5, 1, 2, 4.
     """
     if vary not in ("steps", "kappa"):
-        raise UserInputError(f"compare steps, kappa (or, for faces, GFPGAN), not {vary!r}")
+        raise InvalidRequest(f"compare steps, kappa (or, for faces, GFPGAN), not {vary!r}")
     text = (text or "").strip()
     if not text:
         if vary == "kappa":
             return list(KAPPA_PRESETS[:max_count])
-        grid = np.unique(np.round(np.linspace(1, trained_steps, min(trained_steps, max_count))))
+        trained = spec.diffusion.steps
+        grid = np.unique(np.round(np.linspace(1, trained, min(trained, max_count))))
         return [int(v) for v in grid]
     values: list = []
     for part in text.replace(";", ",").split(","):
@@ -425,15 +425,13 @@ def parse_values(vary: str, text: str | None, trained_steps: int, max_count: int
                 values.append(int(part) if vary == "steps" else float(part))
         except ValueError:
             kind = "whole number" if vary == "steps" else "number"
-            raise UserInputError(f"cannot read {part!r} as a {kind}; write values like 1, 2, 4") from None
+            raise InvalidRequest(f"cannot read {part!r} as a {kind}; write values like 1, 2, 4") from None
     values = list(dict.fromkeys(values))
     if len(values) < 2:
-        raise UserInputError("a comparison needs at least two different values")
+        raise InvalidRequest("a comparison needs at least two different values")
     if len(values) > max_count:
-        raise UserInputError(f"this server compares at most {max_count} settings at a time; "
+        raise InvalidRequest(f"this server compares at most {max_count} settings at a time; "
                              f"you asked for {len(values)}")
-    if vary == "steps" and not all(1 <= v <= trained_steps for v in values):
-        raise UserInputError(f"steps must be between 1 and {trained_steps} for this model")
-    if vary == "kappa" and not all(KAPPA_RANGE[0] <= v <= KAPPA_RANGE[1] for v in values):
-        raise UserInputError(f"kappa values must be from {KAPPA_RANGE[0]:g} to {KAPPA_RANGE[1]:g}")
+    for v in values:  # the library's rules, as for a single run
+        RestoreOptions(**{vary: v}).resolve(spec)
     return values

@@ -56,12 +56,6 @@ def before_image(image: np.ndarray, size: tuple[int, int], method: str = "bicubi
     return np.asarray(Image.fromarray(image).resize(tuple(size), RESAMPLE[method]))
 
 
-def to_uint8(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
-    """float [0, 1] RGB (+ alpha) -> uint8 RGB(A)."""
-    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
-    return (np.clip(planes, 0, 1) * 255).round().astype(np.uint8)
-
-
 def safe_stem(name: str | None, fallback: str = "image", max_length: int = 40) -> str:
     """A file-name stem made only of [A-Za-z0-9_.-] (at most ``max_length`` characters, no leading
     dot) from an upload's name."""

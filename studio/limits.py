@@ -21,28 +21,21 @@ Pixel limits are written as ``WIDTHxHEIGHT`` (the limit is their product) or as 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
+
+
+from resshift.errors import InvalidRequest
+from resshift.image_io import DecodedImage, ImageLike, ImageTooLargeError, decode_image, parse_pixels
 
 TASK_NAMES = {"sr": "Super-resolution", "inpaint": "Inpainting", "face": "Face restoration"}
 ENV_PIXELS = {"sr": "RESSHIFT_MAX_PIXELS_SR", "inpaint": "RESSHIFT_MAX_PIXELS_INPAINT",
               "face": "RESSHIFT_MAX_PIXELS_FACE"}
 
 
-class LimitExceeded(ValueError):
+class LimitExceeded(InvalidRequest):
     """A request is larger than this server allows; the message says the limit and what to do."""
-
-
-def parse_pixels(text: str) -> int:
-    """'512x512' -> 262144; '262144' -> 262144. Raises ValueError for anything else."""
-    text = text.strip().lower().replace(" ", "")
-    m = re.fullmatch(r"(\d+)[x*](\d+)", text)
-    value = int(m.group(1)) * int(m.group(2)) if m else int(text)
-    if value < 1:
-        raise ValueError(f"a pixel limit must be positive, got {text!r}")
-    return value
 
 
 def describe_pixels(n: int) -> str:
@@ -147,6 +140,19 @@ class Limits:
                 f"The result would be {width * scale}x{height * scale} pixels; this server makes "
                 f"results up to {describe_pixels(self.max_output_pixels)}. Choose a smaller output "
                 "scale, or crop or downscale the image.")
+
+    def decode(self, task: str, source: ImageLike, scale: int = 1) -> DecodedImage:
+        """Decode an input of ``task`` once, refused from its header (files) when over the pixel
+        limits, with this server's sentence; ``scale``: the result is that much larger."""
+        try:
+            decoded = decode_image(source, max_pixels=self.max_pixels[task])
+        except ImageTooLargeError as exc:
+            if exc.size is None:  # Pillow's decompression-bomb guard
+                raise self.refuse_huge(task, exc.limit) from None
+            self.check_input(task, *exc.size, scale)
+            raise  # pragma: no cover - check_input refuses what decode_image refused
+        self.check_input(task, *decoded.size, scale)
+        return decoded
 
     def refuse_huge(self, task: str, guard_pixels: int) -> LimitExceeded:
         """The error for an image too large even to open safely (Pillow's decompression-bomb guard

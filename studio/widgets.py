@@ -8,13 +8,19 @@ from typing import Sequence
 import gradio as gr
 
 from resshift.manager import ModelManager
+from resshift.pipelines.color import COLOR_FIXES
+from resshift.pipelines.options import KAPPA_RANGE, random_seed
 
 from . import models as catalog
-from .handlers import KAPPA_RANGE, TILES, Studio, new_seed
+from .cancel import cancellable
+from .handlers import TILES, Studio
 
 
-def _steps_label(trained: int) -> str:
-    return f"Steps (1–{trained}; trained with {trained})"
+def _steps_label(spec) -> str:
+    trained = spec.diffusion.steps
+    if spec.default_steps == trained:
+        return f"Steps (1–{trained}; trained with {trained})"
+    return f"Steps (1–{trained}; made for {spec.default_steps}, trained with {trained})"
 
 
 def _kappa_label(trained: float) -> str:
@@ -61,22 +67,24 @@ class Compare:
 
 
 def model_settings(manager: ModelManager, name: str | None):
-    """Steps and kappa sliders for a model: range 1..trained steps, defaults the trained values."""
+    """Steps and kappa sliders for a model: range 1..trained steps, defaults the model's own
+    (its sampling steps: 1 for a one-step model such as SinSR; the trained kappa)."""
     if not name:
         return gr.skip(), gr.skip()
-    d = manager.spec(name).diffusion
-    return (gr.update(maximum=d.steps, value=d.steps, label=_steps_label(d.steps)),
-            gr.update(value=d.kappa, label=_kappa_label(d.kappa)))
+    spec = manager.spec(name)
+    return (gr.update(maximum=spec.diffusion.steps, value=spec.default_steps, label=_steps_label(spec)),
+            gr.update(value=spec.diffusion.kappa, label=_kappa_label(spec.diffusion.kappa)))
 
 
 def controls(studio: Studio, task: str, run_label: str) -> Controls:
     manager = studio.manager
     default = catalog.default_name(manager, task)
-    trained = manager.spec(default).diffusion if default else None
-    steps_max, kappa0 = (trained.steps, trained.kappa) if trained else (4, 2.0)
+    spec = manager.spec(default) if default else None
+    steps_max, steps0, kappa0 = (spec.diffusion.steps, spec.default_steps, spec.diffusion.kappa) if spec else (4, 4, 2.0)
     model = gr.Dropdown(choices=catalog.choices(manager, task), value=default, label="Model",
                         info="Weights load once and stay cached; official ones download on first use.")
-    steps = gr.Slider(1, steps_max, value=steps_max, step=1, label=_steps_label(steps_max))
+    steps = gr.Slider(1, steps_max, value=steps0, step=1,
+                      label=_steps_label(spec) if spec else f"Steps (1–{steps_max})")
     kappa = gr.Slider(*KAPPA_RANGE, value=kappa0, step=0.1, label=_kappa_label(kappa0))
     with gr.Row(equal_height=True):
         seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", scale=3)
@@ -86,14 +94,14 @@ def controls(studio: Studio, task: str, run_label: str) -> Controls:
                             label="Show the input in the slider resized with")
         tile = gr.Dropdown(list(TILES), value="auto", label="Largest tile (input pixels)",
                            info="Smaller tiles use less memory; 'off' samples the whole image at once.")
-        color_fix = gr.Radio(["none", "wavelet", "adain"], value="none",
+        color_fix = gr.Radio(list(COLOR_FIXES), value="none",
                              label="Colour correction towards the input")
     with gr.Row(equal_height=True):
         live = gr.Checkbox(False, label="Live: re-run when a slider is released", scale=2)
         run = gr.Button(run_label, variant="primary", scale=1, elem_id=f"{task}-run")
     model.change(lambda name: model_settings(manager, name), model, [steps, kappa], queue=False,
                  api_visibility="private")
-    dice.click(new_seed, None, seed, queue=False, api_visibility="private")
+    dice.click(random_seed, None, seed, queue=False, api_visibility="private")
     return Controls(model, steps, kappa, seed, dice, resample, tile, color_fix, live, run)
 
 
@@ -139,8 +147,9 @@ def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn
          names: tuple[str, str], extra_outputs: Sequence = ()) -> None:
     """Run, compare and live re-run events of a tab; ``names``: the run and compare API names.
 
-    Every model run shares the concurrency group "model" (one at a time: one GPU); progress and
-    errors show on the slider."""
+    Every model run shares the concurrency group "model" (one at a time: one GPU) and stops when
+    its request is cancelled (``cancel.py``); progress and errors show on the slider."""
+    run_fn, compare_fn, live_fn = cancellable(run_fn), cancellable(compare_fn), cancellable(live_fn)
     outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
     c.run.click(run_fn, inputs, outs, api_name=names[0], concurrency_id="model", show_progress_on=o.slider)
     cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts, o.file]  # file: the right-hand result

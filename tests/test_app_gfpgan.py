@@ -8,18 +8,10 @@ from PIL import Image
 
 from resshift.compat import install_torchvision_compat
 from resshift.manager import ModelManager
-from studio import jobs
 from studio.handlers import Studio
 from studio.limits import Limits
 from tests.helpers import tiny_model
 from tests.test_app_handlers import EXAMPLES
-
-
-@pytest.fixture(autouse=True)
-def _fresh_gfpgan_cache():
-    jobs._gfpgan.clear()
-    yield
-    jobs._gfpgan.clear()
 
 
 def _manager(weights_dir=None) -> ModelManager:

@@ -13,7 +13,8 @@ from studio import models as catalog
 from studio.handlers import BLANK_CANVAS, NO_IMAGE, NO_STROKE, Studio, parse_values
 from studio.images import editor_mask, safe_stem
 from studio.limits import Limits
-from tests.helpers import tiny_model
+from resshift.catalog import find_model
+from tests.helpers import tiny_model, tiny_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -289,17 +290,18 @@ def test_compare_kappa(studio, small_photo):
 
 
 def test_parse_values():
-    assert parse_values("steps", "", 4, 4) == [1, 2, 3, 4]
-    assert parse_values("kappa", "", 4, 4) == [0.5, 1.0, 2.0, 4.0]
-    assert parse_values("kappa", "", 4, 3) == [0.5, 1.0, 2.0]
-    assert parse_values("steps", "", 15, 4) == [1, 6, 10, 15]
-    assert parse_values("steps", "1-3, 3", 4, 4) == [1, 2, 3]
-    assert parse_values("kappa", "0.5; 2", 4, 4) == [0.5, 2.0]
+    four, fifteen = tiny_spec("sr"), find_model("realsr-v1")  # trained with 4 and 15 steps
+    assert parse_values("steps", "", four, 4) == [1, 2, 3, 4]
+    assert parse_values("kappa", "", four, 4) == [0.5, 1.0, 2.0, 4.0]
+    assert parse_values("kappa", "", four, 3) == [0.5, 1.0, 2.0]
+    assert parse_values("steps", "", fifteen, 4) == [1, 6, 10, 15]
+    assert parse_values("steps", "1-3, 3", four, 4) == [1, 2, 3]
+    assert parse_values("kappa", "0.5; 2", four, 4) == [0.5, 2.0]
     for vary, text, words in [("steps", "1", "at least two"), ("steps", "1,9", "between 1 and 4"),
                               ("kappa", "a,b", "cannot read"), ("steps", "1-6", "at most 4"),
                               ("kappa", "0.5, 16", "from 0.1 to 8")]:  # as the slider of a single run
         with pytest.raises(ValueError, match=words):
-            parse_values(vary, text, 4, 4)
+            parse_values(vary, text, four, 4)
 
 
 def test_timeout_stops_the_run(manager, tmp_path, small_photo):

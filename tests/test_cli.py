@@ -71,16 +71,18 @@ def test_cli_lists_models_without_a_task():
 
 @pytest.mark.parametrize("args, message", [
     (["sr"], "required: input, -o/--output"),
-    (["sr", str(REAL), "-o", "x.png", "--steps", "0"], "steps must be >= 1, got 0"),
-    (["sr", str(REAL), "-o", "x.png", "--kappa", "-1"], "kappa must be a finite number > 0"),
-    (["sr", str(REAL), "-o", "x.png", "--seed", "-1"], "seed must be a non-negative"),
+    (["sr", str(REAL), "-o", "x.png", "--steps", "0"], "steps must be between 1 and 4 for lite-sr"),
+    (["sr", str(REAL), "-o", "x.png", "--kappa", "-1"], "kappa must be from 0.1 to 8; got -1"),
+    (["sr", str(REAL), "-o", "x.png", "--seed", "-1"], "seed must be a whole number from 0 to 2^63-1; got -1"),
     (["sr", str(REAL), "-o", "x.png", "--tile", "-3"], "tile must be >= 0"),
     (["sr", str(REAL), "-o", "x.png", "--device", "tpu"], "--device must be cpu, cuda, cuda:N or auto"),
     (["sr", str(REAL), "-o", "x.png", "--model-spec", "missing.json"], "--model-spec missing.json"),
     (["sr", "missing.png", "-o", "x.png", "--model", "realsr-v3"], "input missing.png does not exist"),
-    (["sr", str(REAL), "-o", "x.png", "--model", "lite-face"], "model lite-face is for 'face', not 'sr'"),
+    (["sr", str(REAL), "-o", "x.png", "--model", "lite-face"],
+     "the model lite-face is a face restoration model; choose a super-resolution model"),
     (["sr", str(REAL), "-o", "x.png", "--model", "nope"], "unknown model 'nope'; known: realsr-v3"),
-    (["sr", str(REAL), "-o", "x.png", "--model", "lite-sr", "--steps", "9"], "lite-sr: steps must be in 1..4"),
+    (["sr", str(REAL), "-o", "x.png", "--model", "lite-sr", "--steps", "9"],
+     "steps must be between 1 and 4 for lite-sr (it was trained with 4); got 9"),
     (["inpaint", str(REAL), "-o", "x.png"], "inpainting needs --mask"),
     (["inpaint", str(REAL), "-o", "x.png", "--mask", "missing.png"], "--mask missing.png does not exist"),
     (["sr", str(DATA / "images"), "-o", str(REAL)], "is a file; a folder of inputs needs an output folder"),
@@ -89,7 +91,10 @@ def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path,
     """Wrong arguments are one 'error:' line and exit status 2, found before any weights load (an
     official model's are never downloaded for a missing input)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("resshift.cli.ModelManager", None)  # loading anything would fail loudly
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the usage error")
+
+    monkeypatch.setattr("resshift.manager.ModelManager.get", no_loading)  # loading anything fails loudly
     with pytest.raises(SystemExit) as exit_:
         main(args)
     err = capsys.readouterr().err

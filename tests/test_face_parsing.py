@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from resshift.face import restore_photo
-from resshift.face.parsing import FACE_CLASSES, default_masker, masks_from_labels, parsing_masker
+from resshift.face.parsing import FACE_CLASSES, masks_from_labels, parsing_masker
+from resshift.manager import ModelManager
 
 from .helpers import face_photo
 
@@ -38,10 +39,7 @@ def test_parsing_masker_loads_parsenet_weights(tmp_path):
 def test_offline_without_weights_falls_back_to_the_square(tmp_path, monkeypatch):
     monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("RESSHIFT_WEIGHTS_DIR", raising=False)
-    import resshift.face.parsing as parsing
-
-    monkeypatch.setattr(parsing, "_cache", {})
-    assert default_masker(False) is None
+    assert ModelManager([], device="cpu", allow_download=False).face_masker() is None
 
 
 def test_paste_uses_the_given_masks():

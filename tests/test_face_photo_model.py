@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.pipelines import RestoreOptions
-from resshift.pipelines.face_photo import restore_photo_with_model
+from resshift.pipelines import PhotoOptions, RestoreOptions, restore_face
 
 from .helpers import DATA, tiny_model
 
@@ -17,7 +16,7 @@ def face():
 
 
 def test_portrait_face_restored_and_pasted(face):
-    r = restore_photo_with_model(face, PORTRAIT, RestoreOptions(seed=2, steps=1), scale=2)
+    r = restore_face(face, PORTRAIT, RestoreOptions(seed=2, steps=1), photo=PhotoOptions(scale=2))
     src = Image.open(PORTRAIT)
     assert r.image.shape == (src.height * 2, src.width * 2, 3)
     assert len(r.faces) == 1 and r.message == "Restored 1 face."
@@ -25,23 +24,23 @@ def test_portrait_face_restored_and_pasted(face):
     facts = r.facts()
     assert facts["faces"] == 1 and facts["seed"] == 2 and facts["steps"] == 1
     # reproducible for a seed
-    again = restore_photo_with_model(face, PORTRAIT, RestoreOptions(seed=2, steps=1), scale=2)
+    again = restore_face(face, PORTRAIT, RestoreOptions(seed=2, steps=1), photo=PhotoOptions(scale=2))
     assert np.array_equal(r.image, again.image)
 
 
 def test_no_face_gives_background_and_message(face):
     flat = np.full((60, 80, 3), 128, np.uint8)
-    r = restore_photo_with_model(face, flat, RestoreOptions(seed=0), scale=2)
+    r = restore_face(face, flat, RestoreOptions(seed=0), photo=PhotoOptions(scale=2))
     assert r.image.shape == (120, 160, 3) and len(r.faces) == 0
     assert "No face found" in r.message
 
 
 def test_rgba_photo_keeps_alpha(face):
     rgba = Image.open(PORTRAIT).convert("RGBA")
-    r = restore_photo_with_model(face, rgba, RestoreOptions(seed=0, steps=1), scale=1)
+    r = restore_face(face, rgba, RestoreOptions(seed=0, steps=1), photo=PhotoOptions(scale=1))
     assert r.image.shape[2] == 4 and r.image[..., 3].min() == 255
 
 
 def test_refuses_wrong_model():
-    with pytest.raises(ValueError, match="not a face model"):
-        restore_photo_with_model(tiny_model("sr"), PORTRAIT)
+    with pytest.raises(ValueError, match="tiny-sr is a super-resolution model; choose a face restoration model"):
+        restore_face(tiny_model("sr"), PORTRAIT, photo=PhotoOptions())

@@ -12,9 +12,8 @@ from gradio.data_classes import FileData
 from PIL import Image, ImageFile
 
 from resshift.manager import ModelManager
-from resshift.pipelines import (ImageTooLargeError, InvalidImageError, InvalidMaskError, RestoreOptions,
+from resshift.pipelines import (ImageTooLargeError, InvalidImageError, InvalidMaskError, PhotoOptions, RestoreOptions,
                                 decode_image, inpaint, restore_face, super_resolve)
-from resshift.pipelines.face_photo import restore_photo_with_model
 from studio.components import CheckedImageEditor
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -75,7 +74,7 @@ def _run(task: str, models, source, mask=None):
         return inpaint(models["inpaint"], source, mask, OPTIONS, max_pixels=LIMIT).image
     if task == "face":
         return restore_face(models["face"], source, OPTIONS, max_pixels=LIMIT).image
-    result = restore_photo_with_model(models["face"], source, OPTIONS, max_pixels=LIMIT)
+    result = restore_face(models["face"], source, OPTIONS, photo=PhotoOptions(), max_pixels=LIMIT)
     assert result.message.startswith("No face found")  # nothing in the corpus is a face
     return result.image
 
@@ -239,7 +238,7 @@ def test_studio_inpaint_through_the_editor(studio, corpus, name, tmp_path, reque
     apply before decoding, EXIF orientation, 16-bit and float images are handled."""
     case = corpus[name]
     editor = CheckedImageEditor(type="numpy", image_mode="RGBA")
-    editor.check_file = lambda source: studio.check_image_file("inpaint", source)
+    editor.decode = lambda source: studio.decode_upload("inpaint", source)
     payload = _editor_payload(case, tmp_path)
     if name in HUGE:
         request.getfixturevalue("no_decoding")

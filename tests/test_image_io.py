@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.pipelines.image_io import InvalidImageError, attach_alpha, decode_image
+from resshift.image_io import InvalidImageError, attach_alpha, decode_image
 
 from .helpers import DATA
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 from PIL import Image
 
-from resshift.catalog import default_model
+from resshift.catalog import default_model_for
 from resshift.data.realesrgan import bicubic_downsample
 from resshift.loader import load_model
+from resshift.manager import ModelManager
 from resshift.pipelines import RestoreOptions, inpaint, restore_face, super_resolve
 from resshift.weights import assets_dir, weight_status
 from resshift.weights.lite import LITE_MODELS
@@ -37,7 +38,9 @@ def test_every_bundled_file_is_present_and_small():
 def test_offline_defaults_are_the_bundled_models(tmp_path, monkeypatch):
     monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("RESSHIFT_WEIGHTS_DIR", raising=False)
-    assert [default_model(t) for t in ("sr", "inpaint", "face")] == ["lite-sr", "lite-inpaint", "lite-face"]
+    offline = ModelManager(device="cpu", allow_download=False)
+    assert [default_model_for(offline, t) for t in ("sr", "inpaint", "face")] == ["lite-sr", "lite-inpaint",
+                                                                                  "lite-face"]
 
 
 def test_lite_sr_restores_a_real_image(lite):

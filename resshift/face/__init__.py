@@ -9,18 +9,17 @@
 
 The pipeline never imports the diffusion model; the caller passes it in as a callable.
 """
-from .align import CROP_SIZE, FFHQ_TEMPLATE_512, align_face, estimate_alignment
+from .align import CROP_SIZE, FFHQ_TEMPLATE_512, align_face, check_aligned_size, estimate_alignment, is_aligned_size
 from .detect import (DetectedFace, FaceDetector, RetinaFaceDetector, YuNetDetector, detect_faces,
                      load_detector, select_faces)
 from .gfpgan import GFPGAN_WEIGHTS, gfpgan_restorer
 from .paste import paste_face
-from .photo import (NO_FACE_MESSAGE, FacePhotoResult, PhotoFace, default_detector, looks_aligned,
-                    restore_aligned, restore_photo)
+from .photo import NO_FACE_MESSAGE, PhotoComposite, PhotoFace, looks_aligned, restore_aligned, restore_photo
 
 __all__ = [
-    "CROP_SIZE", "FFHQ_TEMPLATE_512", "align_face", "estimate_alignment",
+    "CROP_SIZE", "FFHQ_TEMPLATE_512", "align_face", "check_aligned_size", "estimate_alignment", "is_aligned_size",
     "DetectedFace", "FaceDetector", "RetinaFaceDetector", "YuNetDetector", "detect_faces",
     "load_detector", "select_faces", "paste_face", "GFPGAN_WEIGHTS", "gfpgan_restorer",
-    "NO_FACE_MESSAGE", "FacePhotoResult", "PhotoFace", "default_detector", "looks_aligned",
+    "NO_FACE_MESSAGE", "PhotoComposite", "PhotoFace", "looks_aligned",
     "restore_aligned", "restore_photo",
 ]

@@ -26,8 +26,27 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..image_io import InvalidImageError
+
 CROP_SIZE = 512
 """Side of an aligned face crop, in pixels."""
+ALIGNED_TOLERANCE = 0.02
+"""An aligned face may be this much off square (of its longer side, at least 2 pixels): crops saved
+by other tools are sometimes a pixel or two short."""
+
+
+def is_aligned_size(width: int, height: int) -> bool:
+    """The one rule for "this image can be an aligned face crop": square within
+    :data:`ALIGNED_TOLERANCE`. It does not look at the content (a square group photo passes)."""
+    return width > 0 and height > 0 and abs(width - height) <= max(2, ALIGNED_TOLERANCE * max(width, height))
+
+
+def check_aligned_size(width: int, height: int) -> None:
+    """Refuse an image that cannot be an aligned face (InvalidImageError, a sentence)."""
+    if not is_aligned_size(width, height):
+        raise InvalidImageError(
+            f"an aligned face must be square (512x512); this image is {width}x{height}. "
+            "Use whole-photo mode to detect and align faces first.")
 
 FFHQ_TEMPLATE_512 = np.array(
     [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],

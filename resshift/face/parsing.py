@@ -71,20 +71,3 @@ def parsing_masker(weights_path: str | Path | None = None, *, device: str | torc
     logger.info("face parsing (ParseNet) loaded from %s", path)
     return masks
 
-
-_cache: dict[bool, FaceMasks | None] = {}
-_cache_lock = threading.Lock()
-
-
-def default_masker(allow_download: bool) -> FaceMasks | None:
-    """ParseNet when its weights are on disk (or can be downloaded now, when allowed), else None
-    (the square feathered mask is used); decided once per process."""
-    with _cache_lock:
-        if allow_download not in _cache:
-            try:
-                _cache[allow_download] = parsing_masker(allow_download=allow_download)
-            except WeightsUnavailable as err:
-                logger.info("face parsing weights unavailable (%s); pasting with the feathered square",
-                            err.reason)
-                _cache[allow_download] = None
-        return _cache[allow_download]

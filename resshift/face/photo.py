@@ -7,14 +7,15 @@ The pipeline does not know the restoration model. It takes callables:
 - ``upscale_background(image, scale)``: (H, W, 3) uint8 RGB -> (H*scale, W*scale, 3) uint8, or None
   for a plain Lanczos resize (a copy at scale 1).
 
-Inputs are read with :func:`resshift.pipelines.image_io.decode_image` (grey, RGBA, 16-bit, float,
-PIL images, paths): grey becomes RGB; the alpha plane is not restored, it is resized to the output
-(Lanczos) and returned separately in ``FacePhotoResult.alpha``.
+Inputs are read with :func:`resshift.image_io.decode_image` (grey, RGBA, 16-bit, float, PIL
+images, paths): grey becomes RGB; the alpha plane is not restored, it is resized to the output
+(Lanczos) and returned separately in ``PhotoComposite.alpha``.
+
+This is the face toolkit's own pipeline; the task function that runs it with a ResShift model (or
+GFPGAN) and returns the library's one result type is :func:`resshift.pipelines.restore_face`.
 """
 from __future__ import annotations
 
-import functools
-import os
 import logging
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -22,9 +23,10 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from ..pipelines.image_io import ImageLike, decode_image, to_uint8
-from .align import CROP_SIZE, align_face
-from .detect import DetectedFace, FaceDetector, Select, load_detector, select_faces
+from ..image_io import ImageLike, decode_image, to_uint8
+from ..progress import CancelToken, check
+from .align import CROP_SIZE, align_face, check_aligned_size, is_aligned_size
+from .detect import DetectedFace, FaceDetector, Select, YuNetDetector, select_faces
 from .parsing import FaceMasks
 from .paste import paste_face
 
@@ -56,10 +58,10 @@ class PhotoFace:
 
 
 @dataclass(frozen=True, eq=False)
-class FacePhotoResult:
-    """image: (H*scale, W*scale, 3) uint8 RGB; faces: the restored faces (highest detector score
-    first); message: one human sentence about what was done; alpha: (H*scale, W*scale) uint8 when
-    the input had an alpha channel, else None."""
+class PhotoComposite:
+    """What :func:`restore_photo` made. image: (H*scale, W*scale, 3) uint8 RGB; faces: the restored
+    faces (highest detector score first); message: one human sentence about what was done; alpha:
+    (H*scale, W*scale) uint8 when the input had an alpha channel, else None."""
 
     image: np.ndarray
     faces: tuple[PhotoFace, ...]
@@ -68,7 +70,7 @@ class FacePhotoResult:
 
 
 def as_rgb_uint8(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Anything :func:`~resshift.pipelines.image_io.decode_image` reads (grey/RGB/RGBA arrays of
+    """Anything :func:`~resshift.image_io.decode_image` reads (grey/RGB/RGBA arrays of
     uint8, uint16 or float in [0, 1], PIL images, paths) -> ((H, W, 3) uint8 RGB, (H, W) uint8 alpha
     or None). uint8 input comes back unchanged."""
     decoded = decode_image(image)
@@ -76,12 +78,13 @@ def as_rgb_uint8(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def looks_aligned(image: np.ndarray) -> bool:
-    """True when ``image`` is square, so it can be an aligned face crop resized to 512x512.
+    """True when ``image`` can be an aligned face crop (square within 2 %,
+    :func:`~resshift.face.align.is_aligned_size`), resized to 512x512.
 
     A hint for the caller (e.g. to pre-tick "input is an aligned face"); it does not look at the
     content, so a square group photo also answers True.
     """
-    return image.ndim in (2, 3) and image.shape[0] == image.shape[1] and image.shape[0] > 0
+    return image.ndim in (2, 3) and is_aligned_size(image.shape[1], image.shape[0])
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -107,30 +110,9 @@ def restore_aligned(image: ImageLike, restore_faces: RestoreFaces) -> np.ndarray
     Returns the restored (512, 512, 3) uint8 RGB face.
     """
     rgb, _ = as_rgb_uint8(image)
-    if not looks_aligned(rgb):
-        raise ValueError(f"an aligned face must be square, got {rgb.shape[1]}x{rgb.shape[0]}; "
-                         "use restore_photo for whole photos")
+    check_aligned_size(rgb.shape[1], rgb.shape[0])
     crop = _resize(rgb, (CROP_SIZE, CROP_SIZE))
     return _restore_batch(restore_faces, crop[None])[0]
-
-
-def default_detector(allow_download: bool | None = None) -> FaceDetector:
-    """The detector ``restore_photo`` uses when given none: ``load_detector('auto')`` (RetinaFace,
-    downloaded on first use when allowed, else the bundled YuNet), made once per process.
-    allow_download None: allowed unless the environment sets RESSHIFT_OFFLINE=1."""
-    if allow_download is None:
-        allow_download = downloads_allowed_by_env()
-    return _cached_detector(allow_download)
-
-
-def downloads_allowed_by_env() -> bool:
-    """False when the environment says RESSHIFT_OFFLINE=1 (also true, yes, on)."""
-    return os.environ.get("RESSHIFT_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_detector(allow_download: bool) -> FaceDetector:
-    return load_detector("auto", allow_download=allow_download)
 
 
 def _upscale(rgb: np.ndarray, scale: int, upscale_background: UpscaleBackground | None) -> np.ndarray:
@@ -164,7 +146,8 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
                   upscale_background: UpscaleBackground | None = None, scale: int = 1,
                   select: Select = "all", min_face_size: int = 32,
                   detector: FaceDetector | None = None, progress: Progress | None = None,
-                  batch_size: int = 8, face_masks: FaceMasks | None = None) -> FacePhotoResult:
+                  batch_size: int = 8, face_masks: FaceMasks | None = None,
+                  cancel: CancelToken | None = None) -> PhotoComposite:
     """Restore every face of a photo and paste it into the (upscaled) background.
 
     image: (H, W[, C]) uint8 grey/RGB/RGBA array, or anything :func:`as_rgb_uint8` reads.
@@ -172,12 +155,14 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
     scale: 1, 2 or 4; output size = input size x scale.
     select: 'all', 'largest' or 'center' (box centre nearest the photo centre).
     min_face_size: faces whose box's longer side is smaller (input pixels) are left as they are.
-    detector: ``image -> list[DetectedFace]``, default :func:`default_detector`.
+    detector: ``image -> list[DetectedFace]``, default the bundled YuNet (offline, CPU); the model
+    manager owns RetinaFace (``ModelManager.face_detector``).
     progress: optional ``progress(fraction, message)``.
     face_masks: paste masks from the restored crops (e.g. :func:`~.parsing.parsing_masker`);
     default the feathered crop square.
+    cancel: checked before detection and between batches of faces.
 
-    Returns a :class:`FacePhotoResult`; a photo with no (selected) face gives the background alone
+    Returns a :class:`PhotoComposite`; a photo with no (selected) face gives the background alone
     and says so in ``message``.
     """
     if scale not in SCALES:
@@ -188,8 +173,9 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
     rgb, alpha = as_rgb_uint8(image)
     h, w = rgb.shape[:2]
 
+    check(cancel)
     report(0.0, "Detecting faces")
-    found = (detector if detector is not None else default_detector())(rgb)
+    found = (detector if detector is not None else YuNetDetector())(rgb)
     chosen = select_faces(found, (h, w), select=select, min_face_size=min_face_size)
     logger.info("%d face(s) detected, %d kept (select=%s, min_face_size=%d)",
                 len(found), len(chosen), select, min_face_size)
@@ -201,10 +187,12 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
         affines.append(affine)
     restored: list[np.ndarray] = []
     for start in range(0, len(crops), batch_size):
+        check(cancel)
         report(0.1 + 0.7 * start / len(crops), f"Restoring faces {start + 1}-"
                f"{min(start + batch_size, len(crops))} of {len(crops)}")
         restored.extend(_restore_batch(restore_faces, np.stack(crops[start:start + batch_size])))
 
+    check(cancel)
     report(0.8, "Upscaling the background" if scale > 1 else "Preparing the background")
     canvas = _upscale(rgb, scale, upscale_background)
     report(0.9, "Pasting faces back")
@@ -216,4 +204,4 @@ def restore_photo(image: ImageLike, restore_faces: RestoreFaces, *,
 
     faces = tuple(PhotoFace(f.box, f.landmarks, f.score, a, c, r)
                   for f, a, c, r in zip(chosen, affines, crops, restored))
-    return FacePhotoResult(canvas, faces, _message(len(found), chosen, select, min_face_size), out_alpha)
+    return PhotoComposite(canvas, faces, _message(len(found), chosen, select, min_face_size), out_alpha)

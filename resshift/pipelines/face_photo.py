@@ -1,53 +1,52 @@
-"""Whole-photo face restoration with a ResShift face model: detect, align, restore, paste back.
+"""Whole-photo face restoration with any face restorer: detect, align, restore, paste back.
 
-Glue between the model-agnostic photo pipeline in :mod:`resshift.face` and the task pipelines.
+Glue between the model-agnostic face toolkit (:func:`resshift.face.restore_photo`) and the task
+pipelines: a ResShift face model (:func:`resshift_faces`, what ``restore_face(photo=...)`` runs) or
+a comparison restorer such as GFPGAN give the same :class:`~resshift.result.RestoreResult`.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
 
+from ..face import check_aligned_size, restore_aligned, restore_photo
+from ..image_io import DecodedImage, ImageLike, attach_alpha, decode_image, to_uint8
 from ..loader import RestorationModel
-from .image_io import DecodedImage, ImageLike, attach_alpha, decode_image, to_uint8
-from .options import ProgressEvent, RestoreOptions
-from .restore import new_seed
-from .tasks import restore_face_batch, super_resolve
+from ..progress import CancelToken, ProgressEvent
+from ..result import RestoreResult
+from .options import PhotoOptions, RestoreOptions
+from .tasks import check_task, restore_face_batch, super_resolve
 
-Background = Literal["resize", "sr"]
-
-
-@dataclass(frozen=True, eq=False)
-class PhotoRestoreResult:
-    """image: (H*scale, W*scale, 3|4) uint8; faces: resshift.face.PhotoFace per restored face."""
-
-    image: np.ndarray
-    faces: tuple
-    message: str
-    model: str
-    steps: int
-    kappa: float
-    seed: int
-    device: str
-    seconds: float
-    extra: dict = field(default_factory=dict)
-
-    def facts(self) -> dict:
-        h, w = self.image.shape[:2]
-        return {"model": self.model, "steps": self.steps, "kappa": self.kappa, "seed": self.seed,
-                "device": self.device, "seconds": round(self.seconds, 3), "faces": len(self.faces),
-                "size": f"{w}x{h}", "message": self.message, **self.extra}
+StepCallback = Callable[[ProgressEvent], None] | None
+FaceRestorer = Callable[[np.ndarray, StepCallback], np.ndarray]
+"""restore(crops, callback): (N, 512, 512, 3) uint8 aligned crops -> the same, restored; callback
+(may be None) receives the restorer's own progress events (sampling steps)."""
 
 
-def sr_background(sr_model: RestorationModel, options: RestoreOptions) -> Callable[[np.ndarray, int], np.ndarray]:
-    """An ``upscale_background`` callable: x4 super-resolution with ``sr_model``, resized to the scale."""
+def resshift_faces(model: RestorationModel, options: RestoreOptions, cancel: CancelToken | None = None
+                   ) -> FaceRestorer:
+    """A ResShift face model as a :data:`FaceRestorer` (one seed for the photo: ``options.seed``)."""
+    return lambda crops, callback: restore_face_batch(model, crops, options, callback=callback, cancel=cancel)
+
+
+def plain_faces(restore_faces: Callable[[np.ndarray], np.ndarray]) -> FaceRestorer:
+    """A ``crops -> crops`` restorer without progress of its own (e.g. GFPGAN) as a FaceRestorer."""
+    return lambda crops, callback: restore_faces(crops)
+
+
+def sr_background(sr_model: RestorationModel, seed: int | None,
+                  cancel: CancelToken | None = None) -> Callable[[np.ndarray, int], np.ndarray]:
+    """An ``upscale_background`` callable: x4 super-resolution with ``sr_model`` at its own default
+    settings and ``seed``, resized to the scale."""
+    check_task(sr_model.spec, "sr")
+
     def upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
         if scale == 1:
             return rgb
-        out = super_resolve(sr_model, rgb, options).image[..., :3]
+        out = super_resolve(sr_model, rgb, RestoreOptions(seed=seed), cancel=cancel).image[..., :3]
         h, w = rgb.shape[:2]
         if out.shape[:2] != (h * scale, w * scale):
             out = np.asarray(Image.fromarray(out).resize((w * scale, h * scale), Image.LANCZOS))
@@ -56,57 +55,72 @@ def sr_background(sr_model: RestorationModel, options: RestoreOptions) -> Callab
     return upscale
 
 
-def restore_photo_with_model(
-    model: RestorationModel,
+def restore_faces_with(
+    restorer: FaceRestorer,
+    name: str,
     image: ImageLike | DecodedImage,
-    options: RestoreOptions = RestoreOptions(),
+    photo: PhotoOptions | None = None,
     *,
-    scale: int = 1,
-    background: Background = "resize",
+    run: dict[str, Any] | None = None,
     sr_model: RestorationModel | None = None,
-    select: str = "all",
-    min_face_size: int = 32,
-    detector=None,
-    allow_download: bool | None = None,
+    helpers=None,
+    device: str = "cpu",
     callback: Callable[[ProgressEvent], None] | None = None,
-    progress: Callable[[float, str], None] | None = None,
+    cancel: CancelToken | None = None,
     max_pixels: int | None = None,
-) -> PhotoRestoreResult:
-    """Restore every face of a photo with ``model`` (a face model) and paste it back.
+) -> RestoreResult:
+    """Restore an aligned face (photo None) or every face of a whole photo with ``restorer``.
 
-    background: 'resize' (Lanczos) or 'sr' (``sr_model``, an x4 SR model; resized to the scale).
-    detector: default the RetinaFace detector (weights downloaded on first use when
-    ``allow_download``; None: unless RESSHIFT_OFFLINE=1), else the bundled offline YuNet. Faces
-    are pasted with a face-parsing mask (ParseNet) when its weights are available the same way,
-    else with the feathered crop square. With no face found, the background alone
-    is returned and ``message`` says so.
+    name: the restorer's name in the result; run: its diffusion settings for the result (steps,
+    kappa, seed, timesteps); sr_model: the x4 SR model of ``PhotoOptions(background='sr')``;
+    helpers: owner of the face detector and parser (``face_detector()``, ``face_masker()``), e.g.
+    a :class:`~resshift.manager.ModelManager`; default the process's manager for ``device``.
+    callback: the photo's stages ('Detecting faces', done 0.0) and the restorer's steps, as
+    ProgressEvents; cancel: checked between stages, batches of faces and sampling steps.
     """
-    from ..face import default_detector, restore_photo
-    from ..face.parsing import default_masker
-    from ..face.photo import downloads_allowed_by_env
-
-    if model.spec.task != "face":
-        raise ValueError(f"model {model.spec.name!r} is not a face model")
-    if background == "sr" and sr_model is None:
-        raise ValueError("background='sr' needs an sr_model")
-    if background not in ("resize", "sr"):
-        raise ValueError("background must be 'resize' or 'sr'")
     started = time.perf_counter()
     img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
-    seed = options.seed if options.seed is not None else new_seed()
-    options = replace(options, seed=seed)
     rgb = to_uint8(img.rgb)
-    result = restore_photo(
-        rgb, lambda crops: restore_face_batch(model, crops, options, callback=callback),
-        upscale_background=sr_background(sr_model, options) if background == "sr" else None,
-        scale=scale, select=select, min_face_size=min_face_size,
-        detector=detector if detector is not None else default_detector(allow_download), progress=progress,
-        face_masks=default_masker(downloads_allowed_by_env() if allow_download is None else allow_download),
-    )
+    stage = [0.0, ""]  # the photo pipeline's latest stage: a restorer's step is reported inside it
+
+    def on_stage(fraction: float, message: str) -> None:
+        stage[:] = [fraction, message]
+        if callback is not None:
+            callback(ProgressEvent.stage(fraction, message))
+
+    def on_step(event: ProgressEvent) -> None:
+        if callback is not None:
+            callback(ProgressEvent.stage(stage[0], f"{stage[1]}: {event.describe()}" if stage[1] else event.describe()))
+
+    restore_faces = lambda crops: restorer(crops, on_step)  # noqa: E731
+    if photo is None:
+        check_aligned_size(*img.size)
+        face = restore_aligned(rgb, restore_faces)
+        h, w = rgb.shape[:2]
+        if face.shape[:2] != (h, w):
+            face = np.asarray(Image.fromarray(face).resize((w, h), Image.BICUBIC))
+        return RestoreResult(image=attach_alpha(face, img.alpha), model=name, device=device,
+                             seconds=time.perf_counter() - started, **(run or {}))
+    if photo.background == "sr" and sr_model is None:
+        raise ValueError("PhotoOptions(background='sr') needs an sr_model")
+    if helpers is None:
+        from ..manager import default_manager
+
+        helpers = default_manager(device)
+    seed = (run or {}).get("seed")
+    composite = restore_photo(
+        rgb, restore_faces, scale=photo.scale, select=photo.select, min_face_size=photo.min_face_size,
+        upscale_background=None if photo.background == "resize" else sr_background(sr_model, seed, cancel),
+        detector=helpers.face_detector(), face_masks=helpers.face_masker(), progress=on_stage, cancel=cancel)
+    return RestoreResult(
+        image=attach_alpha(composite.image, img.alpha), model=name, device=device,
+        seconds=time.perf_counter() - started, faces=tuple(composite.faces), message=composite.message,
+        scale=photo.scale, background="resize" if photo.background == "resize" else sr_model.spec.name,
+        **(run or {}))
+
+
+def run_facts(model: RestorationModel, options: RestoreOptions) -> dict[str, Any]:
+    """A ResShift run's settings for :func:`restore_faces_with`'s result (options resolved)."""
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
-    return PhotoRestoreResult(
-        image=attach_alpha(result.image, img.alpha), faces=tuple(result.faces), message=result.message,
-        model=model.spec.name, steps=schedule.num_steps, kappa=schedule.kappa, seed=seed,
-        device=str(model.device), seconds=time.perf_counter() - started,
-        extra={"scale": scale, "background": background if background == "resize" else sr_model.spec.name},
-    )
+    return {"steps": schedule.num_steps, "kappa": schedule.kappa, "seed": options.seed,
+            "timesteps": schedule.timesteps}

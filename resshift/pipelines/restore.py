@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +16,8 @@ import torch.nn.functional as F
 from ..diffusion.sampler import sample
 from ..diffusion.schedule import Schedule
 from ..loader import RestorationModel
-from .options import ProgressEvent, RestoreOptions, check_tile_overlap
+from ..progress import CancelToken, ProgressEvent, check
+from .options import RestoreOptions, check_tile_overlap
 from .stages import restore_in_stages
 from .tiling import count_tiles
 
@@ -47,10 +47,6 @@ def default_unet_tile(model: RestorationModel) -> int:
     float32: 0.33 / 1.17 / 2.53 / 4.61 s at 64 / 128 / 192 / 256, peak RSS 3.4 GiB at 256;
     ``benchmarks/cpu_bound.py``)."""
     return 512 if model.device.type == "cuda" else 256
-
-
-def new_seed() -> int:
-    return secrets.randbits(31)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, int, int]:
@@ -96,6 +92,16 @@ def resolve_precision(precision: str, model: RestorationModel) -> str:
     return "fp32"
 
 
+class Sampled(NamedTuple):
+    """What :func:`run_model` gives back: image (B, 3, h*sf, w*sf) float32 in about [-1, 1] on the
+    model's device; the schedule and seed it ran with; tiles of the most tiled stage."""
+
+    image: torch.Tensor
+    schedule: Schedule
+    seed: int
+    tiles: int
+
+
 def run_model(
     model: RestorationModel,
     y: torch.Tensor,
@@ -103,8 +109,14 @@ def run_model(
     *,
     mask: torch.Tensor | None = None,
     callback: Callable[[ProgressEvent], None] | None = None,
-) -> tuple[torch.Tensor, Schedule, int, int]:
+    cancel: CancelToken | None = None,
+) -> Sampled:
     """Restore y (B, 3, h, w) in [-1, 1] (mask (B, 1, h, w) in {-1, 1} for inpainting).
+
+    ``options`` are resolved here against the model when the caller has not done it
+    (:meth:`RestoreOptions.resolve`). ``cancel`` is checked after every sampling step and every
+    tile of every stage (so also before decoding): a cancelled run raises
+    :class:`~resshift.progress.Cancelled` there.
 
     A single image (B = 1) larger than the tile size is restored in three tiled stages
     (``stages.py``): the VQ encoder and decoder in tiles of at most ``tile`` input pixels, the
@@ -112,13 +124,13 @@ def run_model(
     :func:`default_unet_tile` latent pixels for a VQ model; for the weight-free pixel stage, which
     goes whole, ``tile``). A batch, or an input within one tile, is sampled in one call (the CUDA
     graphs apply there). Tile counts in the result are those of the most tiled stage.
-
-    Returns (image (1, 3, h*sf, w*sf) float32 on the model's device, schedule, seed, tile count).
     """
     spec, device = model.spec, model.device
     sf = spec.diffusion.sf
+    if not options.resolved:
+        options = options.resolve(spec)
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
-    seed = new_seed() if options.seed is None else options.seed
+    seed = options.seed
     generator = torch.Generator("cpu").manual_seed(seed)
     precision = resolve_precision(options.precision, model)
     # the CUDA-graph replay takes sample()'s arguments and gives its result
@@ -140,14 +152,21 @@ def run_model(
     else:  # checked again: the options know the tile they give, not the default or rounded one
         overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
         check_tile_overlap(overlap, tile, " here")
-    report = None if callback is None else (lambda step: callback(ProgressEvent(0, 1, step)))
+
+    def emit(event: ProgressEvent) -> None:  # every step and tile: stop here when cancelled
+        check(cancel)
+        if callback is not None:
+            callback(event)
+
+    check(cancel)
     if x.shape[0] > 1 or count_tiles(x.shape[-2], x.shape[-1], tile, overlap) == 1:
         # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile
         lq = x[:, :3]
         kwargs = {"lq": lq} if mask is None else {"lq": lq, "mask": x[:, 3:4]}
         out = sampler(unet, lq, schedule, spec.diffusion, first_stage=first_stage, model_kwargs=kwargs,
-                      generator=generator, precision=precision, callback=report)
-        return out[:, :, : h * sf, : w * sf], schedule, seed, 1
+                      generator=generator, precision=precision,
+                      callback=lambda step: emit(ProgressEvent(0, 1, step)))
+        return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, 1)
     to_latent = Fraction(sf, getattr(first_stage, "downscale", 1))
     if spec.first_stage == "vq":  # the VQ's attention bounds its tiles; the UNet's may be larger
         stage_tile, unet_tile = tile, max(int(tile * to_latent), default_unet_tile(model))
@@ -155,5 +174,5 @@ def run_model(
         stage_tile, unet_tile = 0, int(tile * to_latent)
     out, tiles = restore_in_stages(unet, first_stage, x, schedule, spec.diffusion, stage_tile=stage_tile,
                                    unet_tile=unet_tile, overlap=overlap, generator=generator,
-                                   precision=precision, batch=options.batch_tiles, callback=callback)
-    return out[:, :, : h * sf, : w * sf], schedule, seed, tiles
+                                   precision=precision, batch=options.batch_tiles, callback=emit)
+    return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, tiles)

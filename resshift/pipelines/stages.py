@@ -37,7 +37,7 @@ from ..diffusion.sampler import (
 )
 from ..diffusion.schedule import DiffusionConfig, Schedule
 from ..models.unet import Condition
-from .options import ProgressEvent
+from ..progress import ProgressEvent
 from .tiling import count_tiles, tiled
 
 

@@ -1,8 +1,14 @@
-"""Task pipelines: images in, images out (PIL, numpy or file paths; any size).
+"""Task pipelines: images in, one :class:`~resshift.result.RestoreResult` out (PIL, numpy or file
+paths; any size).
 
 - ``super_resolve``: x sf super-resolution (sf = 4 for every released SR model)
 - ``inpaint``: fill the masked pixels (mask 1 = missing); known pixels are returned exactly
-- ``restore_face``: blind restoration of an aligned 512x512 face (for whole photos see resshift.face)
+- ``restore_face``: blind restoration of an aligned 512x512 face, or of every face of a whole
+  photo (``photo=PhotoOptions(...)``, see ``face_photo.py``)
+- ``restore``: any of them, by the model's task
+
+Each checks its request once, at the top (:meth:`RestoreOptions.resolve`, the task of the model,
+the image, the mask), and raises :class:`~resshift.errors.InvalidRequest` with a sentence.
 """
 from __future__ import annotations
 
@@ -14,18 +20,35 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidRequest
+from ..face.align import check_aligned_size
+from ..image_io import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
+                        decode_image, from_model_output, to_model_input, to_uint8)
 from ..loader import RestorationModel
+from ..progress import CancelToken, ProgressEvent
+from ..result import RestoreResult
+from ..weights.registry import TASK_TITLES, ModelSpec
 from .color import color_fix
-from .image_io import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
-                       decode_image, from_model_output, to_model_input)
-from .options import ProgressEvent, RestoreOptions, RestoreResult
-from .restore import run_model
+from .options import SEED_LIMIT, PhotoOptions, RestoreOptions
+from .restore import Sampled, run_model
 
 FACE_SIZE = 512
 
 
-class InvalidMaskError(ValueError):
+class InvalidMaskError(InvalidRequest):
     """The inpainting mask is empty, of the wrong size or unreadable."""
+
+
+def check_task(spec: ModelSpec, task: str) -> None:
+    """Refuse a model of another task (InvalidRequest naming both)."""
+    if spec.task != task:
+        wanted = TASK_TITLES[task]
+        raise InvalidRequest(f"the model {spec.name} is a {TASK_TITLES[spec.task]} model; choose "
+                             f"{'an' if wanted[0] in 'aeiou' else 'a'} {wanted} model")
+
+
+def _decoded(image: ImageLike | DecodedImage, max_pixels: int | None) -> DecodedImage:
+    return image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
 
 
 def _whole(options: RestoreOptions) -> RestoreOptions:
@@ -33,12 +56,7 @@ def _whole(options: RestoreOptions) -> RestoreOptions:
     return options if options.tile is not None else replace(options, tile=0)
 
 
-def _check_task(model: RestorationModel, task: str) -> None:
-    if model.spec.task != task:
-        raise ValueError(f"model {model.spec.name!r} is a {model.spec.task!r} model, not {task!r}")
-
-
-def _finish(model: RestorationModel, out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
+def _finish(out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
     """The colour fix when asked for; a greyscale input (R = G = B everywhere) gives a greyscale
     result (the networks work in colour and would otherwise add faint colour noise to it)."""
     if options.color_fix != "none":
@@ -49,10 +67,11 @@ def _finish(model: RestorationModel, out: torch.Tensor, y: torch.Tensor, options
     return out
 
 
-def _result(model, image, schedule, seed, tiles, started, **extra) -> RestoreResult:
-    return RestoreResult(image=image, model=model.spec.name, steps=schedule.num_steps,
-                         kappa=schedule.kappa, seed=seed, timesteps=schedule.timesteps,
-                         device=str(model.device), seconds=time.perf_counter() - started, tiles=tiles,
+def _result(model: RestorationModel, image: np.ndarray, run: Sampled, started: float, **extra) -> RestoreResult:
+    schedule = run.schedule
+    return RestoreResult(image=image, model=model.spec.name, device=str(model.device),
+                         seconds=time.perf_counter() - started, steps=schedule.num_steps,
+                         kappa=schedule.kappa, seed=run.seed, timesteps=schedule.timesteps, tiles=run.tiles,
                          extra=extra)
 
 
@@ -62,17 +81,19 @@ def super_resolve(
     options: RestoreOptions = RestoreOptions(),
     *,
     callback: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
     max_pixels: int | None = None,
 ) -> RestoreResult:
     """x sf super-resolution. The input is reflect-padded to the model's size multiple (64 input
     pixels for the released models, as the official inference) and cropped back."""
-    _check_task(model, "sr")
+    check_task(model.spec, "sr")
+    options = options.resolve(model.spec)
     started = time.perf_counter()
-    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    img = _decoded(image, max_pixels)
     y = to_model_input(img.rgb)
-    out, schedule, seed, tiles = run_model(model, y, options, callback=callback)
-    out = _finish(model, out, y, options)
-    return _result(model, attach_alpha(from_model_output(out), img.alpha), schedule, seed, tiles, started)
+    run = run_model(model, y, options, callback=callback, cancel=cancel)
+    out = _finish(run.image, y, options)
+    return _result(model, attach_alpha(from_model_output(out), img.alpha), run, started)
 
 
 def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
@@ -111,6 +132,7 @@ def inpaint(
     options: RestoreOptions = RestoreOptions(),
     *,
     callback: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
     max_pixels: int | None = None,
 ) -> RestoreResult:
     """Fill the pixels where ``mask`` is set (1 / white / opaque = missing).
@@ -118,21 +140,20 @@ def inpaint(
     As the official pipeline: missing pixels are set to -1 in the model's input, the mask is given in
     {-1, 1}, and known pixels are pasted back, so they are returned bit-exact.
     """
-    _check_task(model, "inpaint")
+    check_task(model.spec, "inpaint")
+    options = options.resolve(model.spec)
     started = time.perf_counter()
-    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    img = _decoded(image, max_pixels)
     missing = decode_mask(mask, img.size)
     if not missing.any():
         raise InvalidMaskError("the mask is empty: mark the pixels to repaint first")
     y = to_model_input(img.rgb)
     m = torch.from_numpy(missing)[None, None].float()
     y_masked = torch.where(m > 0, torch.full_like(y, -1.0), y)
-    out, schedule, seed, tiles = run_model(model, y_masked, options, mask=m * 2 - 1, callback=callback)
-    out = _finish(model, out, y, options)
-    restored = from_model_output(out)
-    known = np.round(np.clip(img.rgb, 0, 1) * 255).astype(np.uint8)
-    result = np.where(missing[..., None], restored, known)
-    return _result(model, attach_alpha(result, img.alpha), schedule, seed, tiles, started,
+    run = run_model(model, y_masked, options, mask=m * 2 - 1, callback=callback, cancel=cancel)
+    out = _finish(run.image, y, options)
+    result = np.where(missing[..., None], from_model_output(out), to_uint8(img.rgb))
+    return _result(model, attach_alpha(result, img.alpha), run, started,
                    masked_fraction=round(float(missing.mean()), 4))
 
 
@@ -141,48 +162,85 @@ def restore_face(
     image: ImageLike | DecodedImage,
     options: RestoreOptions = RestoreOptions(),
     *,
+    photo: PhotoOptions | None = None,
+    sr_model: RestorationModel | None = None,
+    helpers=None,
     callback: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
     max_pixels: int | None = None,
 ) -> RestoreResult:
-    """Blind restoration of an aligned face. Non-512 inputs are resized to 512x512 (bicubic), restored
-    and resized back; non-square inputs are refused (use the whole-photo pipeline for those)."""
-    _check_task(model, "face")
+    """Blind face restoration.
+
+    photo None: ``image`` is an aligned face; non-512 inputs are resized to 512x512 (bicubic),
+    restored and resized back; an input that is not square (within 2 %) is refused (use
+    ``photo``). photo: ``image`` is a whole photo: every face is found, aligned, restored and pasted
+    back (``face_photo.restore_faces_with``; sr_model: the x4 SR model of
+    ``PhotoOptions(background='sr')``; helpers: who owns the face detector and parser, e.g. the
+    studio's ModelManager, default the process's manager for the model's device).
+    """
+    check_task(model.spec, "face")
+    options = options.resolve(model.spec)
+    if photo is not None:
+        from .face_photo import resshift_faces, restore_faces_with, run_facts
+
+        return restore_faces_with(resshift_faces(model, options, cancel), model.spec.name, image, photo,
+                                  run=run_facts(model, options), sr_model=sr_model, helpers=helpers,
+                                  device=str(model.device), callback=callback, cancel=cancel,
+                                  max_pixels=max_pixels)
     started = time.perf_counter()
-    img = image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+    img = _decoded(image, max_pixels)
     w, h = img.size
-    if abs(w - h) > max(2, 0.02 * max(w, h)):
-        raise InvalidImageError(
-            f"an aligned face must be square (512x512); this image is {w}x{h}. "
-            "Use whole-photo mode to detect and align faces first.")
+    check_aligned_size(w, h)
     y = to_model_input(img.rgb)
     if (h, w) != (FACE_SIZE, FACE_SIZE):
         y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
-    out, schedule, seed, tiles = run_model(model, y, _whole(options), callback=callback)
-    out = _finish(model, out, y, options)
+    run = run_model(model, y, _whole(options), callback=callback, cancel=cancel)
+    out = _finish(run.image, y, options)
     if (h, w) != (FACE_SIZE, FACE_SIZE):
         out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-    return _result(model, attach_alpha(from_model_output(out), img.alpha), schedule, seed, tiles, started)
+    return _result(model, attach_alpha(from_model_output(out), img.alpha), run, started)
 
 
 def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: RestoreOptions = RestoreOptions(),
                        *, callback: Callable[[ProgressEvent], None] | None = None,
-                       batch_size: int = 8) -> np.ndarray:
+                       cancel: CancelToken | None = None, batch_size: int = 8) -> np.ndarray:
     """Restore N aligned faces: (N, 512, 512, 3) uint8 -> (N, 512, 512, 3) uint8, ``batch_size`` at a time.
 
     One seed (options.seed, or a fresh one) makes the whole call reproducible.
     """
-    _check_task(model, "face")
+    check_task(model.spec, "face")
     if faces.ndim != 4 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE, 3) or faces.dtype != np.uint8:
-        raise ValueError(f"faces must be (N, 512, 512, 3) uint8, got {faces.shape} {faces.dtype}")
+        raise InvalidRequest(f"faces must be (N, 512, 512, 3) uint8, got {faces.shape} {faces.dtype}")
     if len(faces) == 0:
         return faces.copy()
-    seed = options.seed
+    options = options.resolve(model.spec)
     outs = []
     for start in range(0, len(faces), batch_size):
         chunk = faces[start:start + batch_size]
         y = torch.from_numpy(chunk).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1
-        opts = _whole(replace(options, seed=None if seed is None else seed + start))
-        out, _, _, _ = run_model(model, y, opts, callback=callback)
-        out = _finish(model, out, y, options)
+        seed = (options.seed + start) % SEED_LIMIT
+        run = run_model(model, y, _whole(replace(options, seed=seed)), callback=callback, cancel=cancel)
+        out = _finish(run.image, y, options)
         outs.append(((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
     return np.concatenate(outs)
+
+
+def restore(model: RestorationModel, image: ImageLike | DecodedImage, options: RestoreOptions = RestoreOptions(),
+            *, mask: ImageLike | np.ndarray | None = None, photo: PhotoOptions | None = None,
+            **kwargs) -> RestoreResult:
+    """Run the pipeline of the model's task: ``super_resolve``, ``inpaint`` (needs ``mask``) or
+    ``restore_face`` (``photo``: a whole photo). kwargs: the pipeline's keyword arguments."""
+    task = model.spec.task
+    if mask is not None and task != "inpaint":
+        raise InvalidRequest(f"a mask is for inpainting; the model {model.spec.name} is a "
+                             f"{TASK_TITLES[task]} model")
+    if photo is not None and task != "face":
+        raise InvalidRequest(f"whole-photo settings are for face restoration; the model {model.spec.name} "
+                             f"is a {TASK_TITLES[task]} model")
+    if task == "sr":
+        return super_resolve(model, image, options, **kwargs)
+    if task == "inpaint":
+        if mask is None:
+            raise InvalidMaskError("inpainting needs a mask: white (or 1) marks the pixels to repaint")
+        return inpaint(model, image, mask, options, **kwargs)
+    return restore_face(model, image, options, photo=photo, **kwargs)

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from .config import load_config
-from .loop import build_networks, resolve_device, resolve_spec
+from ..settings import resolve_device
+from .loop import resolve_spec, trainable_networks
 from .tasks import validation_pairs
 from .validate import validate
 
@@ -24,7 +25,7 @@ def evaluate(config_path: Path, weights: Path, overrides: list[str] = (), device
         raise ValueError(f"{config_path} has no val_dir")
     dev = resolve_device(device or config.device)
     spec = resolve_spec(config)
-    unet, first_stage = build_networks(spec, dev, channels_last=False)
+    unet, first_stage = trainable_networks(spec, dev, channels_last=False)
     unet.load_state_dict(load_file(str(weights), device=str(dev)), strict=True)  # fp16 -> float32 copy
     unet.eval()
     pairs = validation_pairs(config.task, config.degradation, config.val_dir, config.val_images,

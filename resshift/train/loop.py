@@ -24,7 +24,9 @@ from torch.utils.data import DataLoader
 
 from ..data import CropConfig, ImageFolder
 from ..data.util import generator_for
+from ..loader import build_networks
 from ..models import PixelUnshuffleStage, SwinUNet
+from ..settings import resolve_device
 from ..weights.lite import lite_model
 from ..weights.registry import ModelSpec
 from .checkpoint import export_metadata, load_checkpoint, save_checkpoint, write_fp16_safetensors
@@ -70,24 +72,20 @@ def load_init_weights(unet: SwinUNet, path: str | Path) -> None:
     log.info("initialised the Swin-UNet from %s", path)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build_networks(spec: ModelSpec, device: torch.device, channels_last: bool,
-                   seed: int | None = None) -> tuple[SwinUNet, PixelUnshuffleStage]:
-    """The spec's Swin-UNet (initialised from ``seed`` when given) and pixel-unshuffle stage."""
+def trainable_networks(spec: ModelSpec, device: torch.device, channels_last: bool,
+                       seed: int | None = None) -> tuple[SwinUNet, PixelUnshuffleStage]:
+    """The spec's networks (``loader.build_networks``) made trainable on ``device``: the Swin-UNet
+    initialised from ``seed`` when given, and the weight-free pixel-unshuffle stage."""
     if spec.first_stage != "pixel":
         raise ValueError(f"{spec.name}: only pixel-unshuffle first stages are trained here")
-    unet = SwinUNet(**spec.unet_params)
+    unet, first_stage = build_networks(spec)
+    unet.train().requires_grad_(True)
     if seed is not None:
         initialize(unet, torch.Generator().manual_seed(seed))
     unet = unet.to(device)
     if channels_last:
         unet = unet.to(memory_format=torch.channels_last)
-    return unet, PixelUnshuffleStage(**spec.first_stage_params).to(device)
+    return unet, first_stage.to(device)
 
 
 def learning_rate(config: TrainConfig, step: int, elapsed_s: float) -> float:
@@ -189,8 +187,8 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.spec = resolve_spec(config)
-        self.unet, self.first_stage = build_networks(self.spec, self.device, self.channels_last, config.seed)
-        shadow, _ = build_networks(self.spec, self.device, self.channels_last)
+        self.unet, self.first_stage = trainable_networks(self.spec, self.device, self.channels_last, config.seed)
+        shadow, _ = trainable_networks(self.spec, self.device, self.channels_last)
         if config.init_from:
             load_init_weights(self.unet, config.init_from)
         self.ema = EMA(self.unet, config.ema_rate, shadow)

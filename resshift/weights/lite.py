@@ -64,6 +64,8 @@ def _lite(key: str, task: str, title: str, unet: dict[str, Any], sf: int, factor
         WeightFile(filename=name, bundled=f"lite/{name}", sha256=sha256, size=size), "pixel",
         {"factor": factor}, official=False,
         notes=f"{notes}; trained by resshift.train (configs/lite_{stem}.yaml).",
+        licence="research use: trained by this project on research data sets (model card in assets/lite/)",
+        source=f"bundled: assets/lite/{name}",
     )
 
 

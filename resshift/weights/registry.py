@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
-from ..diffusion.schedule import DiffusionConfig
+from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS, DiffusionConfig
 
 Task = Literal["sr", "inpaint", "face"]
 TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
+TASK_TITLES = {"sr": "super-resolution", "inpaint": "inpainting", "face": "face restoration"}
 OFFICIAL_RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 
 
@@ -39,7 +40,10 @@ class ModelSpec:
     """A restoration model: Swin-UNet parameters, its first stage, weights and diffusion settings.
 
     first_stage: 'vq' (``VQAutoencoder(**first_stage_params)``) or 'pixel'
-    (``PixelUnshuffleStage(**first_stage_params)``, weight-free).
+    (``PixelUnshuffleStage(**first_stage_params)``, weight-free). sampling_steps / spacing: how it
+    is sampled by default (None: its trained steps ``diffusion.steps``); a one-step distillation
+    such as SinSR was trained on a 15-step schedule and is sampled in one step, 'trailing'.
+    licence and source: what a user may do with the weights, and where they come from.
     """
 
     name: str
@@ -53,6 +57,10 @@ class ModelSpec:
     first_stage_weights: WeightFile | None = None
     official: bool = True
     notes: str = ""
+    sampling_steps: int | None = None
+    spacing: str = DEFAULT_SPACING
+    licence: str = ""
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -61,6 +69,10 @@ class ModelSpec:
             raise ValueError(f"first_stage must be 'vq' or 'pixel', got {self.first_stage!r}")
         if self.first_stage == "vq" and self.first_stage_weights is None:
             raise ValueError(f"{self.name}: a VQ first stage needs weights")
+        if self.sampling_steps is not None and not 1 <= self.sampling_steps <= self.diffusion.steps:
+            raise ValueError(f"{self.name}: sampling_steps must be in 1..{self.diffusion.steps}")
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"{self.name}: spacing must be one of {SPACINGS}")
         object.__setattr__(self, "unet_params", MappingProxyType(dict(self.unet_params)))
         object.__setattr__(self, "first_stage_params", MappingProxyType(dict(self.first_stage_params)))
 
@@ -74,7 +86,8 @@ class ModelSpec:
                 "unet_weights": wf(self.unet_weights), "first_stage": self.first_stage,
                 "first_stage_params": dict(self.first_stage_params),
                 "first_stage_weights": wf(self.first_stage_weights), "official": self.official,
-                "notes": self.notes}
+                "notes": self.notes, "sampling_steps": self.sampling_steps, "spacing": self.spacing,
+                "licence": self.licence, "source": self.source}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
@@ -87,7 +100,14 @@ class ModelSpec:
             first_stage_params=d.get("first_stage_params", {}),
             first_stage_weights=None if fsw is None else WeightFile(**fsw),
             official=bool(d.get("official", False)), notes=d.get("notes", ""),
+            sampling_steps=d.get("sampling_steps"), spacing=d.get("spacing", DEFAULT_SPACING),
+            licence=d.get("licence", ""), source=d.get("source", ""),
         )
+
+    @property
+    def default_steps(self) -> int:
+        """The steps a run takes when it does not ask for a number."""
+        return self.diffusion.steps if self.sampling_steps is None else self.sampling_steps
 
     @property
     def weight_files(self) -> tuple[WeightFile, ...]:
@@ -96,6 +116,11 @@ class ModelSpec:
 
 def _official(filename: str) -> WeightFile:
     return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename)
+
+
+RESSHIFT_LICENCE = "S-Lab License 1.0 (non-commercial)"
+RESSHIFT_SOURCE = "github.com/zsyOAOA/ResShift, release v2.0"
+SINSR_RELEASE = "https://github.com/wyf0912/SinSR/releases/download/v1.0/"
 
 
 # The released Swin-UNet (118.6 M parameters), as in the official YAML configs.
@@ -124,24 +149,36 @@ _S4_SF1 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99
 
 VQ_F4 = _official("autoencoder_vq_f4.pth")
 
+
+def _resshift(name: str, task: str, title: str, unet: dict, diffusion: DiffusionConfig, weights: str,
+              first_stage_params: dict, first_stage_weights: WeightFile) -> ModelSpec:
+    return ModelSpec(name, task, title, unet, diffusion, _official(weights), "vq", first_stage_params,  # type: ignore[arg-type]
+                     first_stage_weights, licence=RESSHIFT_LICENCE, source=RESSHIFT_SOURCE)
+
+
 OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4,
-              _official("resshift_realsrx4_s4_v3.pth"), "vq", _VQ_F4, VQ_F4),
-    ModelSpec("realsr-v2", "sr", "ResShift RealSR x4 v2 (15 steps)", _SWIN_UNET, _S15,
-              _official("resshift_realsrx4_s15_v2.pth"), "vq", _VQ_F4, VQ_F4),
-    ModelSpec("realsr-v1", "sr", "ResShift RealSR x4 v1 (15 steps)", _SWIN_UNET, _S15,
-              _official("resshift_realsrx4_s15_v1.pth"), "vq", _VQ_F4, VQ_F4),
-    ModelSpec("bicsr", "sr", "ResShift bicubic SR x4 (4 steps)", _SWIN_UNET, _S4,
-              _official("resshift_bicsrx4_s4.pth"), "vq", _VQ_F4, VQ_F4),
-    ModelSpec("inpaint-imagenet", "inpaint", "ResShift inpainting, ImageNet (4 steps)",
+    _resshift("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4,
+              "resshift_realsrx4_s4_v3.pth", _VQ_F4, VQ_F4),
+    _resshift("realsr-v2", "sr", "ResShift RealSR x4 v2 (15 steps)", _SWIN_UNET, _S15,
+              "resshift_realsrx4_s15_v2.pth", _VQ_F4, VQ_F4),
+    _resshift("realsr-v1", "sr", "ResShift RealSR x4 v1 (15 steps)", _SWIN_UNET, _S15,
+              "resshift_realsrx4_s15_v1.pth", _VQ_F4, VQ_F4),
+    _resshift("bicsr", "sr", "ResShift bicubic SR x4 (4 steps)", _SWIN_UNET, _S4,
+              "resshift_bicsrx4_s4.pth", _VQ_F4, VQ_F4),
+    # SinSR (Wang et al., CVPR 2024): ResShift v1's networks distilled to one step; sampled from
+    # the prior at the last trained timestep of the 15-step schedule ('trailing' keeps it), whose
+    # single posterior step returns the x0 prediction (tests: sample_sinsr_one_step)
+    ModelSpec("sinsr", "sr", "SinSR x4, one step (distilled ResShift v1)", _SWIN_UNET, _S15,
+              WeightFile(filename="SinSR_v1.pth", url=SINSR_RELEASE + "SinSR_v1.pth"), "vq", _VQ_F4, VQ_F4,
+              sampling_steps=1, spacing="trailing", licence=RESSHIFT_LICENCE,
+              source="github.com/wyf0912/SinSR, release v1.0"),
+    _resshift("inpaint-imagenet", "inpaint", "ResShift inpainting, ImageNet (4 steps)",
               dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
-              _official("resshift_inpainting_imagenet_s4.pth"), "vq", _VQ_F4, VQ_F4),
-    ModelSpec("inpaint-face", "inpaint", "ResShift inpainting, faces (4 steps)",
+              "resshift_inpainting_imagenet_s4.pth", _VQ_F4, VQ_F4),
+    _resshift("inpaint-face", "inpaint", "ResShift inpainting, faces (4 steps)",
               dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
-              _official("resshift_inpainting_face_s4.pth"), "vq", _VQ_F4,
-              _official("celeba256_vq_f4_dim3_face.pth")),
-    ModelSpec("faceir", "face", "ResShift blind face restoration, 512x512 aligned (4 steps)",
+              "resshift_inpainting_face_s4.pth", _VQ_F4, _official("celeba256_vq_f4_dim3_face.pth")),
+    _resshift("faceir", "face", "ResShift blind face restoration, 512x512 aligned (4 steps)",
               dict(_SWIN_UNET, in_channels=8, out_channels=8, lq_size=512), _S4_SF1,
-              _official("resshift_faceir_s4.pth"), "vq", _VQ_F8_FACE,
-              _official("ffhq512_vq_f8_dim8_face.pth")),
+              "resshift_faceir_s4.pth", _VQ_F8_FACE, _official("ffhq512_vq_f8_dim8_face.pth")),
 )

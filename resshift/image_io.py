@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -19,6 +20,8 @@ from typing import Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ FLOAT_RANGE_SLACK = 1.01
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, bytes]
 
 
-class InvalidImageError(ValueError):
+class InvalidImageError(InvalidRequest):
     """The input cannot be read as an image (corrupt, empty, unsupported or too large)."""
 
 
@@ -41,6 +44,20 @@ class ImageTooLargeError(InvalidImageError):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+def parse_pixels(text: str, *, allow_zero: bool = False) -> int:
+    """A pixel limit as people write it: '512x512' (or '512*512') -> 262144; '262144' -> 262144.
+    Raises ValueError for anything else (and for 0, unless ``allow_zero``: 'no limit')."""
+    clean = str(text).strip().lower().replace(" ", "")
+    m = re.fullmatch(r"(\d+)[x*](\d+)", clean)
+    try:
+        value = int(m.group(1)) * int(m.group(2)) if m else int(clean)
+    except ValueError:
+        raise ValueError(f"expected WIDTHxHEIGHT or a pixel count, got {text!r}") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"a pixel limit must be positive, got {text!r}")
+    return value
 
 
 def _pixel_count(n: int) -> str:
@@ -195,8 +212,10 @@ def from_model_output(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
 
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return (np.clip(rgb, 0, 1) * 255.0).round().astype(np.uint8)
+def to_uint8(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """float [0, 1] planes (H, W[, C]) -> uint8 0-255; with ``alpha`` (H, W), RGBA."""
+    planes = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    return (np.clip(planes, 0, 1) * 255.0).round().astype(np.uint8)
 
 
 def resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:

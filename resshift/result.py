@@ -1,0 +1,58 @@
+"""The one result type every restoration returns: a task pipeline, a whole photo, a comparison
+restorer such as GFPGAN, a batch item.
+
+Diffusion settings (steps, kappa, seed, timesteps) are None for a restorer that has none (GFPGAN);
+the whole-photo fields (faces, message, scale, background) are set only by whole-photo runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class RestoreResult:
+    """image: (H, W, 3) or (H, W, 4) uint8 RGB(A); model: the restorer's name; device: where it ran;
+    seconds: wall time of the run; tiles: tiles of the most tiled stage (1 = whole).
+
+    steps / kappa / seed / timesteps: the diffusion run's settings (None / () for other restorers).
+    faces: the restored faces of a whole photo (``resshift.face.PhotoFace``, highest detector score
+    first), or None when the input was not a whole photo; message: one sentence about what was done
+    (e.g. 'Restored 2 faces.'); scale: the output scale of a whole photo; background: how its
+    background was made ('resize' or the SR model's name). extra: other facts of the task
+    (e.g. ``masked_fraction``)."""
+
+    image: np.ndarray
+    model: str
+    device: str
+    seconds: float
+    steps: int | None = None
+    kappa: float | None = None
+    seed: int | None = None
+    timesteps: tuple[int, ...] = ()
+    tiles: int = 1
+    faces: tuple | None = None
+    message: str = ""
+    scale: int | None = None
+    background: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def save(self, path) -> None:
+        """Write the image losslessly (the format follows the file name's suffix; PNG keeps alpha)."""
+        from PIL import Image
+
+        Image.fromarray(np.ascontiguousarray(self.image)).save(path)
+
+    def facts(self) -> dict:
+        """The run as plain JSON-able values (what the studio shows and the CLI prints)."""
+        h, w = self.image.shape[:2]
+        facts: dict = {"model": self.model}
+        if self.steps is not None:
+            facts.update(steps=self.steps, kappa=self.kappa, seed=self.seed, timesteps=list(self.timesteps))
+        facts.update(device=self.device, seconds=round(self.seconds, 3), tiles=self.tiles, size=f"{w}x{h}")
+        if self.faces is not None:
+            facts.update(faces=len(self.faces), scale=self.scale, background=self.background)
+        if self.message:
+            facts["message"] = self.message
+        return {**facts, **self.extra}
