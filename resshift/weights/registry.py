@@ -2,6 +2,11 @@
 
 A :class:`ModelSpec` says how to build a model (the official constructor parameters), which
 weight files it needs and the diffusion settings it was trained with. Nothing here touches disk.
+
+Pins: a release asset carries its byte size and SHA-256 only where a public source states them
+(cited beside each pin); the others are checked by their layout when they load. The ResShift
+release page itself publishes no digests. ``RESSHIFT_VERIFY_WEIGHTS=0`` turns pins off
+(:mod:`resshift.weights.download`).
 """
 from __future__ import annotations
 
@@ -94,8 +99,8 @@ class ModelSpec:
         return (self.unet_weights,) + ((self.first_stage_weights,) if self.first_stage_weights else ())
 
 
-def _official(filename: str) -> WeightFile:
-    return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename)
+def _official(filename: str, sha256: str | None = None, size: int | None = None) -> WeightFile:
+    return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename, sha256=sha256, size=size)
 
 
 # The released Swin-UNet (118.6 M parameters), as in the official YAML configs.
@@ -122,11 +127,23 @@ _S4 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, po
 _S15 = DiffusionConfig(steps=15, kappa=2.0, min_noise_level=0.04, etas_end=0.99, power=0.3, sf=4)
 _S4_SF1 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, power=0.3, sf=1)
 
-VQ_F4 = _official("autoencoder_vq_f4.pth")
+# Pin sources. autoencoder_vq_f4.pth: KAIST-VICLab/GeoSET baselines/resshift/fetch.sh downloads it
+# from OFFICIAL_RELEASE and checks this SHA-256 (`sha256sum -c`), and its README states both
+# numbers; ywyksll/img_sr's Git LFS pointer weights/autoencoder_vq_f4.pth and the Hugging Face Space
+# yuhj95/resshift (weights/autoencoder_vq_f4.pth) agree. resshift_realsrx4_s4_v3.pth: the LFS pointer
+# ywyksll/img_sr weights/resshift_realsrx4_s4_v3.pth (oid and size) and the Space yuhj95/resshift
+# (weights/resshift_realsrx4_s4_v3.pth, same SHA-256). No public digest was found for the other
+# release files.
+VQ_F4 = _official("autoencoder_vq_f4.pth",
+                  sha256="e967eaa2c380152811c53e312990d6967a8a957c4f7590f19490ec72110b2889",
+                  size=221_364_711)
+REALSR_V3 = _official("resshift_realsrx4_s4_v3.pth",
+                      sha256="878da888bbbe10b8b0d4ff179c2de3059fd8a4cf2c705942a77a7f3b23ea1efd",
+                      size=477_917_058)
 
 OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4,
-              _official("resshift_realsrx4_s4_v3.pth"), "vq", _VQ_F4, VQ_F4),
+              REALSR_V3, "vq", _VQ_F4, VQ_F4),
     ModelSpec("realsr-v2", "sr", "ResShift RealSR x4 v2 (15 steps)", _SWIN_UNET, _S15,
               _official("resshift_realsrx4_s15_v2.pth"), "vq", _VQ_F4, VQ_F4),
     ModelSpec("realsr-v1", "sr", "ResShift RealSR x4 v1 (15 steps)", _SWIN_UNET, _S15,
