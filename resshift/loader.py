@@ -105,15 +105,17 @@ def load_model(
 ) -> RestorationModel:
     """Resolve the spec's weight files (explicit path > weights dir > bundled > cache > download),
     load them safely into the networks and move them to ``device``."""
-    from .weights import load_into, load_state_dict, resolve_weight
+    from .weights import checkpoint_validator, load_into, load_state_dict, resolve_weight
 
     unet, first = build_networks(spec)
     files = [(unet, spec.unet_weights, unet_path, "Swin-UNet")]
     if spec.first_stage_weights is not None:
         files.append((first, spec.first_stage_weights, first_stage_path, "autoencoder"))
     for module, weight_file, path, what in files:
+        name = f"{spec.name} {what}"
         resolved = resolve_weight(weight_file, path=path, weights_dir=weights_dir,
-                                  allow_download=allow_download, progress=progress)
+                                  allow_download=allow_download, progress=progress,
+                                  validate=checkpoint_validator(module, name=name))  # downloads only
         log.info("loading %s weights of %s from %s", what, spec.name, resolved)
-        load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}")
+        load_into(module, load_state_dict(resolved), name=name, source=resolved)
     return RestorationModel(spec, unet, first).to(device)
