@@ -93,6 +93,37 @@ def build_networks(spec: ModelSpec) -> tuple[SwinUNet, nn.Module]:
     return unet.eval().requires_grad_(False), first.eval().requires_grad_(False)
 
 
+def _weight_files(spec: ModelSpec, unet: nn.Module, first: nn.Module, unet_path, first_stage_path):
+    """(module, weight file, explicit path, words) for each of the spec's weight files."""
+    files = [(unet, spec.unet_weights, unet_path, "Swin-UNet")]
+    if spec.first_stage_weights is not None:
+        files.append((first, spec.first_stage_weights, first_stage_path, "autoencoder"))
+    return files
+
+
+def _resolve(spec: ModelSpec, module: nn.Module, file, path, what: str, **kwargs) -> Path:
+    """One weight file's path; a download is checked against ``module``'s layout before it enters
+    the cache (``resolve_weight``'s ``validate``)."""
+    from .weights import checkpoint_validator, resolve_weight
+
+    return resolve_weight(file, path=path, validate=checkpoint_validator(module, name=f"{spec.name} {what}"),
+                          **kwargs)
+
+
+def resolve_files(spec: ModelSpec, *, weights_dir: str | Path | None = None, allow_download: bool = True,
+                  progress: Callable[[int, int | None], None] | None = None,
+                  mirror: str | None = None) -> tuple[Path, Path | None]:
+    """The paths of the spec's weight files (weights dir > bundled > cache > download, from
+    ``mirror`` when given), without loading them: downloads are checked against the model's
+    layout, built on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        unet, first = build_networks(spec)
+    paths = [_resolve(spec, module, file, path, what, weights_dir=weights_dir, allow_download=allow_download,
+                      progress=progress, mirror=mirror)
+             for module, file, path, what in _weight_files(spec, unet, first, None, None)]
+    return paths[0], paths[1] if len(paths) > 1 else None
+
+
 def load_model(
     spec: ModelSpec,
     *,
@@ -102,18 +133,16 @@ def load_model(
     first_stage_path: str | Path | None = None,
     allow_download: bool = True,
     progress: Callable[[int, int | None], None] | None = None,
+    mirror: str | None = None,
 ) -> RestorationModel:
     """Resolve the spec's weight files (explicit path > weights dir > bundled > cache > download),
     load them safely into the networks and move them to ``device``."""
-    from .weights import load_into, load_state_dict, resolve_weight
+    from .weights import load_into, load_state_dict
 
     unet, first = build_networks(spec)
-    files = [(unet, spec.unet_weights, unet_path, "Swin-UNet")]
-    if spec.first_stage_weights is not None:
-        files.append((first, spec.first_stage_weights, first_stage_path, "autoencoder"))
-    for module, weight_file, path, what in files:
-        resolved = resolve_weight(weight_file, path=path, weights_dir=weights_dir,
-                                  allow_download=allow_download, progress=progress)
+    for module, file, path, what in _weight_files(spec, unet, first, unet_path, first_stage_path):
+        resolved = _resolve(spec, module, file, path, what, weights_dir=weights_dir,
+                            allow_download=allow_download, progress=progress, mirror=mirror)
         log.info("loading %s weights of %s from %s", what, spec.name, resolved)
-        load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}")
+        load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}", source=resolved)
     return RestorationModel(spec, unet, first).to(device)

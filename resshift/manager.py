@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from .loader import RestorationModel, load_model
+from .loader import RestorationModel, load_model, resolve_files
 from .settings import offline_by_env, resolve_device
 from .weights import WeightsUnavailable, resolve_weight
 from .weights.registry import ModelSpec, WeightFile
@@ -40,11 +40,13 @@ class UnknownModelError(KeyError):
 class ModelManager:
     """specs: the models it may load (default: every known model, ``resshift.catalog``).
     device: 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; weights_dir: a folder looked at
-    before the cache; allow_download: False never downloads (the studio's and CLI's --offline)."""
+    before the cache; allow_download: False never downloads (the studio's and CLI's --offline);
+    mirror: a base URL that replaces the release prefix of every download (None:
+    $RESSHIFT_WEIGHTS_MIRROR)."""
 
     def __init__(self, specs: Iterable[ModelSpec] | None = None, *, device: str | torch.device = "cpu",
                  weights_dir: str | Path | None = None, allow_download: bool = True, max_loaded: int = 4,
-                 min_free_cuda_bytes: int = 6 << 30):
+                 min_free_cuda_bytes: int = 6 << 30, mirror: str | None = None):
         if specs is None:
             from .catalog import all_models
 
@@ -57,6 +59,7 @@ class ModelManager:
         self.device = resolve_device(device)
         self.weights_dir = weights_dir
         self.allow_download = allow_download
+        self.mirror = mirror
         self.max_loaded = max(1, max_loaded)
         self.min_free_cuda_bytes = min_free_cuda_bytes
         self._loaded: OrderedDict[str, Any] = OrderedDict()
@@ -83,7 +86,7 @@ class ModelManager:
         """A weight file's path: this manager's weights folder, the bundled files, the cache, or a
         download when allowed (``resshift.weights.resolve_weight``)."""
         return resolve_weight(file, weights_dir=self.weights_dir, allow_download=self.allow_download,
-                              progress=progress)
+                              progress=progress, mirror=self.mirror)
 
     # ------------------------------------------------------------------ the cache
     def _evict_for_new(self) -> None:
@@ -126,9 +129,9 @@ class ModelManager:
         spec = self.spec(name)
 
         def prepare():
-            paths = [None if file is None else self.resolve(file, progress)
-                     for file in (spec.unet_weights, spec.first_stage_weights)]
-            return lambda: load_model(spec, device=self.device, unet_path=paths[0], first_stage_path=paths[1])
+            unet, first = resolve_files(spec, weights_dir=self.weights_dir, allow_download=self.allow_download,
+                                        progress=progress, mirror=self.mirror)
+            return lambda: load_model(spec, device=self.device, unet_path=unet, first_stage_path=first)
 
         return self._cached(name, prepare)
 

@@ -12,6 +12,8 @@ import pytest
 from resshift.weights import download
 from resshift.weights.download import (
     ENV_CACHE_DIR,
+    ENV_MIRROR,
+    ENV_VERIFY,
     ENV_WEIGHTS_DIR,
     WeightsUnavailable,
     resolve_weight,
@@ -70,9 +72,9 @@ def server():
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    """No test sees the user's env vars or real assets folder."""
-    monkeypatch.delenv(ENV_WEIGHTS_DIR, raising=False)
-    monkeypatch.delenv(ENV_CACHE_DIR, raising=False)
+    """No test sees the user's env vars (or the suite's pins-off default) or real assets folder."""
+    for name in (ENV_WEIGHTS_DIR, ENV_CACHE_DIR, ENV_MIRROR, ENV_VERIFY):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(download, "assets_dir", lambda: tmp_path / "assets")
 
 

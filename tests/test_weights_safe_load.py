@@ -14,6 +14,8 @@ from resshift.models import SwinUNet
 from resshift.weights.safe_load import (
     UnsafeWeightsError,
     WeightsLoadError,
+    check_layout,
+    layout_of,
     load_into,
     load_state_dict,
 )
@@ -139,3 +141,22 @@ def test_unreadable_files_are_reported(tmp_path):
         load_state_dict(tmp_path / "bad.safetensors")
     with pytest.raises(FileNotFoundError, match="absent.pth"):
         load_state_dict(tmp_path / "absent.pth")
+
+
+def test_check_layout_compares_without_copying(tmp_path):
+    module = Tiny()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    state = dict(_tiny_state(3), extra=torch.zeros(1))
+    assert check_layout(state, module, name="tiny") == ("extra",)
+    assert all(torch.equal(module.state_dict()[k], v) for k, v in before.items())  # nothing copied
+    with torch.device("meta"):  # a layout costs no memory
+        meta = Tiny()
+    table = layout_of(meta)
+    assert table == {"conv.weight": (3, 2, 1, 1), "conv.bias": (3,), "index": (4,)}
+    assert check_layout(state, table, name="tiny") == ("extra",)
+    with pytest.raises(WeightsLoadError, match=r"^/x/tiny\.pth: the checkpoint does not fit tiny: "
+                       r"1 unexpected: extra$"):
+        check_layout(state, table, name="tiny", strict_extra=True, source="/x/tiny.pth")
+    del state["index"]
+    with pytest.raises(WeightsLoadError, match=r"does not fit tiny: 1 missing: index$"):
+        check_layout(state, table, name="tiny")

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..weights import WeightFile, WeightsUnavailable, resolve_weight
+from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,13 @@ YUNET_WEIGHTS = WeightFile(
     sha256="ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
     size=229_738,
 )
+# Pins: the Git LFS pointers of detection_Resnet50_Final.pth on Hugging Face (e.g. 24aittl/facestuff
+# commit 3b2bdfe, salmonrk/facedetection) state both; the SHA-256 also names the file in HF's CDN.
 RETINAFACE_WEIGHTS = WeightFile(
     filename="detection_Resnet50_Final.pth",
     url="https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth",
+    sha256="6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d",
+    size=109_497_761,
 )
 DEFAULT_SCORE_THRESHOLD = 0.7
 """YuNet: 0.7 keeps blurred background faces (0.75-0.8) and drops most non-faces (0.5-0.7)."""
@@ -166,16 +170,17 @@ class RetinaFaceDetector:
     def from_weights(cls, weights_path: str | Path, *, device: str | torch.device | None = None,
                      **kwargs: Any) -> "RetinaFaceDetector":
         """Build RetinaFace-ResNet50 and load ``detection_Resnet50_Final.pth`` (device: default cuda
-        when available, else cpu)."""
+        when available, else cpu). Raises :class:`~resshift.weights.UnsafeWeightsError` /
+        :class:`~resshift.weights.WeightsLoadError` (naming the file) for a file that is not a safe,
+        readable RetinaFace-ResNet50 checkpoint."""
         from facexlib.detection.retinaface import RetinaFace
 
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(device)
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        state = {k.removeprefix("module."): v for k, v in state.items()}
+        state = load_state_dict(weights_path)  # module. prefixes stripped
         net = RetinaFace(network_name="resnet50", half=False, device=device)
-        net.load_state_dict(state, strict=True)
+        load_into(net, state, strict_extra=True, name="RetinaFace-ResNet50", source=weights_path)
         net.eval()
         return cls(net.to(device), **kwargs)
 

@@ -18,17 +18,21 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..weights import WeightFile, resolve_weight
+from ..weights import WeightFile, WeightsLoadError, load_into, load_state_dict, resolve_weight
 
 logger = logging.getLogger(__name__)
 
+# Pins: AbdBarho/stable-diffusion-webui-docker services/download/checksums.sha256 (SHA-256); the
+# size is the Git LFS size of the same digest (e.g. Hugging Face axhello/upscale, commit 6b71cce).
 GFPGAN_WEIGHTS = WeightFile(
     filename="GFPGANv1.4.pth",
     url="https://github.com/TencentARC/GFPGAN/releases/download/v1.3.0/GFPGANv1.4.pth",
+    sha256="e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
+    size=348_632_874,
 )
 
 
-def _build_network(state: dict) -> torch.nn.Module:
+def _build_network(state: dict, path: Path) -> torch.nn.Module:
     from ..compat import install_torchvision_compat  # basicsr 1.4.2 needs it with torchvision >= 0.17
 
     install_torchvision_compat()
@@ -37,7 +41,10 @@ def _build_network(state: dict) -> torch.nn.Module:
     net = GFPGANv1Clean(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None,
                         fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True,
                         narrow=1, sft_half=True)
-    net.load_state_dict(state, strict=True)
+    try:
+        load_into(net, state, strict_extra=True, name="GFPGAN v1.4 (GFPGANv1Clean)")
+    except WeightsLoadError as err:
+        raise WeightsLoadError(f"{path} is not a GFPGAN checkpoint: {err}") from None
     return net.eval()
 
 
@@ -49,18 +56,17 @@ def gfpgan_restorer(weights_path: str | Path | None = None, *, device: str | tor
 
     weights_path: a local ``GFPGANv1.4.pth``; None resolves :data:`GFPGAN_WEIGHTS` (``weights_dir``,
     cache, then download if ``allow_download``). Loaded without unpickling objects. Raises
-    :class:`~resshift.weights.WeightsUnavailable` when the file cannot be had.
+    :class:`~resshift.weights.WeightsUnavailable` when the file cannot be had,
+    :class:`~resshift.weights.UnsafeWeightsError` / :class:`~resshift.weights.WeightsLoadError`
+    (naming the file) when it is not a safe, readable GFPGAN v1.4 checkpoint.
     device: default cuda when available, else cpu.
     """
     path = resolve_weight(GFPGAN_WEIGHTS, path=weights_path, weights_dir=weights_dir,
                           allow_download=allow_download)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    key = "params_ema" if "params_ema" in checkpoint else "params"
-    if not isinstance(checkpoint, dict) or key not in checkpoint:
-        raise ValueError(f"{path} is not a GFPGAN checkpoint (no 'params_ema' or 'params' entry)")
+    state = load_state_dict(path)  # params_ema (else params) unwrapped, module. stripped
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    net = _build_network(checkpoint[key]).to(device)
+    net = _build_network(state, path).to(device)
     logger.info("GFPGAN v1.4 loaded from %s on %s", path, device)
 
     def restore(crops: np.ndarray) -> np.ndarray:

@@ -16,15 +16,19 @@ import cv2
 import numpy as np
 import torch
 
-from ..weights import WeightFile, WeightsUnavailable, resolve_weight
+from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
 from .align import CROP_SIZE
 from .paste import face_mask
 
 logger = logging.getLogger(__name__)
 
+# Pins: the Git LFS pointer of weights/facelib/parsing_parsenet.pth in the Hugging Face Space
+# OAOA/DifFace (commit cf1345e, by ResShift's author) states both; many facexlib copies agree.
 PARSENET_WEIGHTS = WeightFile(
     filename="parsing_parsenet.pth",
     url="https://github.com/xinntao/facexlib/releases/download/v0.2.2/parsing_parsenet.pth",
+    sha256="3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2",
+    size=85_331_193,
 )
 # ParseNet's 19 classes; the ones that belong to the pasted face region (CelebAMask-HQ labels):
 # 1 skin, 2-3 brows, 4-5 eyes, 6 glasses, 7-8 ears, 9 earring, 10 nose, 11 mouth, 12-13 lips, 15 necklace
@@ -49,13 +53,16 @@ def masks_from_labels(labels: np.ndarray) -> np.ndarray:
 def parsing_masker(weights_path: str | Path | None = None, *, device: str | torch.device | None = None,
                    allow_download: bool = True, weights_dir: str | Path | None = None) -> FaceMasks:
     """Load ParseNet and return ``masks(crops)`` (see :data:`FaceMasks`). Raises
-    :class:`~resshift.weights.WeightsUnavailable` when the weights cannot be had."""
+    :class:`~resshift.weights.WeightsUnavailable` when the weights cannot be had,
+    :class:`~resshift.weights.UnsafeWeightsError` / :class:`~resshift.weights.WeightsLoadError`
+    (naming the file) when they are not a safe, readable ParseNet checkpoint."""
     path = resolve_weight(PARSENET_WEIGHTS, path=weights_path, weights_dir=weights_dir,
                           allow_download=allow_download)
     from facexlib.parsing.parsenet import ParseNet
 
     net = ParseNet(in_size=CROP_SIZE, out_size=CROP_SIZE, parsing_ch=19)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    load_into(net, load_state_dict(path), strict_extra=True, name="ParseNet (face parsing)",
+              source=path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     net = net.eval().to(device)
     lock = threading.Lock()

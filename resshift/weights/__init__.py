@@ -2,19 +2,32 @@
 (safe_load)."""
 from .download import (
     ENV_CACHE_DIR,
+    ENV_MIRROR,
+    ENV_VERIFY,
     ENV_WEIGHTS_DIR,
     WeightsUnavailable,
     assets_dir,
     default_cache_dir,
+    download_url,
     resolve_weight,
+    verify_pins,
     weight_status,
 )
 from .registry import OFFICIAL_MODELS, OFFICIAL_RELEASE, TASKS, ModelSpec, WeightFile
-from .safe_load import UnsafeWeightsError, WeightsLoadError, load_into, load_state_dict
+from .safe_load import (
+    UnsafeWeightsError,
+    WeightsLoadError,
+    check_layout,
+    checkpoint_validator,
+    layout_of,
+    load_into,
+    load_state_dict,
+)
 
 __all__ = [
-    "ENV_CACHE_DIR", "ENV_WEIGHTS_DIR", "OFFICIAL_MODELS", "OFFICIAL_RELEASE", "TASKS",
-    "ModelSpec", "UnsafeWeightsError", "WeightFile", "WeightsLoadError", "WeightsUnavailable",
-    "assets_dir", "default_cache_dir", "load_into", "load_state_dict", "resolve_weight",
-    "weight_status",
+    "ENV_CACHE_DIR", "ENV_MIRROR", "ENV_VERIFY", "ENV_WEIGHTS_DIR", "OFFICIAL_MODELS",
+    "OFFICIAL_RELEASE", "TASKS", "ModelSpec", "UnsafeWeightsError", "WeightFile",
+    "WeightsLoadError", "WeightsUnavailable", "assets_dir", "check_layout", "checkpoint_validator",
+    "default_cache_dir", "download_url", "layout_of", "load_into", "load_state_dict",
+    "resolve_weight", "verify_pins", "weight_status",
 ]

@@ -2,15 +2,26 @@
 
 :func:`resolve_weight` looks, in order, at: an explicit ``path``; the weights folder (argument, else
 ``$RESSHIFT_WEIGHTS_DIR``); the files bundled in the repository's ``assets/`` folder; the cache
-(argument, else ``$RESSHIFT_CACHE_DIR``, else ``~/.cache/resshift``); and finally downloads
-``file.url`` into the cache. :func:`weight_status` answers the same question without touching the
+(argument, else ``$RESSHIFT_CACHE_DIR``, else ``~/.cache/resshift``); and finally downloads it
+into the cache, from ``file.url`` or a mirror (:func:`download_url`). :func:`weight_status` answers the same question without touching the
 network, so an app can list which models work offline.
 
 Downloads go to a uniquely named temporary file in the cache folder, are fsynced and checked
-(Content-Length, the registry's ``size`` and ``sha256`` when known) and only then renamed onto the
-final name with :func:`os.replace`, so a half file never sits under the final name and concurrent
+(Content-Length, the registry's ``size`` and ``sha256`` when known, then the caller's ``validate``,
+e.g. the model's key/shape layout) and only then renamed onto the final name with
+:func:`os.replace`, so a half or wrong file never sits under the final name and concurrent
 resolves (threads or processes) never see a corrupt file. Within one process, concurrent resolves
 of the same file share one download.
+
+Environment:
+
+- ``RESSHIFT_WEIGHTS_MIRROR``: a base URL that replaces the release prefix of every download: a
+  file is fetched from ``MIRROR.rstrip('/') + '/' + filename`` (the ``mirror`` argument of
+  :func:`resolve_weight` wins over it; an empty argument means no mirror). For users behind a
+  firewall, and for tests.
+- ``RESSHIFT_VERIFY_WEIGHTS``: ``0`` (or false/no/off) turns the registry's size/SHA-256 pins off,
+  so a private mirror or weights folder can serve other files of the same layout (tests with
+  random weights under the official names use it). ``validate`` (the layout check) stays on.
 """
 from __future__ import annotations
 
@@ -33,11 +44,16 @@ logger = logging.getLogger(__name__)
 
 ENV_WEIGHTS_DIR = "RESSHIFT_WEIGHTS_DIR"
 ENV_CACHE_DIR = "RESSHIFT_CACHE_DIR"
+ENV_MIRROR = "RESSHIFT_WEIGHTS_MIRROR"
+ENV_VERIFY = "RESSHIFT_VERIFY_WEIGHTS"
 USER_AGENT = f"resshift-studio/{resshift.__version__} (python urllib)"
 CHUNK = 1 << 20  # bytes read per network call
 
 Progress = Callable[[int, int | None], None]
 """progress(done_bytes, total_bytes or None), called as a download advances."""
+Validate = Callable[[Path], None]
+"""validate(path) of a fully downloaded file; raises ValueError (WeightsLoadError is one) to refuse
+it. resshift.weights.safe_load.checkpoint_validator makes one from a model's layout."""
 WeightStatus = Literal["local", "bundled", "cached", "downloadable", "missing"]
 
 
@@ -46,17 +62,19 @@ class WeightsUnavailable(Exception):
     why, and where to put it by hand."""
 
     def __init__(self, file: WeightFile, reason: str, *, weights_dir: Path | None,
-                 cache_dir: Path) -> None:
+                 cache_dir: Path, url: str | None = None) -> None:
         self.filename = file.filename
-        self.url = file.url
+        self.url = url or file.url  # the URL tried (a mirror's, when one is set)
         self.reason = reason
         if weights_dir is not None:
             where = f"{weights_dir / file.filename} (the weights folder, ${ENV_WEIGHTS_DIR})"
         else:
             where = f"a folder named by ${ENV_WEIGHTS_DIR}"
+        source = self.url or "none (the file should ship with the package)"
+        if self.url and self.url != file.url:
+            source += f" (the weights mirror, ${ENV_MIRROR}; official source {file.url})"
         super().__init__(
-            f"weight file {file.filename} is unavailable: {reason}. "
-            f"URL: {file.url or 'none (the file should ship with the package)'}. "
+            f"weight file {file.filename} is unavailable: {reason}. URL: {source}. "
             f"To install it by hand, download it and put it in {where}, or at "
             f"{cache_dir / file.filename} (the cache, ${ENV_CACHE_DIR})."
         )
@@ -64,6 +82,11 @@ class WeightsUnavailable(Exception):
 
 class _Mismatch(Exception):
     """A file's size or SHA-256 differs from what is expected (internal)."""
+
+
+class _Invalid(Exception):
+    """The caller's ``validate`` refused a downloaded file: its message, with the temporary file's
+    name replaced; ``__cause__`` is the validator's error (internal)."""
 
 
 def assets_dir() -> Path:
@@ -86,6 +109,26 @@ def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
 
 
+def verify_pins() -> bool:
+    """False when ``$RESSHIFT_VERIFY_WEIGHTS`` is 0/false/no/off: size/SHA-256 pins are skipped."""
+    raw = os.environ.get(ENV_VERIFY, "").strip().lower()
+    if raw in ("0", "false", "no", "off"):
+        return False
+    if raw not in ("", "1", "true", "yes", "on"):
+        logger.warning("%s=%r is not 0/1/true/false; checking size and SHA-256 pins", ENV_VERIFY, raw)
+    return True
+
+
+def download_url(file: WeightFile, mirror: str | None = None) -> str | None:
+    """The URL a download of ``file`` uses: ``mirror`` (else ``$RESSHIFT_WEIGHTS_MIRROR``; '' means
+    none) joined with the file name, else the registry's URL. None when the file has no URL."""
+    if not file.url:
+        return None
+    base = mirror if mirror is not None else os.environ.get(ENV_MIRROR, "")
+    base = base.strip()
+    return f"{base.rstrip('/')}/{file.filename}" if base else file.url
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -98,7 +141,10 @@ _verified: dict[tuple[str, int, int], None] = {}  # (path, size, mtime_ns) alrea
 
 
 def _check(file: WeightFile, path: Path) -> None:
-    """Raise :class:`_Mismatch` when ``path`` differs from the registry's size or SHA-256."""
+    """Raise :class:`_Mismatch` when ``path`` differs from the registry's size or SHA-256 (nothing
+    is checked when :func:`verify_pins` is off)."""
+    if not verify_pins():
+        return
     stat = path.stat()
     if file.size is not None and stat.st_size != file.size:
         raise _Mismatch(f"size mismatch for {path}: {stat.st_size} bytes, expected {file.size}")
@@ -129,12 +175,13 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
     """Where :func:`resolve_weight` would take ``file`` from, without network access.
 
     'local' (weights folder), 'bundled', 'cached', 'downloadable' (only the URL is known) or
-    'missing'. Only sizes are checked here (hashing is left to :func:`resolve_weight`); a cached
-    file of the wrong size counts as 'downloadable'.
+    'missing'. Only sizes are checked here (hashing is left to :func:`resolve_weight`; neither when
+    :func:`verify_pins` is off); a cached file of the wrong size counts as 'downloadable'.
     """
     candidates = _local_candidates(file, _weights_dir(weights_dir), _cache_dir(cache_dir))
+    size = file.size if verify_pins() else None
     for status, candidate in candidates:
-        if candidate.is_file() and (file.size is None or candidate.stat().st_size == file.size):
+        if candidate.is_file() and (size is None or candidate.stat().st_size == size):
             return status
     return "downloadable" if file.url else "missing"
 
@@ -142,18 +189,31 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
 def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
                    weights_dir: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None, allow_download: bool = True,
-                   progress: Progress | None = None, timeout: float = 60) -> Path:
+                   progress: Progress | None = None, timeout: float = 60,
+                   mirror: str | None = None, validate: Validate | None = None) -> Path:
     """Return the path of a verified copy of ``file``, downloading it into the cache if needed.
 
     An explicit ``path`` is taken as is (it must exist; it is not checked against the registry).
-    Files in the weights folder or bundled must match the registry's size/SHA-256 when known. A
-    cached file that does not match is deleted and fetched again (or reported when
-    ``allow_download`` is False). Raises :class:`WeightsUnavailable` with one clear message.
+    Files in the weights folder or bundled must match the registry's size/SHA-256 when known (and
+    :func:`verify_pins` is on). A cached file that does not match is deleted and fetched again (or
+    reported when ``allow_download`` is False). Downloads come from :func:`download_url` (``mirror``,
+    else ``$RESSHIFT_WEIGHTS_MIRROR``, else the registry's URL).
+
+    validate: called on a fully downloaded (and pin-checked) temporary file before it is renamed
+    into the cache. If it raises ValueError (:class:`~resshift.weights.WeightsLoadError` is one),
+    the file is deleted, nothing enters the cache and :class:`WeightsUnavailable` says the download
+    was not a valid file for this model (its ``__cause__`` is the validator's error); any other
+    exception also deletes the file and propagates unchanged. Files already on disk are not
+    validated here (their loader checks them).
+
+    Raises :class:`WeightsUnavailable` with one clear message naming the file, the URL tried and
+    where to put the file by hand.
     """
     wdir, cdir = _weights_dir(weights_dir), _cache_dir(cache_dir)
+    url = download_url(file, mirror)
 
     def unavailable(reason: str) -> WeightsUnavailable:
-        return WeightsUnavailable(file, reason, weights_dir=wdir, cache_dir=cdir)
+        return WeightsUnavailable(file, reason, weights_dir=wdir, cache_dir=cdir, url=url)
 
     if path is not None:
         explicit = Path(path).expanduser()
@@ -180,6 +240,11 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
                           "and has no download URL")
     if not allow_download:
         raise unavailable("it is not on disk and downloads are disabled (allow_download=False)")
+    assert url is not None  # file.url is set
+    if url != file.url and not url.lower().startswith(("http://", "https://")):
+        raise unavailable(f"the weights mirror {url.rsplit('/', 1)[0]!r} (--weights-mirror or "
+                          f"${ENV_MIRROR}) is not an http:// or https:// URL; for a local folder "
+                          f"use ${ENV_WEIGHTS_DIR}")
     target = cdir / file.filename
     with _lock_for(target):
         if target.is_file():  # another thread fetched it while we waited
@@ -189,7 +254,10 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
             except _Mismatch:
                 target.unlink(missing_ok=True)
         try:
-            _download(file, target, progress=progress, timeout=timeout)
+            _download(file, url, target, progress=progress, timeout=timeout, validate=validate)
+        except _Invalid as err:
+            raise unavailable(f"the file downloaded from {url} is not a valid {file.filename} "
+                              f"for this model ({err}); nothing was saved") from err.__cause__
         except (_Mismatch, OSError, http.client.HTTPException) as err:
             raise unavailable(_describe(err, timeout)) from err
     return target
@@ -218,11 +286,12 @@ def _describe(err: BaseException, timeout: float) -> str:
     return str(err)
 
 
-def _download(file: WeightFile, target: Path, *, progress: Progress | None, timeout: float) -> None:
-    """Fetch ``file.url`` to ``target`` atomically; raise on any error, leaving no temp file."""
+def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | None,
+              timeout: float, validate: Validate | None) -> None:
+    """Fetch ``url`` to ``target`` atomically; raise on any error, leaving no temp file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(file.url, headers={"User-Agent": USER_AGENT})
-    logger.info("downloading %s from %s", file.filename, file.url)
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    logger.info("downloading %s from %s", file.filename, url)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.filename}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -247,11 +316,17 @@ def _download(file: WeightFile, target: Path, *, progress: Progress | None, time
             os.fsync(out.fileno())
         if length is not None and done != int(length):
             raise _Mismatch(f"the transfer was interrupted after {done} of {length} bytes")
-        if file.size is not None and done != file.size:
-            raise _Mismatch(f"size mismatch: downloaded {done} bytes, expected {file.size}")
-        if file.sha256 is not None and digest.hexdigest() != file.sha256.lower():
-            raise _Mismatch(f"SHA-256 mismatch: downloaded {digest.hexdigest()}, "
-                            f"expected {file.sha256}")
+        if verify_pins():
+            if file.size is not None and done != file.size:
+                raise _Mismatch(f"size mismatch: downloaded {done} bytes, expected {file.size}")
+            if file.sha256 is not None and digest.hexdigest() != file.sha256.lower():
+                raise _Mismatch(f"SHA-256 mismatch: downloaded {digest.hexdigest()}, "
+                                f"expected {file.sha256}")
+        if validate is not None:
+            try:
+                validate(tmp)
+            except ValueError as err:  # the validator names the temporary file: name the download
+                raise _Invalid(str(err).replace(str(tmp), f"the downloaded {file.filename}")) from err
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -2,6 +2,11 @@
 
 A :class:`ModelSpec` says how to build a model (the official constructor parameters), which
 weight files it needs and the diffusion settings it was trained with. Nothing here touches disk.
+
+Pins: a release asset carries its byte size and SHA-256 only where a public source states them
+(cited beside each pin); the others are checked by their layout when they load. The ResShift
+release page itself publishes no digests. ``RESSHIFT_VERIFY_WEIGHTS=0`` turns pins off
+(:mod:`resshift.weights.download`).
 """
 from __future__ import annotations
 
@@ -114,8 +119,8 @@ class ModelSpec:
         return (self.unet_weights,) + ((self.first_stage_weights,) if self.first_stage_weights else ())
 
 
-def _official(filename: str) -> WeightFile:
-    return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename)
+def _official(filename: str, sha256: str | None = None, size: int | None = None) -> WeightFile:
+    return WeightFile(filename=filename, url=OFFICIAL_RELEASE + filename, sha256=sha256, size=size)
 
 
 RESSHIFT_LICENCE = "S-Lab License 1.0 (non-commercial)"
@@ -147,24 +152,35 @@ _S4 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, po
 _S15 = DiffusionConfig(steps=15, kappa=2.0, min_noise_level=0.04, etas_end=0.99, power=0.3, sf=4)
 _S4_SF1 = DiffusionConfig(steps=4, kappa=2.0, min_noise_level=0.2, etas_end=0.99, power=0.3, sf=1)
 
-VQ_F4 = _official("autoencoder_vq_f4.pth")
+# Pin sources. autoencoder_vq_f4.pth: KAIST-VICLab/GeoSET baselines/resshift/fetch.sh downloads it
+# from OFFICIAL_RELEASE and checks this SHA-256 (`sha256sum -c`), and its README states both
+# numbers; ywyksll/img_sr's Git LFS pointer weights/autoencoder_vq_f4.pth and the Hugging Face Space
+# yuhj95/resshift (weights/autoencoder_vq_f4.pth) agree. resshift_realsrx4_s4_v3.pth: the LFS pointer
+# ywyksll/img_sr weights/resshift_realsrx4_s4_v3.pth (oid and size) and the Space yuhj95/resshift
+# (weights/resshift_realsrx4_s4_v3.pth, same SHA-256). No public digest was found for the other
+# release files.
+VQ_F4 = _official("autoencoder_vq_f4.pth",
+                  sha256="e967eaa2c380152811c53e312990d6967a8a957c4f7590f19490ec72110b2889",
+                  size=221_364_711)
+REALSR_V3 = _official("resshift_realsrx4_s4_v3.pth",
+                      sha256="878da888bbbe10b8b0d4ff179c2de3059fd8a4cf2c705942a77a7f3b23ea1efd",
+                      size=477_917_058)
 
 
-def _resshift(name: str, task: str, title: str, unet: dict, diffusion: DiffusionConfig, weights: str,
+def _resshift(name: str, task: str, title: str, unet: dict, diffusion: DiffusionConfig, weights: WeightFile,
               first_stage_params: dict, first_stage_weights: WeightFile) -> ModelSpec:
-    return ModelSpec(name, task, title, unet, diffusion, _official(weights), "vq", first_stage_params,  # type: ignore[arg-type]
+    return ModelSpec(name, task, title, unet, diffusion, weights, "vq", first_stage_params,  # type: ignore[arg-type]
                      first_stage_weights, licence=RESSHIFT_LICENCE, source=RESSHIFT_SOURCE)
 
 
 OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
-    _resshift("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4,
-              "resshift_realsrx4_s4_v3.pth", _VQ_F4, VQ_F4),
+    _resshift("realsr-v3", "sr", "ResShift RealSR x4 v3 (4 steps)", _SWIN_UNET, _S4, REALSR_V3, _VQ_F4, VQ_F4),
     _resshift("realsr-v2", "sr", "ResShift RealSR x4 v2 (15 steps)", _SWIN_UNET, _S15,
-              "resshift_realsrx4_s15_v2.pth", _VQ_F4, VQ_F4),
+              _official("resshift_realsrx4_s15_v2.pth"), _VQ_F4, VQ_F4),
     _resshift("realsr-v1", "sr", "ResShift RealSR x4 v1 (15 steps)", _SWIN_UNET, _S15,
-              "resshift_realsrx4_s15_v1.pth", _VQ_F4, VQ_F4),
+              _official("resshift_realsrx4_s15_v1.pth"), _VQ_F4, VQ_F4),
     _resshift("bicsr", "sr", "ResShift bicubic SR x4 (4 steps)", _SWIN_UNET, _S4,
-              "resshift_bicsrx4_s4.pth", _VQ_F4, VQ_F4),
+              _official("resshift_bicsrx4_s4.pth"), _VQ_F4, VQ_F4),
     # SinSR (Wang et al., CVPR 2024): ResShift v1's networks distilled to one step; sampled from
     # the prior at the last trained timestep of the 15-step schedule ('trailing' keeps it), whose
     # single posterior step returns the x0 prediction (tests: sample_sinsr_one_step)
@@ -174,11 +190,11 @@ OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
               source="github.com/wyf0912/SinSR, release v1.0"),
     _resshift("inpaint-imagenet", "inpaint", "ResShift inpainting, ImageNet (4 steps)",
               dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
-              "resshift_inpainting_imagenet_s4.pth", _VQ_F4, VQ_F4),
+              _official("resshift_inpainting_imagenet_s4.pth"), _VQ_F4, VQ_F4),
     _resshift("inpaint-face", "inpaint", "ResShift inpainting, faces (4 steps)",
               dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
-              "resshift_inpainting_face_s4.pth", _VQ_F4, _official("celeba256_vq_f4_dim3_face.pth")),
+              _official("resshift_inpainting_face_s4.pth"), _VQ_F4, _official("celeba256_vq_f4_dim3_face.pth")),
     _resshift("faceir", "face", "ResShift blind face restoration, 512x512 aligned (4 steps)",
               dict(_SWIN_UNET, in_channels=8, out_channels=8, lq_size=512), _S4_SF1,
-              "resshift_faceir_s4.pth", _VQ_F8_FACE, _official("ffhq512_vq_f8_dim8_face.pth")),
+              _official("resshift_faceir_s4.pth"), _VQ_F8_FACE, _official("ffhq512_vq_f8_dim8_face.pth")),
 )
