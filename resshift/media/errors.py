@@ -1,12 +1,15 @@
 """The errors raised for media a person brought (videos, zips of images).
 
-Every message is a sentence that can be shown to that person as it is. One base class, so that a
-caller catches a refused input once, whichever kind it was.
+Every message is a sentence that can be shown to that person as it is. One base class (an
+:class:`~resshift.errors.InvalidRequest`, like a bad image), so that a caller catches a refused input
+once, whichever kind it was.
 """
 from __future__ import annotations
 
+from ..errors import InvalidRequest
 
-class InvalidMediaError(ValueError):
+
+class InvalidMediaError(InvalidRequest):
     """A video or archive that cannot be used: damaged, of the wrong kind, or over a limit."""
 
 
