@@ -1,6 +1,7 @@
 """ResShift studio: a Gradio app for x4 super-resolution, inpainting and face restoration.
 
     python app.py [--share] [--host H] [--port P] [--device cpu|cuda|auto] [--weights-dir D] [--offline]
+                  [--weights-mirror URL] [--mcp]
 
 The page has one tab per task. Each runs a ResShift model with a chosen number of steps, kappa and
 seed, shows the result in a before/after slider, offers the lossless PNG and the run's facts, and
@@ -55,11 +56,11 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
 
 def make_manager(device: str | torch.device | None = "auto", weights_dir: str | Path | None = None,
-                 offline: bool = False, max_loaded: int = 6) -> ModelManager:
+                 offline: bool = False, max_loaded: int = 6, mirror: str | None = None) -> ModelManager:
     """The process-wide owner of every network (the known models and the face helpers; nothing is
-    loaded here)."""
+    loaded here). mirror: a base URL for every download (None: RESSHIFT_WEIGHTS_MIRROR)."""
     return ModelManager(device=resolve_device(device), weights_dir=weights_dir, allow_download=not offline,
-                        max_loaded=max_loaded)
+                        max_loaded=max_loaded, mirror=mirror)
 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
@@ -219,6 +220,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
     add("--device", default=None, help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
     add("--weights-dir", type=Path, default=None, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
+    add("--weights-mirror", metavar="URL", default=None,
+        help="base URL that replaces the release prefix of every weight download (or RESSHIFT_WEIGHTS_MIRROR)")
     add("--offline", action="store_true", default=env_flag("RESSHIFT_OFFLINE"),
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
     add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
@@ -266,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         device = resolve_device(args.device)
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
-    manager = make_manager(device, args.weights_dir, args.offline)
+    manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
     limits = _limits_from(args, device.type)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
