@@ -17,6 +17,13 @@ PREFERENCE = {
     "inpaint": ("inpaint-imagenet", "lite-inpaint"),
     "face": ("faceir", "lite-face"),
 }
+# what "compare models" puts side by side by default: the task's ResShift model, the one-step
+# distillations built on it, and the bundled preview model
+COMPARISON = {
+    "sr": ("realsr-v3", "sinsr", "lite-sr"),
+    "inpaint": ("inpaint-imagenet", "lite-inpaint"),
+    "face": ("faceir", "lite-face"),
+}
 # where a model's weights are, best first: one ready without a download beats one that needs it
 AVAILABILITY = ("loaded", "local", "bundled", "cached", "downloadable", "offline", "missing")
 READY = ("loaded", "local", "bundled", "cached")
@@ -71,3 +78,10 @@ def default_model_for(manager: "ModelManager", task: str) -> str | None:
     """The model of ``task`` to use when none is named (:func:`best_first`), None when there is none."""
     ranked = best_first(manager, task)
     return ranked[0] if ranked else None
+
+
+def comparison_models(manager: "ModelManager", task: str) -> list[str]:
+    """The models a model comparison of ``task`` runs when none are named: those of
+    :data:`COMPARISON` this manager has or can download (never one that is unavailable offline)."""
+    return [name for name in COMPARISON.get(task, ()) if name in manager.specs
+            and availability(manager, name) not in ("offline", "missing")]

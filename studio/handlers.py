@@ -20,7 +20,7 @@ from typing import Any, Callable
 import gradio as gr
 import numpy as np
 
-from resshift.catalog import default_model_for
+from resshift.catalog import comparison_models, default_model_for
 from resshift.errors import InvalidRequest
 from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
@@ -212,6 +212,13 @@ class Studio:
                 raise InvalidRequest("the GFPGAN comparison is for faces")
             jobs = [replace(job, label=f"ResShift ({job.model})"),
                     replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
+        elif vary == "models":  # each model at its own steps and kappa, the same seed and input
+            names = parse_models(values, self.manager, task, self.limits.max_compare)
+            jobs = []
+            for name in names:
+                options = replace(job.options, steps=None, kappa=None, spacing=None).resolve(self.manager.spec(name))
+                jobs.append(replace(job, model=name, options=options,
+                                    label=f"{name} · {options.steps} step{'s' if options.steps != 1 else ''}"))
         else:
             grid = parse_values(vary, values, spec, self.limits.max_compare)
             if vary == "steps":
@@ -397,6 +404,22 @@ def _blank_canvas(arr: np.ndarray) -> bool:
     return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
 
 
+def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int) -> list[str]:
+    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr', each a model of ``task``;
+    empty text: the library's comparison set for the task (``resshift.catalog.comparison_models``)."""
+    names = [n.strip() for n in (text or "").replace(";", ",").split(",") if n.strip()]
+    names = list(dict.fromkeys(names)) or comparison_models(manager, task)
+    if len(names) < 2:
+        raise InvalidRequest("a model comparison needs at least two models that can run here; name them, "
+                             "e.g. realsr-v3, sinsr, lite-sr")
+    if len(names) > max_count:
+        raise InvalidRequest(f"this server compares at most {max_count} settings at a time; "
+                             f"you asked for {len(names)}")
+    for name in names:
+        check_task(manager.spec(name), task)
+    return names
+
+
 def parse_values(vary: str, text: str | None, spec, max_count: int) -> list:
     """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas, each checked
     by the library against the model ``spec`` (a ModelSpec).
@@ -404,7 +427,7 @@ def parse_values(vary: str, text: str | None, spec, max_count: int) -> list:
     Empty text: steps 1..T (evenly thinned to ``max_count``) or kappa 0.5, 1, 2, 4.
     """
     if vary not in ("steps", "kappa"):
-        raise InvalidRequest(f"compare steps, kappa (or, for faces, GFPGAN), not {vary!r}")
+        raise InvalidRequest(f"compare steps, kappa, models (or, for faces, GFPGAN), not {vary!r}")
     text = (text or "").strip()
     if not text:
         if vary == "kappa":

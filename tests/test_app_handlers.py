@@ -395,3 +395,23 @@ def test_safe_stem():
     assert safe_stem("../../etc/passwd") == "passwd"
     assert safe_stem("my photo (1).JPG") == "my_photo_1"
     assert safe_stem("...") == "image"
+
+
+def test_compare_models_runs_each_model_at_its_own_settings(manager, tmp_path, small_photo):
+    manager.put(tiny_model("sr", seed=1, name="tiny-sr-b"))
+    studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
+    gallery, pair, caption, state, table, download = studio.compare_sr(
+        str(small_photo), "tiny-sr", 1, 0.5, 9, "bicubic", "auto", "none", "models", "tiny-sr, tiny-sr-b")
+    assert [row["model"] for row in table] == ["tiny-sr", "tiny-sr-b"]
+    assert {row["steps"] for row in table} == {4} and {row["kappa"] for row in table} == {2.0}  # their own
+    assert {row["seed"] for row in table} == {9}  # one seed for all
+    assert [label.split(" · ")[:2] for _, label in gallery] == [["tiny-sr", "4 steps"], ["tiny-sr-b", "4 steps"]]
+    assert all(label.endswith(" s") for _, label in gallery)  # with their timings
+    a, b = (np.asarray(Image.open(p)) for p, _ in gallery)
+    assert a.shape == b.shape == (96, 128, 3) and not np.array_equal(a, b)
+    assert download == pair[1] and "tiny-sr-b" in caption
+    with pytest.raises(gr.Error, match="tiny-face is a face restoration model"):
+        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models",
+                          "tiny-sr, tiny-face")
+    with pytest.raises(gr.Error, match="needs at least two models"):
+        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
