@@ -31,13 +31,17 @@ from PIL import Image
 from resshift.face.align import is_aligned_size
 from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
+from resshift.catalog import default_model_for, files_availability
+from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
+from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
 from studio import upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
+from studio.notice import notice
 
 log = logging.getLogger("resshift.studio")
 
@@ -156,7 +160,10 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
             o = widgets.outputs("face")
-    cmp = widgets.compare_panel(studio, o, extra=[("ResShift vs GFPGAN v1.4", "gfpgan")])
+    gfpgan = files_availability(studio.manager, [GFPGAN_WEIGHTS])
+    gfpgan_label = "ResShift vs GFPGAN v1.4" + {"offline": " (not available offline)",
+                                               "downloadable": " (downloaded on first use)"}.get(gfpgan, "")
+    cmp = widgets.compare_panel(studio, o, extra=[(gfpgan_label, "gfpgan")])
     gr.Examples(_examples("face", "celebahq_00234_lq.jpg", "celebahq_00277_lq.jpg", "speaker_photo.jpg",
                           "handshake_photo.jpg"), [image],
                 label="Examples (aligned faces and whole photos)", cache_examples=False)
@@ -173,9 +180,11 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
 # ----------------------------------------------------------------------------- the app
 def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
                device: str | None = None, weights_dir: str | Path | None = None,
-               offline: bool | None = None, files_root: str | Path | None = None) -> gr.Blocks:
+               offline: bool | None = None, files_root: str | Path | None = None,
+               prefetch: Prefetch | None = None) -> gr.Blocks:
     """Build the studio. Without ``manager``, one over every known model is made from the
-    arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment."""
+    arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment.
+    prefetch: a background fetch of the default models, whose progress the page shows."""
     if manager is None:
         offline = offline if offline is not None else env_flag("RESSHIFT_OFFLINE")
         manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
@@ -191,6 +200,8 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
             "the slider to compare before and after.  \n"
             f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
+        first_notice = notice(manager, prefetch)
+        notice_box = gr.Markdown(first_notice, visible=bool(first_notice), elem_id="resshift-notice")
         with gr.Tabs():
             with gr.Tab("Super-resolution ×4", id="sr"):
                 sr_model = _sr_tab(studio)
@@ -202,11 +213,16 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
                     "endpoint, listed under “Use via API” at the foot of the page on wide screens.",
                     elem_classes="resshift-footer")
 
-        def refresh():  # availability labels change as weights download
-            return tuple(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face"))
+        def refresh():  # availability labels and the notice change as weights download
+            text = notice(manager, prefetch)
+            return (*(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face")),
+                    gr.update(value=text, visible=bool(text)),
+                    gr.Timer(active=prefetch is not None and prefetch.running))
 
-        demo.load(refresh, None, [sr_model, inpaint_model, face_model], queue=False,
-                  api_visibility="private")
+        timer = gr.Timer(2.0, active=prefetch is not None and prefetch.running)
+        refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
+        demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
+        timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo
@@ -248,6 +264,16 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
     return Limits.from_env(device_type, env)
 
 
+def start_prefetch(manager: ModelManager) -> Prefetch | None:
+    """On a GPU with downloads allowed, fetch each task's default (official) model in the
+    background at start, so the first visitor's run does not wait for a download; None elsewhere."""
+    if manager.device.type != "cuda" or not manager.allow_download:
+        return None
+    names = [name for name in (default_model_for(manager, t) for t in ("sr", "inpaint", "face"))
+             if name is not None and manager.spec(name).official]
+    return Prefetch(manager, names).start() if names else None
+
+
 def preload(manager: ModelManager) -> None:
     """Load each task's default model now (on ZeroGPU the workers then inherit them)."""
     for task in ("sr", "inpaint", "face"):
@@ -274,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
-    demo = build_demo(manager, limits=limits)
+    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager))
     log.info("device %s; %s", device, limits.summary())
     serve(demo, limits, host=args.host, port=args.port, share=args.share)
     demo.block_thread()

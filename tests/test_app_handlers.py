@@ -415,3 +415,27 @@ def test_compare_models_runs_each_model_at_its_own_settings(manager, tmp_path, s
                           "tiny-sr, tiny-face")
     with pytest.raises(gr.Error, match="needs at least two models"):
         studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
+
+
+def test_a_failed_download_says_why_from_where_and_where_to_put_the_file(tmp_path, small_photo):
+    """Downloads allowed but nothing listening: the page names the reason, the URL and the folder."""
+    spec = tiny_model("sr").spec  # its files' URL is http://127.0.0.1:9/... (nothing listens there)
+    manager = ModelManager([spec], device="cpu", weights_dir=tmp_path / "none", allow_download=True)
+    studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
+    with pytest.raises(gr.Error) as err:
+        studio.super_resolve(str(small_photo), spec.name, 1, 2.0, 1)
+    text = _message(err)
+    assert "tiny-sr-unet.safetensors is not on this machine" in text
+    assert "could not connect" in text and "http://127.0.0.1:9/tiny-sr-unet.safetensors" in text
+    assert "--weights-dir" in text
+
+
+def test_the_page_says_what_the_bundled_models_are(tmp_path, monkeypatch):
+    from studio.notice import notice
+
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path))
+    online = notice(ModelManager(device="cpu", allow_download=True))
+    assert "small preview models" in online and "realsr-v3 (0.7 GB)" in online
+    assert "on this CPU, about 4 s for a 64×64 input" in online
+    offline = notice(ModelManager(device="cpu", allow_download=False))
+    assert "small preview models" in offline and "offline" in offline and "downloaded on first use" not in offline
