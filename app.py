@@ -37,7 +37,7 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
-from studio import upload_guard, widgets
+from studio import agents, upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -210,8 +210,10 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             with gr.Tab("Face restoration", id="face"):
                 face_model = _face_tab(studio)
         gr.Markdown(f"{limits.summary()} Results are deleted after an hour. API: every tab is an "
-                    "endpoint, listed under “Use via API” at the foot of the page on wide screens.",
-                    elem_classes="resshift-footer")
+                    "endpoint, listed under “Use via API” at the foot of the page on wide screens, and "
+                    "super_resolution, inpainting and face_restoration are plain endpoints for programs "
+                    "(MCP tools with --mcp).", elem_classes="resshift-footer")
+        agents.register(studio)
 
         def refresh():  # availability labels and the notice change as weights download
             text = notice(manager, prefetch)
@@ -232,6 +234,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ResShift studio (Gradio app)")
     add = p.add_argument
     add("--share", action="store_true", help="ask Gradio for a temporary public link")
+    add("--mcp", action="store_true", default=env_flag("RESSHIFT_MCP"),
+        help="also serve the tasks as MCP tools at /gradio_api/mcp/ (or RESSHIFT_MCP=1)")
     add("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
     add("--device", default=None, help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
@@ -302,23 +306,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     global demo
     demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager))
     log.info("device %s; %s", device, limits.summary())
-    serve(demo, limits, host=args.host, port=args.port, share=args.share)
+    serve(demo, limits, host=args.host, port=args.port, share=args.share, mcp=args.mcp)
     demo.block_thread()
 
 
 def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
-          share: bool = False) -> gr.Blocks:
-    """Start the server without blocking. A share link that cannot be made (no network) is logged
-    and the local server keeps running."""
+          share: bool = False, mcp: bool = False) -> gr.Blocks:
+    """Start the server without blocking (``mcp``: also as an MCP server, the ``mcp`` package).
+    A share link that cannot be made (no network) is logged and the local server keeps running."""
     try:
-        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
+        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, mcp_server=mcp,
                    **launch_kwargs(limits))
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
         if not share:
             raise
         log.warning("could not create a public share link (%s); serving locally only", exc)
         app.close()
-        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
+        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, mcp_server=mcp,
                    **launch_kwargs(limits))
     if share and not app.share_url:
         log.warning("could not create a public share link (is this machine offline?); the studio keeps "
