@@ -313,20 +313,29 @@ def main(argv: Sequence[str] | None = None) -> None:
 def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
           share: bool = False, mcp: bool = False) -> gr.Blocks:
     """Start the server without blocking (``mcp``: also as an MCP server, the ``mcp`` package).
-    A share link that cannot be made (no network) is logged and the local server keeps running."""
+    A share link that cannot be made (no network) is logged and the local server keeps running.
+    Gradio's own start-up lines are replaced by the studio's (its advice, "set share=True in
+    launch()", is not how this app makes a public link)."""
+    def launch(with_share: bool) -> None:
+        app.launch(server_name=host, server_port=port, share=with_share, prevent_thread_lock=True,
+                   mcp_server=mcp, quiet=True, **launch_kwargs(limits))
+
     try:
-        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True, mcp_server=mcp,
-                   **launch_kwargs(limits))
+        launch(share)
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
         if not share:
             raise
         log.warning("could not create a public share link (%s); serving locally only", exc)
         app.close()
-        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True, mcp_server=mcp,
-                   **launch_kwargs(limits))
-    if share and not app.share_url:
+        launch(False)
+    print(f"* Running on local URL:  {app.local_url}", flush=True)
+    if app.share_url:
+        print(f"* Running on public URL: {app.share_url}", flush=True)
+    elif share:
         log.warning("could not create a public share link (is this machine offline?); the studio keeps "
                     "serving locally at %s", app.local_url)
+    else:
+        print("* For a temporary public link, start the studio with --share", flush=True)
     return app
 
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Case:
     name: str
-    model: str  # "official" (realsr-v3 architecture) or a lite model name
+    model: str  # "official" (realsr-v3 architecture), "sinsr" (the same architecture, one step) or a lite model
     size: int  # input edge in pixels
     batch: int = 1
     tile: int | None = 0  # 0: one tile (no tiling); None: the pipeline's default tiling
@@ -49,6 +49,8 @@ CASES = {
         Case("sr64_b16", "official", 64, batch=16),
         Case("sr256_tiled", "official", 256, tile=128),  # the CPU's default tile: 3 x 3 tiles
         Case("sr1024_tiled", "official", 1024, tile=256),
+        Case("sinsr64", "sinsr", 64),  # one step of the 15 (its default) against realsr-v3's four
+        Case("sinsr256_tiled", "sinsr", 256, tile=128),
         Case("lite_sr256", "lite-sr", 256),
         Case("lite_sr1024_tiled", "lite-sr", 1024, tile=None),
     )

@@ -138,10 +138,10 @@ def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, s
         dd.change(studio.pick, [left, right, state], [outputs.slider, outputs.caption, outputs.file], queue=False,
                   api_visibility="private")
 
-    def clicked(state: list[dict], evt: gr.SelectData):
-        return gr.update(value=state[evt.index + 1]["label"]) if state else gr.skip()
+    def clicked(state: list[dict], left: str, right: str, evt: gr.SelectData):
+        return Studio.clicked(state, left, right, evt.index)
 
-    gallery.select(clicked, state, right, queue=False, api_visibility="private")
+    gallery.select(clicked, [state, left, right], [left, right], queue=False, api_visibility="private")
     return Compare(vary, values, go, gallery, left, right, state)
 
 

@@ -131,8 +131,15 @@ class YuNetDetector:
     def _net(self, width: int, height: int) -> Any:
         net = getattr(self._local, "net", None)
         if net is None:
-            net = cv2.FaceDetectorYN.create(str(self.model_path), "", (width, height),
-                                            self.score_threshold, self.nms_threshold, self.top_k)
+            # OpenCV 5 warns on every create that "targets are not supported by the new graph
+            # engine" (YuNet's create sets the CPU target it runs on anyway): not news, not logged
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                net = cv2.FaceDetectorYN.create(str(self.model_path), "", (width, height),
+                                                self.score_threshold, self.nms_threshold, self.top_k)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
             self._local.net = net
         net.setInputSize((width, height))
         return net
