@@ -35,7 +35,7 @@ from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
-from resshift.settings import env_flag, resolve_device
+from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
 from studio import agents, upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
@@ -186,7 +186,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment.
     prefetch: a background fetch of the default models, whose progress the page shows."""
     if manager is None:
-        offline = offline if offline is not None else env_flag("RESSHIFT_OFFLINE")
+        offline = offline if offline is not None else offline_by_env()
         manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
@@ -242,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--weights-dir", type=Path, default=None, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
     add("--weights-mirror", metavar="URL", default=None,
         help="base URL that replaces the release prefix of every weight download (or RESSHIFT_WEIGHTS_MIRROR)")
-    add("--offline", action="store_true", default=env_flag("RESSHIFT_OFFLINE"),
+    add("--offline", action="store_true", default=offline_by_env(),
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
     add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
         help="load each task's default model at start (always on ZeroGPU Spaces)")

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..settings import resolve_device
 from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
 
 logger = logging.getLogger(__name__)
@@ -176,15 +177,13 @@ class RetinaFaceDetector:
     @classmethod
     def from_weights(cls, weights_path: str | Path, *, device: str | torch.device | None = None,
                      **kwargs: Any) -> "RetinaFaceDetector":
-        """Build RetinaFace-ResNet50 and load ``detection_Resnet50_Final.pth`` (device: default cuda
-        when available, else cpu). Raises :class:`~resshift.weights.UnsafeWeightsError` /
+        """Build RetinaFace-ResNet50 and load ``detection_Resnet50_Final.pth`` (device: default
+        RESSHIFT_DEVICE, else cuda when available, else cpu). Raises :class:`~resshift.weights.UnsafeWeightsError` /
         :class:`~resshift.weights.WeightsLoadError` (naming the file) for a file that is not a safe,
         readable RetinaFace-ResNet50 checkpoint."""
         from facexlib.detection.retinaface import RetinaFace
 
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        device = torch.device(device)
+        device = resolve_device(device)
         state = load_state_dict(weights_path)  # module. prefixes stripped
         net = RetinaFace(network_name="resnet50", half=False, device=device)
         load_into(net, state, strict_extra=True, name="RetinaFace-ResNet50", source=weights_path)
