@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_model": "resshift.api", "list_models": "resshift.api",
     "super_resolve": "resshift.pipelines.tasks", "inpaint": "resshift.pipelines.tasks",
-    "restore_face": "resshift.pipelines.tasks", "restore": "resshift.pipelines.tasks",
+    "restore_face": "resshift.pipelines.faces", "restore": "resshift.pipelines.dispatch",
     "RestoreOptions": "resshift.pipelines.options", "PhotoOptions": "resshift.pipelines.options",
     "RestoreResult": "resshift.result", "InvalidRequest": "resshift.errors",
     "ProgressEvent": "resshift.progress", "CancelToken": "resshift.progress", "Cancelled": "resshift.progress",
@@ -51,7 +51,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .errors import InvalidRequest
     from .manager import ModelManager
     from .pipelines.options import PhotoOptions, RestoreOptions
-    from .pipelines.tasks import inpaint, restore, restore_face, super_resolve
+    from .pipelines.dispatch import restore
+    from .pipelines.faces import restore_face
+    from .pipelines.tasks import inpaint, super_resolve
     from .progress import CancelToken, Cancelled, ProgressEvent
     from .result import RestoreResult
     from .weights.registry import ModelSpec

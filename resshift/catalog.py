@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .weights import weight_status
-from .weights.lite import LITE_MODELS
-from .weights.registry import OFFICIAL_MODELS, ModelSpec
+from .weights import KNOWN_MODELS, weight_status
+from .weights.registry import ModelSpec
 
 if TYPE_CHECKING:
     from .manager import ModelManager
@@ -30,7 +29,7 @@ READY = ("loaded", "local", "bundled", "cached")
 
 
 def all_models() -> tuple[ModelSpec, ...]:
-    return tuple(OFFICIAL_MODELS) + tuple(LITE_MODELS)
+    return KNOWN_MODELS
 
 
 def find_model(name: str) -> ModelSpec:

@@ -24,7 +24,7 @@ from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
 from .pipelines import InvalidMaskError, PhotoOptions, RestoreOptions, check_task
-from .pipelines.tasks import restore
+from .pipelines.dispatch import restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device

@@ -20,7 +20,7 @@ import torch
 
 from .loader import RestorationModel, load_model, resolve_files
 from .settings import offline_by_env, resolve_device
-from .weights import WeightsUnavailable, resolve_weight
+from .weights import KNOWN_MODELS, WeightsUnavailable, resolve_weight
 from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class UnknownModelError(KeyError):
 
 
 class ModelManager:
-    """specs: the models it may load (default: every known model, ``resshift.catalog``).
+    """specs: the models it may load (default: every known model, ``resshift.weights.KNOWN_MODELS``).
     device: 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device; weights_dir: a folder looked at
     before the cache; allow_download: False never downloads (the studio's and CLI's --offline);
     mirror: a base URL that replaces the release prefix of every download (None:
@@ -48,9 +48,7 @@ class ModelManager:
                  weights_dir: str | Path | None = None, allow_download: bool = True, max_loaded: int = 4,
                  min_free_cuda_bytes: int = 6 << 30, mirror: str | None = None):
         if specs is None:
-            from .catalog import all_models
-
-            specs = all_models()
+            specs = KNOWN_MODELS
         self.specs: dict[str, ModelSpec] = {}
         for spec in specs:
             if spec.name in self.specs:

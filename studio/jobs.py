@@ -15,7 +15,7 @@ import numpy as np
 from resshift.manager import ModelManager
 from resshift.pipelines import (CancelToken, DecodedImage, PhotoOptions, ProgressEvent, RestoreOptions,
                                 RestoreResult, inpaint, restore_face, super_resolve)
-from resshift.pipelines.face_photo import plain_faces, restore_faces_with
+from resshift.pipelines.faces import plain_faces, restore_faces_with
 
 Report = Callable[[float, str], None]
 """report(fraction in [0, 1], description) - how a run tells the UI how far it is."""

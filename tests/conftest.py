@@ -1,7 +1,11 @@
 """Test session settings: the tests never reach the internet (weights and detectors stay local),
 and tests may put random weights under the official file names (size/SHA-256 pins off; the tests
-of the pins turn them back on)."""
+of the pins turn them back on). OpenMP's threads sleep rather than spin while they wait
+(``OMP_WAIT_POLICY=PASSIVE``, read when torch loads, so set here first): on a machine that is busy
+with other work, spinning threads fight over the cores and a run takes many times longer; the
+subprocesses the tests start (CLI, app) inherit it."""
 import os
 
 os.environ.setdefault("RESSHIFT_OFFLINE", "1")
 os.environ.setdefault("RESSHIFT_VERIFY_WEIGHTS", "0")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -1,4 +1,4 @@
-"""The common restoration path of every task: pad, tile, sample, crop.
+"""The common restoration path of every task: pad, tile, sample, crop, finish, result.
 
 Works on tensors in [-1, 1]; the task pipelines (sr, inpaint, face) do the image I/O around it.
 """
@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..diffusion.sampler import sample
 from ..diffusion.schedule import Schedule
+from ..image_io import DecodedImage, ImageLike, decode_image
 from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent, check
+from ..result import RestoreResult
+from .color import color_fix
 from .options import RestoreOptions, check_tile_overlap
 from .stages import restore_in_stages
 from .tiling import count_tiles
@@ -176,3 +182,34 @@ def run_model(
                                    unet_tile=unet_tile, overlap=overlap, generator=generator,
                                    precision=precision, batch=options.batch_tiles, callback=emit)
     return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, tiles)
+
+
+# ------------------------------------------------------------- shared by the task pipelines
+def decoded(image: ImageLike | DecodedImage, max_pixels: int | None) -> DecodedImage:
+    """The input decoded once (a DecodedImage passes as it is)."""
+    return image if isinstance(image, DecodedImage) else decode_image(image, max_pixels=max_pixels)
+
+
+def whole(options: RestoreOptions) -> RestoreOptions:
+    """Faces are restored whole (one 512x512 tile) unless a tile size is asked for explicitly."""
+    return options if options.tile is not None else replace(options, tile=0)
+
+
+def finish(out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
+    """The colour fix when asked for; a greyscale input (R = G = B everywhere) gives a greyscale
+    result (the networks work in colour and would otherwise add faint colour noise to it)."""
+    if options.color_fix != "none":
+        out = color_fix(out, y.to(out.device), options.color_fix)
+    grey = ((y[:, 0] == y[:, 1]) & (y[:, 1] == y[:, 2])).flatten(1).all(dim=1).to(out.device)  # per image
+    if grey.any():
+        out = torch.where(grey[:, None, None, None], out.mean(dim=1, keepdim=True).expand_as(out), out)
+    return out
+
+
+def to_result(model: RestorationModel, image: np.ndarray, run: Sampled, started: float, **extra) -> RestoreResult:
+    """The pipeline's result from the image it made and the run that made it."""
+    schedule = run.schedule
+    return RestoreResult(image=image, model=model.spec.name, device=str(model.device),
+                         seconds=time.perf_counter() - started, steps=schedule.num_steps,
+                         kappa=schedule.kappa, seed=run.seed, timesteps=schedule.timesteps, tiles=run.tiles,
+                         extra=extra)

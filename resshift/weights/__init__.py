@@ -24,8 +24,13 @@ from .safe_load import (
     load_state_dict,
 )
 
+from .lite import LITE_MODELS
+
+KNOWN_MODELS = tuple(OFFICIAL_MODELS) + tuple(LITE_MODELS)
+"""Every model this library knows: the official checkpoints (and SinSR), then the bundled lite ones."""
+
 __all__ = [
-    "ENV_CACHE_DIR", "ENV_MIRROR", "ENV_VERIFY", "ENV_WEIGHTS_DIR", "OFFICIAL_MODELS",
+    "KNOWN_MODELS", "LITE_MODELS", "ENV_CACHE_DIR", "ENV_MIRROR", "ENV_VERIFY", "ENV_WEIGHTS_DIR", "OFFICIAL_MODELS",
     "OFFICIAL_RELEASE", "TASKS", "ModelSpec", "UnsafeWeightsError", "WeightFile",
     "WeightsLoadError", "WeightsUnavailable", "assets_dir", "check_layout", "checkpoint_validator",
     "default_cache_dir", "download_url", "layout_of", "load_into", "load_state_dict",

@@ -1,25 +1,33 @@
-"""Whole-photo face restoration with any face restorer: detect, align, restore, paste back.
+"""Face restoration: an aligned 512x512 face, or every face of a whole photo (detect, align,
+restore, paste back), by a ResShift face model (``restore_face``) or any other face restorer
+(``restore_faces_with``, e.g. GFPGAN for the studio's comparison); every path gives the same
+:class:`~resshift.result.RestoreResult`.
 
-Glue between the model-agnostic face toolkit (:func:`resshift.face.restore_photo`) and the task
-pipelines: a ResShift face model (:func:`resshift_faces`, what ``restore_face(photo=...)`` runs) or
-a comparison restorer such as GFPGAN give the same :class:`~resshift.result.RestoreResult`.
+Glue between the model-agnostic face toolkit (:mod:`resshift.face`: detection, alignment,
+paste-back) and the restoration path shared with the other tasks (``restore.py``).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from ..face import check_aligned_size, restore_aligned, restore_photo
 from ..errors import InvalidRequest
-from ..image_io import DecodedImage, ImageLike, attach_alpha, decode_image, to_uint8
+from ..face import check_aligned_size, restore_aligned, restore_photo
+from ..image_io import DecodedImage, ImageLike, attach_alpha, decode_image, from_model_output, to_model_input, to_uint8
 from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent
 from ..result import RestoreResult
-from .options import PhotoOptions, RestoreOptions
-from .tasks import check_task, restore_face_batch, super_resolve
+from .options import SEED_LIMIT, PhotoOptions, RestoreOptions, check_task
+from .restore import decoded, finish, run_model, to_result, whole
+from .tasks import super_resolve
+
+FACE_SIZE = 512
 
 StepCallback = Callable[[ProgressEvent], None] | None
 FaceRestorer = Callable[[np.ndarray, StepCallback], np.ndarray]
@@ -125,3 +133,69 @@ def run_facts(model: RestorationModel, options: RestoreOptions) -> dict[str, Any
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
     return {"steps": schedule.num_steps, "kappa": schedule.kappa, "seed": options.seed,
             "timesteps": schedule.timesteps}
+
+
+def restore_face(
+    model: RestorationModel,
+    image: ImageLike | DecodedImage,
+    options: RestoreOptions = RestoreOptions(),
+    *,
+    photo: PhotoOptions | None = None,
+    sr_model: RestorationModel | None = None,
+    helpers=None,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+    max_pixels: int | None = None,
+) -> RestoreResult:
+    """Blind face restoration.
+
+    photo None: ``image`` is an aligned face; non-512 inputs are resized to 512x512 (bicubic),
+    restored and resized back; an input that is not square (within 2 %) is refused (use
+    ``photo``). photo: ``image`` is a whole photo: every face is found, aligned, restored and pasted
+    back (:func:`restore_faces_with`; sr_model: the x4 SR model of
+    ``PhotoOptions(background='sr')``; helpers: who owns the face detector and parser, e.g. the
+    studio's ModelManager, default the process's manager for the model's device).
+    """
+    check_task(model.spec, "face")
+    options = options.resolve(model.spec)
+    if photo is not None:
+        return restore_faces_with(resshift_faces(model, options, cancel), model.spec.name, image, photo,
+                                  run=run_facts(model, options), sr_model=sr_model, helpers=helpers,
+                                  device=str(model.device), callback=callback, cancel=cancel,
+                                  max_pixels=max_pixels)
+    started = time.perf_counter()
+    img = decoded(image, max_pixels)
+    w, h = img.size
+    check_aligned_size(w, h)
+    y = to_model_input(img.rgb)
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
+        y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
+    run = run_model(model, y, whole(options), callback=callback, cancel=cancel)
+    out = finish(run.image, y, options)
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
+        out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
+    return to_result(model, attach_alpha(from_model_output(out), img.alpha), run, started)
+
+
+def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: RestoreOptions = RestoreOptions(),
+                       *, callback: Callable[[ProgressEvent], None] | None = None,
+                       cancel: CancelToken | None = None, batch_size: int = 8) -> np.ndarray:
+    """Restore N aligned faces: (N, 512, 512, 3) uint8 -> (N, 512, 512, 3) uint8, ``batch_size`` at a time.
+
+    One seed (options.seed, or a fresh one) makes the whole call reproducible.
+    """
+    check_task(model.spec, "face")
+    if faces.ndim != 4 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE, 3) or faces.dtype != np.uint8:
+        raise InvalidRequest(f"faces must be (N, 512, 512, 3) uint8, got {faces.shape} {faces.dtype}")
+    if len(faces) == 0:
+        return faces.copy()
+    options = options.resolve(model.spec)
+    outs = []
+    for start in range(0, len(faces), batch_size):
+        chunk = faces[start:start + batch_size]
+        y = torch.from_numpy(chunk).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1
+        seed = (options.seed + start) % SEED_LIMIT
+        run = run_model(model, y, whole(replace(options, seed=seed)), callback=callback, cancel=cancel)
+        out = finish(run.image, y, options)
+        outs.append(((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(outs)
