@@ -43,9 +43,12 @@ BRUSH_COLOR = "rgb(255, 45, 85)"
 # The editor places an example's mask layer relative to its initial canvas: keep this equal to the
 # size of the inpainting examples (256x256), or their painted masks show shifted.
 EXAMPLE_CANVAS = (256, 256)
+# Dropdowns: Gradio draws the arrow over the end of the input, so a long model name ran under it;
+# the text now stops before the arrow and a name cut short ends in "…" (the open list shows it whole).
 CSS = """
 .resshift-header h1 {margin-bottom: 0.2em}
 .resshift-footer {font-size: 0.85em; opacity: 0.8}
+.gradio-container input[role="combobox"] {padding-right: calc(2 * var(--size-5)); text-overflow: ellipsis}
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
@@ -198,7 +201,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
             "the slider to compare before and after.  \n"
             f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # narrow windows: a second row, not a hidden menu
             with gr.Tab("Super-resolution ×4", id="sr"):
                 sr_model = _sr_tab(studio)
             with gr.Tab("Inpainting", id="inpaint"):
