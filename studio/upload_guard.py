@@ -118,7 +118,8 @@ _SCRIPT = """
 CSS = """
 #resshift-upload-refused {position: fixed; top: calc(var(--size-4) + var(--size-3)); right: var(--size-3);
   z-index: var(--layer-top); box-sizing: border-box; width: calc(var(--size-96) + var(--size-10));
-  max-width: calc(100vw - 2 * var(--size-3)); padding: var(--size-3) var(--size-10) var(--size-3) var(--size-4);
+  max-width: calc(100vw - 2 * var(--size-3));
+  padding: var(--size-3) var(--size-10) var(--size-3) var(--size-4);
   border: 1px solid var(--border-color-primary); border-radius: var(--radius-sm);
   background: var(--background-fill-primary); box-shadow: var(--shadow-drop); color: var(--body-text-color);
   font-family: var(--font)}
@@ -127,7 +128,8 @@ CSS = """
 #resshift-upload-refused .resshift-notice-text {font-size: var(--text-md); line-height: 1.5;
   overflow-wrap: break-word}
 #resshift-upload-refused button {position: absolute; top: var(--size-2); right: var(--size-3); border: none;
-  background: none; font: inherit; font-size: var(--text-xl); cursor: pointer; color: var(--body-text-color-subdued)}
+  background: none; font: inherit; font-size: var(--text-xl); cursor: pointer;
+  color: var(--body-text-color-subdued)}
 """
 
 
