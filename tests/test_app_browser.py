@@ -293,8 +293,10 @@ def test_model_dropdown_text_stops_before_its_arrow(new_page):
     page.get_by_role("tab", name="Face restoration").click()
     model = page.get_by_label("Model", exact=True).filter(visible=True)
     model.click()
-    page.get_by_role("option", name="lite-face").click()
+    option = page.get_by_role("option", name="lite-face")
+    option.click()
     page.wait_for_function("(input) => input.value.startsWith('lite-face')", arg=model.element_handle())
+    option.wait_for(state="hidden")  # the list closed
     page.screenshot(path=str(ARTIFACTS / "studio_face_model_dropdown.png"))
     for dropdown in page.locator("input[role=combobox]").filter(visible=True).all():
         text_right, arrow_left, cut = dropdown.evaluate("""(input) => {
