@@ -52,9 +52,12 @@ BRUSH_COLOR = "rgb(255, 45, 85)"
 EXAMPLE_CANVAS = (256, 256)
 BACKGROUND_LABELS = {"resize": "Resize", "sr": "Super-resolve"}
 SELECT_LABELS = {"all": "All", "largest": "Largest", "center": "Centre"}
+# Dropdowns: Gradio draws the arrow over the end of the input, so a long model name ran under it;
+# the text now stops before the arrow and a name cut short ends in "…" (the open list shows it whole).
 CSS = """
 .resshift-header h1 {margin-bottom: 0.2em}
 .resshift-footer {font-size: 0.85em; opacity: 0.8}
+.gradio-container input[role="combobox"] {padding-right: calc(2 * var(--size-5)); text-overflow: ellipsis}
 """
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
@@ -202,7 +205,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
         first_notice = notice(manager, prefetch)
         notice_box = gr.Markdown(first_notice, visible=bool(first_notice), elem_id="resshift-notice")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # narrow windows: a second row, not a hidden menu
             with gr.Tab("Super-resolution ×4", id="sr"):
                 sr_model = _sr_tab(studio)
             with gr.Tab("Inpainting", id="inpaint"):

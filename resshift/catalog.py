@@ -61,7 +61,8 @@ def best_first(manager: "ModelManager", task: str) -> list[str]:
     On CUDA with downloads allowed, the official model comes first even before its weights are
     here (the studio fetches them at start; a run waits for them). Otherwise models ready without a
     download come first, and among them, on a CPU, the bundled lite models (the official ones take
-    minutes per image there); the official one is first on CUDA once its weights are here."""
+    minutes per image there); the official one is first on CUDA once its weights are here. A model
+    already loaded comes before all of them."""
     names = manager.names(task)
     on_cuda = manager.device.type == "cuda"
     preferred = PREFERENCE.get(task, ())
@@ -71,7 +72,8 @@ def best_first(manager: "ModelManager", task: str) -> list[str]:
         ready = where in READY or (on_cuda and manager.allow_download and where == "downloadable")
         lite_first = not on_cuda and manager.spec(name).official
         order = preferred.index(name) if name in preferred else len(preferred)
-        return (0 if ready else 1 + AVAILABILITY.index(where)), int(lite_first), order
+        # a loaded model first (it costs nothing now), then the others ready without a download
+        return (0 if where == "loaded" else 1 if ready else 2 + AVAILABILITY.index(where)), int(lite_first), order
 
     return sorted(names, key=rank)
 

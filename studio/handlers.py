@@ -133,9 +133,13 @@ class Studio:
         return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
-        """The image editor's background (refused when it is the editor's blank canvas)."""
+        """The image editor's background (refused when it is the editor's blank canvas).
+
+        With no image in it the page's editor sends its blank canvas or no background at all,
+        depending on timing (Gradio's editor may send its empty first snapshot while the newest one
+        is still uploading): one sentence for both."""
         if arr is None:
-            raise InvalidRequest(NO_IMAGE)
+            raise InvalidRequest(BLANK_CANVAS)
         arr = np.asarray(arr)
         if _blank_canvas(arr):
             raise InvalidRequest(BLANK_CANVAS)

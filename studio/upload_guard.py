@@ -14,6 +14,9 @@ import json
 
 from .limits import Limits
 
+# The name the browser gives the script (console messages and error stacks show it), for tests.
+SCRIPT_NAME = "resshift-upload-guard.js"
+
 # The function ``demo.launch(js=...)`` runs once the page is loaded. ``RULES``: {element id:
 # {"limit": pixels, "message": sentence with {width}, {height} and {megapixels}}}.
 _SCRIPT = """
@@ -29,19 +32,25 @@ _SCRIPT = """
     return null;
   }
 
+  // a notice that looks like Gradio's own error messages (same font, colours and place)
   function say(text) {
     const old = document.getElementById("resshift-upload-refused");
     if (old) old.remove();
     const note = document.createElement("div");
     note.id = "resshift-upload-refused";
     note.setAttribute("role", "alert");
-    note.textContent = text;
+    const title = document.createElement("div");
+    title.className = "resshift-notice-title";
+    title.textContent = "Cannot use this image";
+    const body = document.createElement("div");
+    body.className = "resshift-notice-text";
+    body.textContent = text;
     const close = document.createElement("button");
     close.textContent = "\\u00d7";
     close.setAttribute("aria-label", "Close");
     close.onclick = () => note.remove();
-    note.appendChild(close);
-    document.body.appendChild(note);
+    note.append(title, body, close);
+    (document.querySelector(".gradio-container") || document.body).appendChild(note);
     setTimeout(() => note.remove(), 15000);
   }
 
@@ -105,13 +114,22 @@ _SCRIPT = """
 }
 """
 
+# The notice takes the theme's font, colours and sizes, and the place of Gradio's messages (toasts).
 CSS = """
-#resshift-upload-refused {position: fixed; top: 1em; right: 1em; z-index: 1000; max-width: 28em;
-  padding: 0.8em 2.2em 0.8em 1em; border: 1px solid #dc2626; border-left-width: 6px; border-radius: 6px;
-  background: var(--background-fill-primary, white); color: var(--body-text-color, black);
-  box-shadow: 0 4px 12px rgba(0, 0, 0, 0.15); font-size: 0.95em}
-#resshift-upload-refused button {position: absolute; top: 0.3em; right: 0.5em; border: none;
-  background: none; font-size: 1.2em; cursor: pointer; color: inherit}
+#resshift-upload-refused {position: fixed; top: calc(var(--size-4) + var(--size-3)); right: var(--size-3);
+  z-index: var(--layer-top); box-sizing: border-box; width: calc(var(--size-96) + var(--size-10));
+  max-width: calc(100vw - 2 * var(--size-3));
+  padding: var(--size-3) var(--size-10) var(--size-3) var(--size-4);
+  border: 1px solid var(--border-color-primary); border-radius: var(--radius-sm);
+  background: var(--background-fill-primary); box-shadow: var(--shadow-drop); color: var(--body-text-color);
+  font-family: var(--font)}
+#resshift-upload-refused .resshift-notice-title {color: var(--color-red-500); font-weight: var(--weight-bold);
+  font-size: var(--text-lg); margin-bottom: var(--size-2)}
+#resshift-upload-refused .resshift-notice-text {font-size: var(--text-md); line-height: 1.5;
+  overflow-wrap: break-word}
+#resshift-upload-refused button {position: absolute; top: var(--size-2); right: var(--size-3); border: none;
+  background: none; font: inherit; font-size: var(--text-xl); cursor: pointer;
+  color: var(--body-text-color-subdued)}
 """
 
 
@@ -120,4 +138,4 @@ def guard_script(limits: Limits, editors: dict[str, str]) -> str:
     the task's pixel limit, with the sentence :meth:`Limits.check_input` gives for it."""
     rules = {elem_id: {"limit": limits.max_pixels[task], "message": limits.input_template(task)}
              for elem_id, task in editors.items()}
-    return _SCRIPT.replace("__RULES__", json.dumps(rules))
+    return _SCRIPT.replace("__RULES__", json.dumps(rules)) + f"\n//# sourceURL={SCRIPT_NAME}\n"

@@ -20,6 +20,7 @@ def _manager(weights_dir=None) -> ModelManager:
     return m
 
 
+@pytest.mark.slow
 def test_compare_with_gfpgan_runs_both(tmp_path):
     install_torchvision_compat()
     from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean

@@ -153,6 +153,7 @@ def test_aligned_face(studio):
     assert Path(path).name == "celebahq_00234_lq_tiny-face_1s_k2_seed11.png"
 
 
+@pytest.mark.slow
 def test_whole_photo_restores_every_face_and_scales(studio):
     seen = []
     _, caption, path, facts = studio.restore_face(

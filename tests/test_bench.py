@@ -9,6 +9,7 @@ import torch
 from resshift.bench import Case, main, psnr, run_case
 
 
+@pytest.mark.slow
 def test_run_case_reports_latency_memory_and_difference():
     row = run_case(Case("tiny", "lite-sr", 64), "cpu", "bf16", repeat=2, channels_last=True,
                    compile=False, compare=True, bundled=False)
@@ -18,6 +19,7 @@ def test_run_case_reports_latency_memory_and_difference():
     assert math.isfinite(row["psnr_vs_fp32_db"]) and row["psnr_vs_fp32_db"] > 30  # bf16 vs fp32, same noise
 
 
+@pytest.mark.slow
 def test_cli_prints_json_rows(capsys, tmp_path):
     out = tmp_path / "rows.jsonl"
     assert main(["--device", "cpu", "--cases", "lite_sr256", "--precision", "fp32", "--repeat", "1",

@@ -116,6 +116,7 @@ def test_cuda_restoration_with_copies_equals_autocast(cuda_graphs):
     assert torch.equal(got, expected)
 
 
+@pytest.mark.slow
 def test_compile_is_ignored_off_cuda():
     spec, unet, first = _networks("lite-sr")
     model = RestorationModel(spec, unet, first)

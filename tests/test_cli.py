@@ -108,6 +108,7 @@ def test_cli_module_runs_as_script(tmp_path):
     assert res.returncode == 0 and "lite-sr" in res.stdout
 
 
+@pytest.mark.slow
 def test_cli_folder_outputs_and_masks_beside_inputs(tmp_path):
     """Inputs sharing a stem keep their suffix in the output name; a mask folder that is the input
     folder gives NAME_mask.png as the masks, which are not restored themselves."""

@@ -19,7 +19,8 @@ def _skipped(output: str) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines)
 
 
-@pytest.mark.parametrize("task", ["sr", "face"])  # face: whole-photo mode (no face in the corpus)
+# face: whole-photo mode (no face in the corpus)
+@pytest.mark.parametrize("task", [pytest.param("sr", marks=pytest.mark.slow), "face"])
 def test_the_whole_corpus(tmp_path, task):
     spec, wdir = write_tiny_model(tmp_path, task)
     cases = image_corpus(tmp_path / "in")

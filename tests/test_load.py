@@ -8,6 +8,7 @@ from benchmarks.load_test import FILES_PER_REQUEST, run_load, tiny_manager
 RSS_MARGIN_MB = 150  # allocator and thread-pool noise; a per-request leak of the results would exceed it
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_concurrent_users_each_get_their_own_results_and_nothing_leaks(tmp_path):
     manager, models = tiny_manager()

@@ -50,6 +50,7 @@ def test_sr_steps_kappa_and_random_seed(sr):
     assert isinstance(r.seed, int) and r.seed >= 0
 
 
+@pytest.mark.slow
 def test_sr_keeps_alpha_and_handles_grey(sr):
     rgba = Image.open(REAL).crop((0, 0, 20, 12)).convert("RGBA")
     alpha = np.zeros((12, 20), np.uint8)
@@ -147,6 +148,7 @@ def _spy_shapes(module: torch.nn.Module, monkeypatch) -> list[tuple[int, int]]:
     return seen
 
 
+@pytest.mark.slow
 def test_tiled_memory_is_bounded_by_tile(sr, monkeypatch):
     """Every network sees tiles only: the VQ encoder and decoder at most ``tile`` input pixels
     (x4 after the bicubic up-sampling), the Swin-UNet at most its own latent tile."""
@@ -168,6 +170,7 @@ def test_tiled_memory_is_bounded_by_tile(sr, monkeypatch):
     assert set(unet) == {(32, 32)} and len(unet) == 4 * 9  # 3 x 3 tiles of 32 (a multiple of 16)
 
 
+@pytest.mark.slow
 def test_tiled_progress_counts_every_tile_of_every_stage(sr, monkeypatch):
     from resshift.pipelines import restore
     monkeypatch.setattr(restore, "default_unet_tile", lambda model: 32)
@@ -184,6 +187,7 @@ def test_tiled_progress_counts_every_tile_of_every_stage(sr, monkeypatch):
     assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions) and fractions[-1] == 1.0
 
 
+@pytest.mark.slow
 def test_tiles_per_call_do_not_change_the_image(sr, monkeypatch):
     """Tiles batched through the networks (``batch_tiles``) give the image of one tile per call."""
     from resshift.pipelines import restore
@@ -194,6 +198,7 @@ def test_tiles_per_call_do_not_change_the_image(sr, monkeypatch):
     assert np.abs(four - one).max() <= 1
 
 
+@pytest.mark.slow
 def test_tiled_inpainting_with_the_largest_overlap(inp):
     """The largest overlap allowed (half the tile) still advances once the encoder's 4x shrinks it;
     a larger one is refused, with the tile it was measured against."""
@@ -209,6 +214,7 @@ def test_tiled_inpainting_with_the_largest_overlap(inp):
     assert inpaint(inp, img, mask, RestoreOptions(seed=1, tile=0, tile_overlap=1000)).tiles == 1  # no tiling
 
 
+@pytest.mark.slow
 def test_stages_without_tiles_are_the_sampler(sr):
     """With every tile holding the whole input, the staged path is the one-call sampler, bit for bit:
     the same noise, encoding, steps and decoding."""
@@ -243,6 +249,7 @@ def test_tiled_denoiser_blends_its_tiles():
     assert torch.allclose(tiled_net(x, t, cond=cond), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_tiled_output_stays_near_the_untiled_one():
     """One noise field and x0 blended at every step: tiling barely changes a trained model's image
     (bundled lite-sr, 128 px in 64 px tiles: 39.4 dB from the untiled image; restoring the image
@@ -321,6 +328,7 @@ def test_mask_arrays_read_like_mask_images():
         decode_mask(ones, (128, 4))
 
 
+@pytest.mark.slow
 def test_face_pipeline_aligned_and_batch():
     face = tiny_model("face")
     img = np.asarray(Image.open(BSD).resize((128, 128)))

@@ -3,6 +3,8 @@ import contextlib
 import io
 import re
 
+import pytest
+
 from .helpers import ROOT
 
 
@@ -10,6 +12,7 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
+@pytest.mark.slow
 def test_lower_level_example_runs():
     block = next(b for b in python_blocks() if "iter_sample(" in b)
     scope: dict = {}
