@@ -141,6 +141,8 @@ class _Frames:
         self.sr_model, self.helpers, self.cancel = sr_model, helpers, cancel
         self.steady = video.noise == "steady"
         self.face = model.spec.task == "face"
+        self.faces = 0  # whole frames: faces restored so far, in all frames
+        self.frames_with_faces = 0
 
     def batch_size(self, height: int, width: int) -> int:
         if self.face:  # aligned faces are sampled whole at 512x512; whole photos go frame by frame
@@ -187,6 +189,8 @@ class _Frames:
         result = restore_faces_with(restorer, self.model.spec.name, frame, self.photo,
                                     run={"seed": options.seed}, sr_model=self.sr_model, helpers=self.helpers,
                                     device=str(self.model.device), callback=callback, cancel=self.cancel)
+        self.faces += len(result.faces)
+        self.frames_with_faces += bool(result.faces)
         return result.image[..., :3]
 
 
@@ -244,7 +248,8 @@ def restore_video(
     total): after every batch, frames written so far and the total (None when the file does not
     say; first called with 0 once the file is accepted). Returns a :class:`RestoreResult` whose image is the first restored frame and whose
     ``extra`` holds the video's facts: video (the target), frames, fps, noise, audio
-    ('copied', 're-encoded' or 'none'), rotation, input_size, seconds_per_frame.
+    ('copied', 're-encoded' or 'none'), rotation, input_size, seconds_per_frame, and for whole
+    frames of faces scale, faces (restored in all frames) and frames_with_faces.
     """
     started = time.perf_counter()
     options = check_video_request(model, options, photo)
@@ -299,13 +304,18 @@ def restore_video(
     audio = "none" if writer.audio_copied is None else ("copied" if writer.audio_copied else "re-encoded")
     seconds = time.perf_counter() - started
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
+    extra = {"video": os.fspath(target), "frames": done, "fps": str(info.fps), "noise": video.noise,
+             "audio": audio, "rotation": info.rotation, "input_size": f"{info.width}x{info.height}",
+             "seconds_per_frame": round(seconds / max(done, 1), 3)}
+    if photo is not None:
+        extra.update(scale=photo.scale, faces=restore.faces, frames_with_faces=restore.frames_with_faces)
     return RestoreResult(
         image=first_frame, model=model.spec.name, device=str(model.device), seconds=seconds,
         steps=schedule.num_steps, kappa=schedule.kappa, seed=options.seed, timesteps=schedule.timesteps,
         tiles=tiles, scale=None if photo is None else photo.scale,
-        extra={"video": os.fspath(target), "frames": done, "fps": str(info.fps), "noise": video.noise,
-               "audio": audio, "rotation": info.rotation, "input_size": f"{info.width}x{info.height}",
-               "seconds_per_frame": round(seconds / max(done, 1), 3)})
+        message="" if photo is None else (f"Restored {restore.faces} face{'s' if restore.faces != 1 else ''} in "
+                                          f"{restore.frames_with_faces} of {done} frames."),
+        extra=extra)
 
 
 def restore_frames(model: RestorationModel, frames: Iterable[np.ndarray], options: RestoreOptions = RestoreOptions(),
