@@ -170,7 +170,8 @@ def test_restored_frames_over_the_output_limit_are_refused(sr, tmp_path):
 
 def test_requests_a_video_cannot_take(sr, face, tmp_path):
     src = make_clip(tmp_path / "wide.mp4", n=2, width=64, height=32, audio=None)
-    with pytest.raises(InvalidRequest, match="an aligned face must be square"):
+    with pytest.raises(InvalidVideoError, match=r"^the frames of wide\.mp4 are 64x32; a video of aligned faces has "
+                                                r"square frames \(512x512\)\. Use whole-photo mode"):
         restore_video(face, src, tmp_path / "o.mp4", RestoreOptions(seed=1, steps=1))
     with pytest.raises(InvalidRequest, match="videos are restored by super-resolution or face models; "
                                              "tiny-inpaint is an inpainting model"):

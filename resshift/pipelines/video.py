@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidRequest
-from ..face.align import check_aligned_size
+from ..face.align import check_aligned_size, is_aligned_size
 from ..loader import RestorationModel
 from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batches
 from ..progress import CancelToken, ProgressEvent, check
@@ -256,8 +256,10 @@ def restore_video(
     info = probe(source, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels,
                  min_side=limits.min_side)
     name = os.path.basename(os.fspath(source))
-    if model.spec.task == "face" and photo is None:
-        check_aligned_size(info.width, info.height)
+    if model.spec.task == "face" and photo is None and not is_aligned_size(info.width, info.height):
+        raise InvalidVideoError(
+            f"the frames of {name} are {info.width}x{info.height}; a video of aligned faces has square "
+            "frames (512x512). Use whole-photo mode to find and restore the faces in every frame.")
     out_w, out_h = output_size(model, info, photo)
     if limits.max_output_pixels is not None and out_w * out_h > limits.max_output_pixels:
         raise InvalidVideoError(
