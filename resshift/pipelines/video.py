@@ -38,10 +38,11 @@ from ..progress import CancelToken, ProgressEvent, check
 from ..result import RestoreResult
 from .face_photo import restore_faces_with
 from .options import SEED_LIMIT, PhotoOptions, RestoreOptions
-from .options import _whole as whole_number
+from .options import _whole as whole_number  # the options' own rule and sentence for whole numbers
 from .restore import default_tile, run_model
+# the image pipelines' finishing (colour fix, greyscale kept) and their one-tile rule for faces
 from .tasks import FACE_SIZE, _finish
-from .tasks import _whole as faces_whole  # faces are sampled in one 512x512 tile
+from .tasks import _whole as faces_whole
 from .tiling import count_tiles
 
 log = logging.getLogger(__name__)
