@@ -94,7 +94,9 @@ def psnr(frames: list[np.ndarray], windows: list[np.ndarray]) -> float:
 
 
 def restore(model, frames: list[np.ndarray], noise: str, seed: int, batch_size: int) -> list[np.ndarray]:
-    return list(restore_frames(model, frames, RestoreOptions(seed=seed), VideoOptions(noise=noise, batch_size=batch_size)))
+    """The frames restored by ``model`` with ``noise`` ('steady' or 'fresh'), as restore_video would."""
+    video = VideoOptions(noise=noise, batch_size=batch_size)
+    return list(restore_frames(model, frames, RestoreOptions(seed=seed), video))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"refuse longer videos, from their headers (default {DEFAULTS.max_seconds:g})")
     group.add_argument("--max-frame-pixels", type=_frame_pixels, default=DEFAULTS.max_pixels,
                        help="refuse videos with larger frames, e.g. 1280x720 (default 1920x1080)")
-    group.add_argument("--crf", type=_crf, default=18, help="H.264 quality of the output, 0 lossless .. 51 (default 18)")
+    group.add_argument("--crf", type=_crf, default=18,
+                       help="H.264 quality of the output, 0 lossless .. 51 (default 18)")
 
 
 def is_video(path: Path) -> bool:

@@ -139,7 +139,8 @@ class VideoRunner:
         info = probe(source, max_seconds=self.limits.max_seconds, max_pixels=self.limits.max_pixels,
                      min_side=self.limits.min_side)
         stem = images.safe_stem(Path(source).name, fallback="video")
-        name = f"{stem}_{task}_{model}_{options.steps}steps_kappa{options.kappa:g}_seed{options.seed}_{video.noise}-noise"
+        name = (f"{stem}_{task}_{model}_{options.steps}steps_kappa{options.kappa:g}_seed{options.seed}"
+                f"_{video.noise}-noise")
         if photo is not None:
             name += f"_x{photo.scale}"
         target = images.new_request_dir(self.studio.files_root) / f"{name}.mp4"

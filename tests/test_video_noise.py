@@ -6,10 +6,10 @@ import torch
 
 from resshift.diffusion import Schedule, sample
 from resshift.diffusion.sampler import _draw_all
+from resshift.errors import InvalidRequest
 from resshift.pipelines import RestoreOptions, super_resolve
 from resshift.pipelines.restore import run_model
 from resshift.pipelines.video import VideoOptions, frame_seed, restore_frames, sampled_whole
-from resshift.errors import InvalidRequest
 from tests.helpers import tiny_model
 
 
@@ -38,8 +38,11 @@ def test_sampler_shared_noise_gives_every_batch_element_the_single_image_result(
     schedule = Schedule.create(sr.spec.diffusion, steps=2)
     y = torch.rand(1, 3, 16, 16) * 2 - 1
     batch = y.expand(3, -1, -1, -1).contiguous()
-    run = lambda x, **kw: sample(sr.unet, x, schedule, sr.spec.diffusion, first_stage=sr.first_stage,  # noqa: E731
-                                 generator=torch.Generator().manual_seed(5), **kw)
+
+    def run(x, **kw):  # a fresh generator with the same seed for every call
+        return sample(sr.unet, x, schedule, sr.spec.diffusion, first_stage=sr.first_stage,
+                      generator=torch.Generator().manual_seed(5), **kw)
+
     alone = run(y)
     shared = run(batch, shared_noise=True)
     fresh = run(batch)

@@ -66,7 +66,8 @@ def test_the_page_states_the_limits(manager, tmp_path):
 def test_sr_video_comes_back_as_a_playable_mp4_with_facts(runner, tmp_path):
     src = make_clip(tmp_path / "my clip.mp4", n=3, width=32, height=24, rotation=90)
     reports = []
-    path, facts = runner.super_resolve(str(src), "tiny-sr", 1, 2.0, 7, progress=lambda f, desc: reports.append((f, desc)))
+    path, facts = runner.super_resolve(str(src), "tiny-sr", 1, 2.0, 7,
+                                       progress=lambda f, desc: reports.append((f, desc)))
     info = probe(path, **ANY)
     assert (info.width, info.height, info.rotation, info.has_audio, info.video_codec) == (128, 96, 90, True, "h264")
     assert Path(path).is_relative_to(tmp_path) and Path(path).name.startswith("my_clip_sr_tiny-sr_1steps")

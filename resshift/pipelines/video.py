@@ -40,6 +40,7 @@ from .face_photo import restore_faces_with
 from .options import SEED_LIMIT, PhotoOptions, RestoreOptions
 from .options import _whole as whole_number  # the options' own rule and sentence for whole numbers
 from .restore import default_tile, run_model
+
 # the image pipelines' finishing (colour fix, greyscale kept) and their one-tile rule for faces
 from .tasks import FACE_SIZE, _finish
 from .tasks import _whole as faces_whole
@@ -247,10 +248,11 @@ def restore_video(
     callback: a :class:`ProgressEvent` after every sampling step and every batch (``done``: the
     fraction of frames restored, ``what``: e.g. 'frames 5-8 of 120: step 2/4'); on_frame(done,
     total): after every batch, frames written so far and the total (None when the file does not
-    say; first called with 0 once the file is accepted). Returns a :class:`RestoreResult` whose image is the first restored frame and whose
-    ``extra`` holds the video's facts: video (the target), frames, fps, noise, audio
-    ('copied', 're-encoded' or 'none'), rotation, input_size, seconds_per_frame, and for whole
-    frames of faces scale, faces (restored in all frames) and frames_with_faces.
+    say; first called with 0 once the file is accepted). Returns a :class:`RestoreResult` whose
+    image is the first restored frame and whose ``extra`` holds the video's facts: video (the
+    target), frames, fps, noise, audio ('copied', 're-encoded' or 'none'), rotation, input_size,
+    seconds_per_frame, and for whole frames of faces scale, faces (restored in all frames) and
+    frames_with_faces.
     """
     started = time.perf_counter()
     options = check_video_request(model, options, photo)
