@@ -129,7 +129,7 @@ class VideoRunner:
                              callback=lambda event: report(event.fraction, event.describe()))
 
     # ---------------------------------------------------------------- requests
-    def _job(self, task: str, source: str | None, model: str, options: RestoreOptions, noise: str,
+    def _job(self, source: str | None, model: str, options: RestoreOptions, noise: str,
              photo: PhotoOptions | None = None, sr_model: str | None = None) -> VideoJob:
         """Check an upload (size, then its headers against the limits) and name its result."""
         if not source:
@@ -138,11 +138,13 @@ class VideoRunner:
         video = VideoOptions(noise=noise or "steady", batch_size=self.batch)
         info = probe(source, max_seconds=self.limits.max_seconds, max_pixels=self.limits.max_pixels,
                      min_side=self.limits.min_side)
+        # named like the image results (handlers.result_name), then the noise: clip_lite-sr_4s_k2_seed42_steady
         stem = images.safe_stem(Path(source).name, fallback="video")
-        name = (f"{stem}_{task}_{model}_{options.steps}steps_kappa{options.kappa:g}_seed{options.seed}"
-                f"_{video.noise}-noise")
+        name = f"{stem[:24]}_{model}_{options.steps}s_k{options.kappa:g}_seed{options.seed}"
         if photo is not None:
-            name += f"_x{photo.scale}"
+            name += f"_x{photo.scale}" + ("_srbg" if photo.background == "sr" else "")
+            name += "" if photo.select == "all" else f"_{photo.select}"
+        name += f"_{video.noise}"
         target = images.new_request_dir(self.studio.files_root) / f"{name}.mp4"
         return VideoJob(model, source, str(target), options, video, self.limits, photo, sr_model,
                         info.frame_count or 0)
@@ -160,7 +162,7 @@ class VideoRunner:
         with friendly_errors("super-resolving the video"):
             self.studio._check_model(model, "sr")
             options = self.studio._options(model, steps, kappa, seed, tile, color_fix)
-            return self._restore(self._job("sr", video, model, options, noise), progress)
+            return self._restore(self._job(video, model, options, noise), progress)
 
     def restore_face(self, video: str | None, mode: str, model: str, steps: float, kappa: float,
                      seed: float | None, color_fix: str = "none", scale: int = 1, background: str = "resize",
@@ -182,7 +184,7 @@ class VideoRunner:
                 if sr_model is None:
                     raise InvalidRequest("no super-resolution model is available for the background; "
                                          "choose Background: Resize")
-            return self._restore(self._job("face", video, model, options, noise, photo, sr_model), progress)
+            return self._restore(self._job(video, model, options, noise, photo, sr_model), progress)
 
     # ---------------------------------------------------------------- the page
     def limits_text(self) -> str:
