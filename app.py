@@ -9,7 +9,8 @@ can compare several step counts or kappa values on the same input and seed.
 
 Importing this module builds ``demo`` (nothing is loaded or downloaded until a request needs a
 model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
-inpaint, restore_face, compare_sr, compare_inpaint, compare_face (see README.md, "API").
+inpaint, restore_face, compare_sr, compare_inpaint, compare_face, super_resolve_video,
+restore_face_video (see README.md, "API").
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
-from studio import agents, upload_guard, widgets
+from studio import agents, upload_guard, video, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -95,6 +96,7 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
     inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
                  ("super_resolve", "compare_sr"))
+    video.sr_section(studio, c)  # a video restored frame by frame with these settings
     return c.model
 
 
@@ -177,6 +179,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
               select, min_face]
     widgets.wire(c, o, cmp, inputs, studio.restore_face, studio.compare_face, studio.live_face,
                  ("restore_face", "compare_face"))
+    video.face_section(studio, c, mode, scale, background, select, min_face)
     return c.model
 
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m resshift {sr,inpaint,face} INPUT -o OUT [options]``.
 
 INPUT is an image file or a folder of images; OUT is a file (single input) or a folder. Bad input
-files are reported and skipped; the rest are processed. Exit status: 0 all done, 1 some failed,
+files are reported and skipped; the rest are processed. A video INPUT is restored frame by frame
+into an MP4 (``cli_video.py``). Exit status: 0 all done, 1 some failed,
 2 usage or model errors.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from . import cli_video
 from .catalog import all_models, availability, default_model_for
 from .diffusion.schedule import SPACINGS
 from .errors import InvalidRequest, is_out_of_memory
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
     p.add_argument("-q", "--quiet", action="store_true")
+    cli_video.add_arguments(p)
     return p
 
 
@@ -243,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # report model/weight problems in one line, not a traceback
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)
         return 2
+    if not plan.many and cli_video.is_video(plan.inputs[0]):  # a video: frames restored into an MP4
+        return cli_video.run(args, model, plan.options, plan.photo, manager)
     if plan.many:
         args.output.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm

@@ -70,10 +70,12 @@ class CudaGraphs:
         generator: torch.Generator | None,
         precision: str,
         callback: Callable[[StepResult], None] | None = None,
+        shared_noise: bool = False,
     ) -> torch.Tensor:
         """As :func:`sampler.sample` (same arguments, same result for the same generator state),
         replayed from a graph recorded on the first call with these shapes and this schedule.
-        ``callback`` receives every step after the replay."""
+        ``callback`` receives every step after the replay; ``shared_noise`` as in
+        :func:`sampler.iter_sample` (one noise field copied into every batch element)."""
         if y.device.type != "cuda":
             raise ValueError(f"CUDA graphs need CUDA tensors, got {y.device}")
         key = (id(model), id(first_stage), _shape_key(y),
@@ -94,7 +96,8 @@ class CudaGraphs:
                     rec.kwargs[name].copy_(value)
                 rec.encode.replay()
                 # drawn on the host while the GPU encodes
-                rec.noise.copy_(_draw_all(rec.noise.shape[1:], rec.noise.shape[0], generator, y.device))
+                rec.noise.copy_(_draw_all(rec.noise.shape[1:], rec.noise.shape[0], generator, y.device,
+                                          shared=shared_noise))
                 rec.sample.replay()
                 out = rec.out.clone()
                 steps = [StepResult(s.index, s.total, s.t, s.x_t.clone(), s.x0_pred.clone())

@@ -147,20 +147,24 @@ def step_coefficients(schedule: Schedule, config: DiffusionConfig) -> StepCoeffi
 
 
 def _draw_all(shape: Sequence[int], count: int, generator: torch.Generator | None,
-              device: torch.device) -> torch.Tensor:
+              device: torch.device, shared: bool = False) -> torch.Tensor:
     """(count, *shape) standard normal noise: the prior's, then one per step.
 
     Drawn in float32 on the generator's device (so a seed gives the same noise on CPU and CUDA) in
     one call, and moved to ``device`` in one (non-blocking, pinned) copy instead of one per step.
+    shared: draw the noise of one batch element, (count, 1, *shape[1:]), and expand it (a view) to
+    every element of the batch ``shape[0]``: the numbers a batch of one draws from the same
+    generator state.
     """
     gen_device = generator.device if generator is not None else device
     # drawn straight into pinned memory when it goes to a GPU (same numbers, one copy less)
     pinned = gen_device.type == "cpu" and device.type == "cuda"
-    noise = torch.randn((count, *shape), generator=generator, device=gen_device, dtype=torch.float32,
+    drawn = (count, 1, *shape[1:]) if shared else (count, *shape)
+    noise = torch.randn(drawn, generator=generator, device=gen_device, dtype=torch.float32,
                         pin_memory=pinned)
     if noise.device != device:
         noise = noise.to(device, non_blocking=True)
-    return noise
+    return noise.expand(count, *shape) if shared else noise
 
 
 def iter_sample(
@@ -176,6 +180,7 @@ def iter_sample(
     clip_x0: bool | None = None,
     precision: str = "fp32",
     z_y: torch.Tensor | None = None,
+    shared_noise: bool = False,
 ) -> Generator[StepResult, None, torch.Tensor]:
     """Yield each ResShift sampling step; the generator's return value is the final latent.
 
@@ -189,6 +194,11 @@ def iter_sample(
     clip_x0: clamp x0 predictions to [-1, 1]; default: only in pixel space (no first stage, or a
         first stage that sets ``clip_x0``), as the official code
     z_y: the already encoded condition, to skip encoding
+    shared_noise: one noise field for the whole batch: every element gets the noise (prior and
+        steps) that a batch of one draws from the same generator state, instead of noise of its
+        own. Restoring a video's frames in batches this way gives every frame the same noise
+        whatever the batch size ("steady noise": static content is restored the same way in
+        every frame). Ignored when ``noise`` is given.
     """
     if config.predict_type != "xstart":
         raise ValueError(f"predict_type {config.predict_type!r} is not supported (only 'xstart')")
@@ -217,7 +227,7 @@ def iter_sample(
             prior = noise.prior.to(device=device, dtype=torch.float32)
             step_noise = [t.to(device=device, dtype=torch.float32) for t in noise.steps]
         else:
-            drawn = _draw_all(z_y.shape, n + 1, generator, device)
+            drawn = _draw_all(z_y.shape, n + 1, generator, device, shared=shared_noise)
             prior, step_noise = drawn[0], drawn[1:]
         if model_kwargs and hasattr(model, "condition"):  # lq features do not change between steps
             model_kwargs = {"cond": model.condition(**model_kwargs)}

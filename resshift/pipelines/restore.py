@@ -116,6 +116,7 @@ def run_model(
     mask: torch.Tensor | None = None,
     callback: Callable[[ProgressEvent], None] | None = None,
     cancel: CancelToken | None = None,
+    shared_noise: bool = False,
 ) -> Sampled:
     """Restore y (B, 3, h, w) in [-1, 1] (mask (B, 1, h, w) in {-1, 1} for inpainting).
 
@@ -130,6 +131,8 @@ def run_model(
     :func:`default_unet_tile` latent pixels for a VQ model; for the weight-free pixel stage, which
     goes whole, ``tile``). A batch, or an input within one tile, is sampled in one call (the CUDA
     graphs apply there). Tile counts in the result are those of the most tiled stage.
+    ``shared_noise``: a batch gets one noise field, the one a batch of one would get (the
+    sampler's ``shared_noise``; a video's steady noise).
     """
     spec, device = model.spec, model.device
     sf = spec.diffusion.sf
@@ -170,7 +173,7 @@ def run_model(
         lq = x[:, :3]
         kwargs = {"lq": lq} if mask is None else {"lq": lq, "mask": x[:, 3:4]}
         out = sampler(unet, lq, schedule, spec.diffusion, first_stage=first_stage, model_kwargs=kwargs,
-                      generator=generator, precision=precision,
+                      generator=generator, precision=precision, shared_noise=shared_noise,
                       callback=lambda step: emit(ProgressEvent(0, 1, step)))
         return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, 1)
     to_latent = Fraction(sf, getattr(first_stage, "downscale", 1))
