@@ -60,8 +60,8 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         """
         with friendly_errors("super-resolving the image"):
             name = _model(model, "sr")
-            decoded, stem = studio._read_file("sr", _path(image), scale=manager.spec(name).diffusion.sf)
-            options = studio._options(name, steps or None, kappa or None, seed)
+            decoded, stem = studio.read_upload("sr", _path(image), scale=manager.spec(name).diffusion.sf)
+            options = studio.options_for(name, steps or None, kappa or None, seed)
             return _run(Job("sr", name, decoded, options), stem, "x4")
 
     def inpainting(image: FileData, mask: FileData, model: str = "", steps: int = 0, kappa: float = 0.0,
@@ -80,13 +80,13 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         """
         with friendly_errors("inpainting the image"):
             name = _model(model, "inpaint")
-            decoded, stem = studio._read_file("inpaint", _path(image))
+            decoded, stem = studio.read_upload("inpaint", _path(image))
             mask_path = _path(mask)
             if not mask_path:
                 raise InvalidRequest("inpainting needs a mask: white marks the pixels to fill")
             studio.limits.check_upload(os.path.getsize(mask_path))
             holes = decode_mask(mask_path, decoded.size)
-            options = studio._options(name, steps or None, kappa or None, seed)
+            options = studio.options_for(name, steps or None, kappa or None, seed)
             return _run(Job("inpaint", name, decoded, options, mask=holes), stem, "inpaint")
 
     def face_restoration(image: FileData, whole_photo: bool = True, scale: int = 1, model: str = "",
@@ -107,8 +107,8 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         with friendly_errors("restoring faces"):
             name = _model(model, "face")
             photo = PhotoOptions(scale=scale) if whole_photo else None
-            decoded, stem = studio._read_file("face", _path(image), scale=photo.scale if photo else 1)
-            options = studio._options(name, steps or None, kappa or None, seed)
+            decoded, stem = studio.read_upload("face", _path(image), scale=photo.scale if photo else 1)
+            options = studio.options_for(name, steps or None, kappa or None, seed)
             return _run(Job("face", name, decoded, options, photo=photo), stem, "face")
 
     def list_models(task: str = "") -> str:

@@ -58,7 +58,7 @@ def gpu_decorator(duration: Callable[..., int] | int) -> Callable:
 # The studio only turns the values of its fields (numbers from sliders, text from the API) into the
 # library's types; what a value may be is the library's rule (RestoreOptions, PhotoOptions), whose
 # InvalidRequest message the page shows.
-def _number(value: Any, name: str) -> float:
+def parse_number(value: Any, name: str) -> float:
     """A number from a slider or an API value (its range is the library's to check)."""
     if isinstance(value, bool) or value is None:
         raise InvalidRequest(f"{name} must be a number, got {value!r}")
@@ -68,11 +68,11 @@ def _number(value: Any, name: str) -> float:
         raise InvalidRequest(f"{name} must be a number, got {value!r}") from None
 
 
-def _whole(value: Any, name: str) -> int:
+def parse_whole(value: Any, name: str) -> int:
     """A whole number from a slider (floats are rounded) or an API value."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
-    number = _number(value, name)
+    number = parse_number(value, name)
     if not math.isfinite(number):
         raise InvalidRequest(f"{name} must be a number, got {value!r}")
     return int(round(number))
@@ -127,7 +127,7 @@ class Studio:
         self.limits.check_upload(len(source) if isinstance(source, bytes) else os.path.getsize(source))
         return self.limits.decode(task, source, scale)
 
-    def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
+    def read_upload(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
         if not path:
             raise InvalidRequest(NO_IMAGE)
         return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
@@ -147,19 +147,19 @@ class Studio:
             arr = arr[..., :3]  # the editor makes every image RGBA; opaque ones are plain RGB
         return self.limits.decode(task, arr)
 
-    def _options(self, model: str, steps: Any, kappa: Any, seed: Any, tile: str = "auto",
+    def options_for(self, model: str, steps: Any, kappa: Any, seed: Any, tile: str = "auto",
                  color_fix: str = "none") -> RestoreOptions:
         """The fields parsed into RestoreOptions, resolved against the model (its rules, its
         message)."""
         spec = self.manager.spec(model)
         if str(tile) not in TILES:
             raise InvalidRequest(f"tile must be one of {', '.join(TILES)}; got {tile!r}")
-        options = RestoreOptions(steps=None if steps is None else _whole(steps, "steps"),
-                                 kappa=None if kappa is None else _number(kappa, "kappa"),
+        options = RestoreOptions(steps=None if steps is None else parse_whole(steps, "steps"),
+                                 kappa=None if kappa is None else parse_number(kappa, "kappa"),
                                  seed=parse_seed(seed), tile=TILES[str(tile)], color_fix=color_fix or "none")
         return options.resolve(spec)
 
-    def _check_model(self, model: str, task: str) -> None:
+    def check_model(self, model: str, task: str) -> None:
         check_task(self.manager.spec(model), task)
 
     # ---------------------------------------------------------------- writing outputs
@@ -270,10 +270,10 @@ class Studio:
 
     # ---------------------------------------------------------------- super-resolution
     def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix):
-        self._check_model(model, "sr")
+        self.check_model(model, "sr")
         sf = self.manager.spec(model).diffusion.sf
-        decoded, stem = self._read_file("sr", image, scale=sf)
-        job = Job("sr", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix))
+        decoded, stem = self.read_upload("sr", image, scale=sf)
+        job = Job("sr", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix))
         return job, to_uint8(decoded.rgb, decoded.alpha), stem
 
     def super_resolve(self, image: str | None, model: str, steps: float, kappa: float, seed: float | None,
@@ -292,7 +292,7 @@ class Studio:
 
     # ---------------------------------------------------------------- inpainting
     def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
-        self._check_model(model, "inpaint")
+        self.check_model(model, "inpaint")
         editor = editor or {}
         decoded = self._read_array("inpaint", editor.get("background"))
         mask = images.editor_mask(editor.get("layers"), decoded.size)
@@ -301,7 +301,7 @@ class Studio:
             mask |= decode_mask(mask_upload, decoded.size)
         if not mask.any():
             raise InvalidRequest(NO_STROKE)
-        job = Job("inpaint", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix),
+        job = Job("inpaint", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix),
                   mask=mask)
         rgb = to_uint8(decoded.rgb)
         stem = images.safe_stem(editor.get("name"))  # the uploaded file's name (CheckedImageEditor)
@@ -347,20 +347,20 @@ class Studio:
     # ---------------------------------------------------------------- faces
     def _prepare_face(self, image, mode, model, steps, kappa, seed, color_fix, scale, background,
                       select, min_face_size):
-        self._check_model(model, "face")
+        self.check_model(model, "face")
         if mode not in FACE_MODES:
             raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
         photo = None if mode == "aligned" else PhotoOptions(
-            scale=_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
-            min_face_size=_whole(min_face_size or 0, "min face size"))
-        options = self._options(model, steps, kappa, seed, "auto", color_fix)
+            scale=parse_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
+            min_face_size=parse_whole(min_face_size or 0, "min face size"))
+        options = self.options_for(model, steps, kappa, seed, "auto", color_fix)
         sr_model = None
         if photo is not None and photo.background == "sr":
             sr_model = default_model_for(self.manager, "sr")
             if sr_model is None:
                 raise InvalidRequest("no super-resolution model is available for the background; "
                                      "choose Background: Resize")
-        decoded, stem = self._read_file("face", image, scale=1 if photo is None else photo.scale)
+        decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale)
         if photo is not None and photo.background == "sr" and photo.scale > 1:  # the whole photo goes through SR
             self.limits.check_input("sr", *decoded.size, scale=4)
         job = Job("face", model, decoded, options, photo=photo, sr_model=sr_model)

@@ -43,7 +43,7 @@ from resshift.pipelines.video import VideoLimits, VideoOptions, restore_video
 from . import images
 from .cancel import cancellable, current_token
 from .errors import friendly_errors
-from .handlers import FACE_MODES, Studio, _whole, gpu_decorator
+from .handlers import FACE_MODES, Studio, parse_whole, gpu_decorator
 from .limits import describe_pixels
 
 ENV_SECONDS, ENV_PIXELS = "RESSHIFT_MAX_VIDEO_SECONDS", "RESSHIFT_MAX_VIDEO_PIXELS"
@@ -160,8 +160,8 @@ class VideoRunner:
                       progress=gr.Progress()):
         """x4 super-resolution of every frame of a video -> (MP4 path, facts)."""
         with friendly_errors("super-resolving the video"):
-            self.studio._check_model(model, "sr")
-            options = self.studio._options(model, steps, kappa, seed, tile, color_fix)
+            self.studio.check_model(model, "sr")
+            options = self.studio.options_for(model, steps, kappa, seed, tile, color_fix)
             return self._restore(self._job(video, model, options, noise), progress)
 
     def restore_face(self, video: str | None, mode: str, model: str, steps: float, kappa: float,
@@ -171,13 +171,13 @@ class VideoRunner:
         """Restore the faces of every frame: an aligned-face clip, or every face of whole frames
         (mode 'photo') -> (MP4 path, facts)."""
         with friendly_errors("restoring the faces of the video"):
-            self.studio._check_model(model, "face")
+            self.studio.check_model(model, "face")
             if mode not in FACE_MODES:
                 raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
             photo = None if mode == "aligned" else PhotoOptions(
-                scale=_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
-                min_face_size=_whole(min_face_size or 0, "min face size"))
-            options = self.studio._options(model, steps, kappa, seed, "auto", color_fix)
+                scale=parse_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
+                min_face_size=parse_whole(min_face_size or 0, "min face size"))
+            options = self.studio.options_for(model, steps, kappa, seed, "auto", color_fix)
             sr_model = None
             if photo is not None and photo.background == "sr":
                 sr_model = default_model_for(self.studio.manager, "sr")

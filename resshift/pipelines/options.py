@@ -37,7 +37,8 @@ def _one_of(name: str, value: object, allowed: tuple) -> None:
         raise InvalidRequest(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
 
 
-def _whole(name: str, value: object) -> int:
+def whole_number(name: str, value: object) -> int:
+    """``value`` as an int, or InvalidRequestType naming ``name`` (numpy integers pass; bools do not)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidRequestType(f"{name} must be a whole number, got {value!r}")
     return int(value)  # numpy integers -> int
@@ -91,7 +92,7 @@ class RestoreOptions:
         for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _whole(name, value))
+                object.__setattr__(self, name, whole_number(name, value))
         if self.kappa is not None:
             if isinstance(self.kappa, bool) or not isinstance(self.kappa, numbers.Real):
                 raise InvalidRequestType(f"kappa must be a number, got {self.kappa!r}")
@@ -149,7 +150,7 @@ class PhotoOptions:
 
     def __post_init__(self) -> None:
         for name in ("scale", "min_face_size"):
-            object.__setattr__(self, name, _whole(name, getattr(self, name)))
+            object.__setattr__(self, name, whole_number(name, getattr(self, name)))
         if self.scale not in SCALES:
             raise InvalidRequest(f"the output scale must be 1, 2 or 4; got {self.scale}")
         _one_of("background", self.background, BACKGROUNDS)

@@ -36,14 +36,14 @@ from ..loader import RestorationModel
 from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batches
 from ..progress import CancelToken, ProgressEvent, check
 from ..result import RestoreResult
-from .face_photo import restore_faces_with
+from .faces import FACE_SIZE, restore_faces_with
 from .options import SEED_LIMIT, PhotoOptions, RestoreOptions
-from .options import _whole as whole_number  # the options' own rule and sentence for whole numbers
+from .options import whole_number  # the options' own rule and sentence for whole numbers
 from .restore import default_tile, run_model
 
 # the image pipelines' finishing (colour fix, greyscale kept) and their one-tile rule for faces
-from .tasks import FACE_SIZE, _finish
-from .tasks import _whole as faces_whole
+from .restore import finish
+from .restore import whole as faces_whole
 from .tiling import count_tiles
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class _Frames:
         if not self.face:
             run = run_model(self.model, y, options, callback=callback, cancel=self.cancel,
                             shared_noise=self.steady)
-            return _to_frames(_finish(run.image, y, options)), run.tiles
+            return _to_frames(finish(run.image, y, options)), run.tiles
         return self._aligned(frames, options, callback), 1
 
     def _faces(self, y: torch.Tensor, options: RestoreOptions, callback: StepCallback) -> torch.Tensor:
@@ -171,7 +171,7 @@ class _Frames:
             seed = options.seed if self.steady else (options.seed + start) % SEED_LIMIT
             run = run_model(self.model, chunk, faces_whole(replace(options, seed=seed)), callback=callback,
                             cancel=self.cancel, shared_noise=self.steady)
-            outs.append(_finish(run.image, chunk, options))
+            outs.append(finish(run.image, chunk, options))
         return torch.cat(outs)
 
     def _aligned(self, frames: np.ndarray, options: RestoreOptions, callback: StepCallback) -> np.ndarray:
