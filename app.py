@@ -8,7 +8,8 @@ can compare several step counts or kappa values on the same input and seed.
 
 Importing this module builds ``demo`` (nothing is loaded or downloaded until a request needs a
 model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
-inpaint, restore_face, compare_sr, compare_inpaint, compare_face (see README.md, "API").
+inpaint, restore_face, compare_sr, compare_inpaint, compare_face, batch_sr, batch_inpaint, batch_face (see
+README.md, "API").
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from resshift.manager import ModelManager
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
-from studio import upload_guard, widgets
+from studio import batch, upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -87,6 +88,7 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
     inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
                  ("super_resolve", "compare_sr"))
+    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     return c.model
 
 
@@ -117,6 +119,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
     inputs = [editor, mask_upload, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.inpaint, studio.compare_inpaint, studio.live_inpaint,
                  ("inpaint", "compare_inpaint"), extra_outputs=[preview])
+    batch.panel(studio, "inpaint", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     for event in (editor.upload, editor.change, mask_upload.change):
         event(studio.preview_mask, [editor, mask_upload], preview, queue=False, show_progress="hidden",
               trigger_mode="always_last", api_visibility="private")
@@ -166,6 +169,8 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
               select, min_face]
     widgets.wire(c, o, cmp, inputs, studio.restore_face, studio.compare_face, studio.live_face,
                  ("restore_face", "compare_face"))
+    batch.panel(studio, "face", [mode, c.model, c.steps, c.kappa, c.seed, c.color_fix, scale, background, select,
+                                 min_face])
     return c.model
 
 
