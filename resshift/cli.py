@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
     p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
     p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help='run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port or auto); one model '
+                        'replica per GPU, else CPU replicas; existing outputs are kept (pip install "ray[data]")')
+    p.add_argument("--ray-actors", type=int, metavar="N", help="--ray: model replicas (default: one per GPU, "
+                   "else one per node, each with an equal share of the CPUs)")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -226,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list_models(specs, args.weights_dir, args.offline)
         return 0
     plan = _plan(parser, args)
+    if args.ray is not None:  # the same plan on a Ray cluster, one model replica per GPU (cluster.py)
+        from .cluster import run_on_ray
+
+        return run_on_ray(plan, args)
     name = plan.spec.name
     tune_malloc()
     manager = plan.manager
