@@ -1,6 +1,7 @@
 """ResShift studio: a Gradio app for x4 super-resolution, inpainting and face restoration.
 
     python app.py [--share] [--host H] [--port P] [--device cpu|cuda|auto] [--weights-dir D] [--offline]
+                  [--weights-mirror URL] [--mcp]
 
 The page has one tab per task. Each runs a ResShift model with a chosen number of steps, kappa and
 seed, shows the result in a before/after slider, offers the lossless PNG and the run's facts, and
@@ -31,13 +32,17 @@ from PIL import Image
 from resshift.face.align import is_aligned_size
 from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
+from resshift.catalog import default_model_for, files_availability
+from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
-from resshift.settings import env_flag, resolve_device
+from resshift.prefetch import Prefetch
+from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
-from studio import batch, upload_guard, widgets
+from studio import agents, batch, upload_guard, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
+from studio.notice import notice
 
 log = logging.getLogger("resshift.studio")
 
@@ -56,11 +61,11 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 
 
 def make_manager(device: str | torch.device | None = "auto", weights_dir: str | Path | None = None,
-                 offline: bool = False, max_loaded: int = 6) -> ModelManager:
+                 offline: bool = False, max_loaded: int = 6, mirror: str | None = None) -> ModelManager:
     """The process-wide owner of every network (the known models and the face helpers; nothing is
-    loaded here)."""
+    loaded here). mirror: a base URL for every download (None: RESSHIFT_WEIGHTS_MIRROR)."""
     return ModelManager(device=resolve_device(device), weights_dir=weights_dir, allow_download=not offline,
-                        max_loaded=max_loaded)
+                        max_loaded=max_loaded, mirror=mirror)
 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
@@ -158,7 +163,10 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
             o = widgets.outputs("face")
-    cmp = widgets.compare_panel(studio, o, extra=[("ResShift vs GFPGAN v1.4", "gfpgan")])
+    gfpgan = files_availability(studio.manager, [GFPGAN_WEIGHTS])
+    gfpgan_label = "ResShift vs GFPGAN v1.4" + {"offline": " (not available offline)",
+                                               "downloadable": " (downloaded on first use)"}.get(gfpgan, "")
+    cmp = widgets.compare_panel(studio, o, extra=[(gfpgan_label, "gfpgan")])
     gr.Examples(_examples("face", "celebahq_00234_lq.jpg", "celebahq_00277_lq.jpg", "speaker_photo.jpg",
                           "handshake_photo.jpg"), [image],
                 label="Examples (aligned faces and whole photos)", cache_examples=False)
@@ -177,11 +185,13 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
 # ----------------------------------------------------------------------------- the app
 def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
                device: str | None = None, weights_dir: str | Path | None = None,
-               offline: bool | None = None, files_root: str | Path | None = None) -> gr.Blocks:
+               offline: bool | None = None, files_root: str | Path | None = None,
+               prefetch: Prefetch | None = None) -> gr.Blocks:
     """Build the studio. Without ``manager``, one over every known model is made from the
-    arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment."""
+    arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment.
+    prefetch: a background fetch of the default models, whose progress the page shows."""
     if manager is None:
-        offline = offline if offline is not None else env_flag("RESSHIFT_OFFLINE")
+        offline = offline if offline is not None else offline_by_env()
         manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
@@ -195,6 +205,8 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
             "the slider to compare before and after.  \n"
             f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
+        first_notice = notice(manager, prefetch)
+        notice_box = gr.Markdown(first_notice, visible=bool(first_notice), elem_id="resshift-notice")
         with gr.Tabs():
             with gr.Tab("Super-resolution ×4", id="sr"):
                 sr_model = _sr_tab(studio)
@@ -203,14 +215,21 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
             with gr.Tab("Face restoration", id="face"):
                 face_model = _face_tab(studio)
         gr.Markdown(f"{limits.summary()} Results are deleted after an hour. API: every tab is an "
-                    "endpoint, listed under “Use via API” at the foot of the page on wide screens.",
-                    elem_classes="resshift-footer")
+                    "endpoint, listed under “Use via API” at the foot of the page on wide screens, and "
+                    "super_resolution, inpainting and face_restoration are plain endpoints for programs "
+                    "(MCP tools with --mcp).", elem_classes="resshift-footer")
+        agents.register(studio)
 
-        def refresh():  # availability labels change as weights download
-            return tuple(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face"))
+        def refresh():  # availability labels and the notice change as weights download
+            text = notice(manager, prefetch)
+            return (*(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face")),
+                    gr.update(value=text, visible=bool(text)),
+                    gr.Timer(active=prefetch is not None and prefetch.running))
 
-        demo.load(refresh, None, [sr_model, inpaint_model, face_model], queue=False,
-                  api_visibility="private")
+        timer = gr.Timer(2.0, active=prefetch is not None and prefetch.running)
+        refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
+        demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
+        timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo
@@ -220,11 +239,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ResShift studio (Gradio app)")
     add = p.add_argument
     add("--share", action="store_true", help="ask Gradio for a temporary public link")
+    add("--mcp", action="store_true", default=env_flag("RESSHIFT_MCP"),
+        help="also serve the tasks as MCP tools at /gradio_api/mcp/ (or RESSHIFT_MCP=1)")
     add("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
     add("--device", default=None, help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
     add("--weights-dir", type=Path, default=None, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
-    add("--offline", action="store_true", default=env_flag("RESSHIFT_OFFLINE"),
+    add("--weights-mirror", metavar="URL", default=None,
+        help="base URL that replaces the release prefix of every weight download (or RESSHIFT_WEIGHTS_MIRROR)")
+    add("--offline", action="store_true", default=offline_by_env(),
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
     add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
         help="load each task's default model at start (always on ZeroGPU Spaces)")
@@ -250,6 +273,16 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
     return Limits.from_env(device_type, env)
 
 
+def start_prefetch(manager: ModelManager) -> Prefetch | None:
+    """On a GPU with downloads allowed, fetch each task's default (official) model in the
+    background at start, so the first visitor's run does not wait for a download; None elsewhere."""
+    if manager.device.type != "cuda" or not manager.allow_download:
+        return None
+    names = [name for name in (default_model_for(manager, t) for t in ("sr", "inpaint", "face"))
+             if name is not None and manager.spec(name).official]
+    return Prefetch(manager, names).start() if names else None
+
+
 def preload(manager: ModelManager) -> None:
     """Load each task's default model now (on ZeroGPU the workers then inherit them)."""
     for task in ("sr", "inpaint", "face"):
@@ -271,34 +304,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         device = resolve_device(args.device)
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
-    manager = make_manager(device, args.weights_dir, args.offline)
+    manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
     limits = _limits_from(args, device.type)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
-    demo = build_demo(manager, limits=limits)
+    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager))
     log.info("device %s; %s", device, limits.summary())
-    serve(demo, limits, host=args.host, port=args.port, share=args.share)
+    serve(demo, limits, host=args.host, port=args.port, share=args.share, mcp=args.mcp)
     demo.block_thread()
 
 
 def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
-          share: bool = False) -> gr.Blocks:
-    """Start the server without blocking. A share link that cannot be made (no network) is logged
-    and the local server keeps running."""
+          share: bool = False, mcp: bool = False) -> gr.Blocks:
+    """Start the server without blocking (``mcp``: also as an MCP server, the ``mcp`` package).
+    A share link that cannot be made (no network) is logged and the local server keeps running.
+    Gradio's own start-up lines are replaced by the studio's (its advice, "set share=True in
+    launch()", is not how this app makes a public link)."""
+    def launch(with_share: bool) -> None:
+        app.launch(server_name=host, server_port=port, share=with_share, prevent_thread_lock=True,
+                   mcp_server=mcp, quiet=True, **launch_kwargs(limits))
+
     try:
-        app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                   **launch_kwargs(limits))
+        launch(share)
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
         if not share:
             raise
         log.warning("could not create a public share link (%s); serving locally only", exc)
         app.close()
-        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
-                   **launch_kwargs(limits))
-    if share and not app.share_url:
+        launch(False)
+    print(f"* Running on local URL:  {app.local_url}", flush=True)
+    if app.share_url:
+        print(f"* Running on public URL: {app.share_url}", flush=True)
+    elif share:
         log.warning("could not create a public share link (is this machine offline?); the studio keeps "
                     "serving locally at %s", app.local_url)
+    else:
+        print("* For a temporary public link, start the studio with --share", flush=True)
     return app
 
 

@@ -1,8 +1,11 @@
 """What bounds the CPU (not a unit test): this machine's arithmetic rates, the Swin-UNet's time per
 tile size, and page faults per restoration.
 
-    python benchmarks/cpu_bound.py [--threads 2]
-    RESSHIFT_MALLOC=default python benchmarks/cpu_bound.py   # glibc's allocator defaults
+    python -m benchmarks.cpu_bound [--threads 2]
+    RESSHIFT_MALLOC=default python -m benchmarks.cpu_bound   # glibc's allocator defaults
+
+Run from the repository root on a CPU machine (a few minutes on 2 cores; the figures in
+benchmarks/RESULTS.md came from a 2-core AMD EPYC with AVX-512 bf16).
 
 Prints:
 - seconds and minor page faults per lite-sr 256->1024 restoration (bf16 when the CPU has it),
@@ -19,17 +22,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from resshift.malloc import tune_malloc  # noqa: E402
+from resshift.malloc import tune_malloc
 
 
 def rate(fn, flop: float, repeat: int = 5) -> float:
@@ -103,7 +101,7 @@ def winograd(conv: torch.nn.Conv2d, x: torch.Tensor) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cpu_bound", description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--sizes", default="64,128,192,256", help="Swin-UNet latent sizes")
     args = p.parse_args(argv)

@@ -1,14 +1,16 @@
 """Load test of the studio: concurrent gradio_client users on 127.0.0.1, each checked by content.
 
-    python benchmarks/load_test.py --clients 8 --minutes 3          # bundled lite models, CPU
-    python benchmarks/load_test.py --clients 8 --requests 3 --tiny   # what tests/test_load.py runs
+    python -m benchmarks.load_test --clients 8 --minutes 3          # bundled lite models, CPU
+    python -m benchmarks.load_test --clients 8 --requests 3 --tiny   # what tests/test_load.py runs
+
+Run from the repository root, on a CPU machine (the studio's CPU limits; --device cuda for a GPU):
+the run lasts --minutes, plus the models' start-up.
 
 Every simulated user has its own images (a distinct size per user and task) and seeds, and sends
 super-resolution, inpainting (a brush stroke in the editor) and aligned-face requests in turn.
 Each answer must be the PNG a direct library call with the same image and seed gives, pixel for
 pixel, or Gradio's queue-full refusal (the user retries a second later); anything else counts as
-a failure. Printed figures: requests
-served, rejected, failed, wrong; p50/p95 latency; RSS at baseline, peak and after; the request
+a failure. Printed figures: requests served, rejected, failed, wrong; p50/p95 latency; RSS at baseline, peak and after; the request
 files under Gradio's cache after the run and after Gradio's cache cleaning.
 """
 from __future__ import annotations
@@ -18,7 +20,6 @@ import ctypes
 import gc
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -27,10 +28,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
 
 TASKS = ("sr", "inpaint", "face")
 QUEUE_FULL = "Queue is full! Please try again."
@@ -335,7 +332,7 @@ def tiny_manager():
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.load_test", description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=8)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--minutes", type=float, help="run for this long (default 3 minutes)")

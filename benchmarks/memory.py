@@ -1,7 +1,9 @@
 """Peak CPU memory (RSS) of one studio request at each task's largest allowed input.
 
-    python benchmarks/memory.py                # every case, each in a fresh process, bundled lite models
-    python benchmarks/memory.py --case sr      # one case, in this process (prints one JSON line)
+    python -m benchmarks.memory                # every case, each in a fresh process, bundled lite models
+    python -m benchmarks.memory --case sr      # one case, in this process (prints one JSON line)
+
+Run from the repository root on a CPU machine (about half a minute a case on 2 cores).
 
 Each case runs the studio's handler (limits check, decoding, the pipeline, the PNGs written) with
 the CPU default limits (studio/limits.py) on CPU, offline (bundled models, YuNet face detector). Printed per case: RSS after loading the model
@@ -22,11 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from benchmarks.load_test import rss_mb
 
-from benchmarks.load_test import rss_mb  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # case -> what it runs; the sizes are the CPU default limits
 CASES = {
@@ -109,7 +109,7 @@ def run_case(case: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n\n")[0])
     p.add_argument("--case", choices=list(CASES), help="run one case in this process")
     args = p.parse_args(argv)
     if args.case:
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| case | baseline RSS | peak RSS | peak - baseline | seconds |")
     print("| --- | --- | --- | --- | --- |")
     for case in CASES:
-        res = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--case", case], cwd=ROOT,
+                             capture_output=True, text=True)
         if res.returncode != 0:
             print(f"| {CASES[case]} | failed: {res.stderr.strip().splitlines()[-1]} | | | |")
             continue

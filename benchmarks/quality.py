@@ -1,6 +1,6 @@
 """Quality benchmark of the restoration models on the validation images (not a unit test).
 
-    python benchmarks/quality.py [--data ../shared/datasets]
+    python -m benchmarks.quality [--data ../shared/datasets]
                                  [--models lite-sr,lite-sr-bicubic,lite-inpaint,lite-face]
                                  [--quick] [--json results.json] [--weights NAME=PATH]
 
@@ -11,38 +11,36 @@ Prints, per task, markdown tables:
 - faces: PSNR / SSIM against the degraded input (bicubic-resized back to 512) on GFPGAN-style
   degradations of 512x512 faces;
 - the effect of steps (1..T, leading and trailing respacing) and kappa (0.5-4) on these figures.
-Every degradation and mask is drawn from a fixed seed, so the numbers are reproducible.
+Every degradation and mask is drawn from a fixed seed, so the numbers are reproducible. Run from the
+repository root, on a CPU machine or a CUDA one (``--device cuda``); ``--quick --no-sweeps`` for a
+short run. The JSON (``--json``) records each model's seconds.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from resshift.catalog import find_model
+from resshift.compat import install_torchvision_compat
+from resshift.data import FaceDegradationConfig, MaskConfig, RealESRGANConfig, RealESRGANDegradation
+from resshift.data.faces import degrade_face
+from resshift.data.masks import random_mask
+from resshift.data.realesrgan import bicubic_downsample
+from resshift.data.util import cpu_generator
+from resshift.loader import load_model
+from resshift.pipelines import RestoreOptions, inpaint, restore_face, super_resolve
 
-from resshift.compat import install_torchvision_compat  # noqa: E402
-
-install_torchvision_compat()
-import cv2  # noqa: E402
+install_torchvision_compat()  # before basicsr is imported
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim  # noqa: E402
 
-from resshift.catalog import find_model  # noqa: E402
-from resshift.data import FaceDegradationConfig, MaskConfig, RealESRGANConfig, RealESRGANDegradation  # noqa: E402
-from resshift.data.faces import degrade_face  # noqa: E402
-from resshift.data.masks import random_mask  # noqa: E402
-from resshift.data.realesrgan import bicubic_downsample  # noqa: E402
-from resshift.data.util import cpu_generator  # noqa: E402
-from resshift.loader import load_model  # noqa: E402
-from resshift.pipelines import RestoreOptions, inpaint, restore_face, super_resolve  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 KAPPAS = (0.5, 1.0, 2.0, 4.0)
 
@@ -63,9 +61,10 @@ def metrics(out: np.ndarray, gt: np.ndarray, border: int = 4) -> tuple[float, fl
 
 
 def masked_psnr(out: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    diff = (out.astype(np.float64) - gt.astype(np.float64))[mask]
-    mse = float((diff ** 2).mean())
-    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    """PSNR in dB over the pixels where ``mask`` (H, W bool) is set; uint8 H x W x 3 images. basicsr's
+    PSNR on the selected pixels (an N x 3 array, which it reads as an N x 3 x 1 image): its mean
+    squared error is then the mean over exactly those pixels. inf when they are equal."""
+    return calculate_psnr(out[mask], gt[mask], crop_border=0)
 
 
 def bicubic_up(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -159,7 +158,7 @@ def run_face(model, cases, options) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
     p.add_argument("--models", default="lite-sr,lite-sr-bicubic,lite-inpaint,lite-face")
     p.add_argument("--quick", action="store_true", help="fewer images (Set5 + Set14, 8 faces) and no sweeps on BSD100")

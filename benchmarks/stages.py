@@ -1,4 +1,4 @@
-"""Where a restoration's GPU time goes, stage by stage: ``python benchmarks/stages.py --cases sr256``.
+"""Where a restoration's GPU time goes, stage by stage: ``python -m benchmarks.stages --cases sr256``.
 
 Each stage of one restoration (VQ encode, one Swin-UNet step, VQ decode) is recorded as its own
 CUDA graph and replayed, so the figures are GPU time without the host's launch overhead (on CPU the
@@ -15,6 +15,7 @@ stages run eagerly). Variants of the same model are measured in the same process
 ``--micro`` adds kernel-level comparisons: the VQ mid-block attention (65536 tokens, one 512-wide
 head) by query chunk size and PyTorch's fused backends, and the group-norm variants' speed and error
 against float32. Rows are JSON lines (``--json`` appends them to a file). Not a test.
+Run from the repository root on a CUDA machine (``--device cpu`` runs the same stages eagerly).
 """
 from __future__ import annotations
 
@@ -22,20 +23,16 @@ import argparse
 import contextlib
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from resshift.bench import CASES, _input, make_model  # noqa: E402
-from resshift.diffusion.sampler import autocast_context, decode_first_stage, encode_first_stage  # noqa: E402
-from resshift.models import layers  # noqa: E402
-from resshift.models.vq import _half_attention  # noqa: E402
+from resshift.bench import CASES, _input, make_model
+from resshift.diffusion.sampler import autocast_context, decode_first_stage, encode_first_stage
+from resshift.models import layers
+from resshift.models.vq import _half_attention
 
 
 def timed(fn: Callable[[], object], device: str, repeat: int = 10) -> float:
@@ -177,7 +174,7 @@ def micro_rows(device: str, tokens: int, repeat: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="sr256")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--variants", default="base,cast")

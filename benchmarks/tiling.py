@@ -1,6 +1,6 @@
 """How much tiling changes a restoration (not a unit test): tiled against untiled, same seed.
 
-    python benchmarks/tiling.py [--data ../shared/datasets] [--images 40]
+    python -m benchmarks.tiling [--data ../shared/datasets] [--images 40]
 
 With the bundled lite models, prints:
 - SR x4 (lite-sr) on bicubic-downscaled validation images (Set5, Set14, BSD100), 64 px tiles with a
@@ -10,32 +10,26 @@ With the bundled lite models, prints:
 - inpainting (lite-inpaint) of six BSD100 images resized to 768x512 with six 60x70 holes each,
   256 px tiles with a 32 px overlap: PSNR inside the holes, tiled against untiled and each against
   the original pixels.
-Run it at an older commit to compare tiling schemes (benchmarks/RESULTS.md has such figures).
+Run it from the repository root on a CPU machine; run it at an older commit to compare tiling
+schemes (benchmarks/RESULTS.md has such figures).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.quality import ROOT, images, masked_psnr, metrics, sr_pairs
+from resshift.catalog import find_model
+from resshift.compat import install_torchvision_compat
+from resshift.loader import load_model
+from resshift.pipelines import RestoreOptions, inpaint, super_resolve
 
-from quality import images, masked_psnr, metrics, sr_pairs  # noqa: E402
-
-from resshift.catalog import find_model  # noqa: E402
-from resshift.loader import load_model  # noqa: E402
-from resshift.pipelines import RestoreOptions, inpaint, super_resolve  # noqa: E402
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b) ** 2).mean())
-    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+install_torchvision_compat()  # before basicsr is imported
+from basicsr.metrics.psnr_ssim import calculate_psnr  # noqa: E402
 
 
 def sr_rows(model, pairs, tile: int, overlap: int) -> tuple[float, float, float, int]:
@@ -47,12 +41,12 @@ def sr_rows(model, pairs, tile: int, overlap: int) -> tuple[float, float, float,
         gt_tiled.append(metrics(parts.image, hr)[0])
         if parts.tiles > 1:
             tiled_count += 1
-            apart.append(psnr(parts.image, whole))
+            apart.append(calculate_psnr(parts.image, whole, crop_border=0))
     return float(np.mean(gt_tiled)), float(np.mean(gt_whole)), float(np.mean(apart)), tiled_count
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tiling", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
     p.add_argument("--images", type=int, default=40, help="SR validation images (Set5, Set14, BSD100 order)")
     args = p.parse_args(argv)
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     crop = np.asarray(Image.open(ROOT / "tests" / "data" / "images" / "bsd100_crop.png").convert("RGB"))
     whole = super_resolve(sr, crop, RestoreOptions(seed=4, tile=0)).image
     parts = super_resolve(sr, crop, RestoreOptions(seed=4, tile=64, tile_overlap=16))
-    print(f"| lite-sr, the tests' 128x128 crop, 64 px tiles ({parts.tiles}) | {psnr(parts.image, whole):.2f} dB | — |")
+    print(f"| lite-sr, the tests' 128x128 crop, 64 px tiles ({parts.tiles}) | {calculate_psnr(parts.image, whole, crop_border=0):.2f} dB | — |")
 
     inp = load_model(find_model("lite-inpaint"), allow_download=False)
     apart, gt_whole, gt_tiled = [], [], []

@@ -17,6 +17,13 @@ PREFERENCE = {
     "inpaint": ("inpaint-imagenet", "lite-inpaint"),
     "face": ("faceir", "lite-face"),
 }
+# what "compare models" puts side by side by default: the task's ResShift model, the one-step
+# distillations built on it, and the bundled preview model
+COMPARISON = {
+    "sr": ("realsr-v3", "sinsr", "lite-sr"),
+    "inpaint": ("inpaint-imagenet", "lite-inpaint"),
+    "face": ("faceir", "lite-face"),
+}
 # where a model's weights are, best first: one ready without a download beats one that needs it
 AVAILABILITY = ("loaded", "local", "bundled", "cached", "downloadable", "offline", "missing")
 READY = ("loaded", "local", "bundled", "cached")
@@ -38,9 +45,12 @@ def availability(manager: "ModelManager", name: str) -> str:
     need a download but downloads are off) or 'missing'. Never touches the network."""
     if name in manager.loaded():
         return "loaded"
-    spec = manager.spec(name)
-    statuses = [weight_status(f, weights_dir=manager.weights_dir) for f in spec.weight_files]
-    worst = max(statuses, key=AVAILABILITY.index)
+    return files_availability(manager, manager.spec(name).weight_files)
+
+
+def files_availability(manager: "ModelManager", files) -> str:
+    """Where weight files are, as :func:`availability` says it, for the least available of them."""
+    worst = max((weight_status(f, weights_dir=manager.weights_dir) for f in files), key=AVAILABILITY.index)
     if worst == "downloadable" and not manager.allow_download:
         return "offline"
     return worst
@@ -71,3 +81,29 @@ def default_model_for(manager: "ModelManager", task: str) -> str | None:
     """The model of ``task`` to use when none is named (:func:`best_first`), None when there is none."""
     ranked = best_first(manager, task)
     return ranked[0] if ranked else None
+
+
+def comparison_models(manager: "ModelManager", task: str) -> list[str]:
+    """The models a model comparison of ``task`` runs when none are named: those of
+    :data:`COMPARISON` this manager has or can download (never one that is unavailable offline)."""
+    return [name for name in COMPARISON.get(task, ()) if name in manager.specs
+            and availability(manager, name) not in ("offline", "missing")]
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """The model's parameters (Swin-UNet and first stage), counted on the meta device (no memory)."""
+    import torch
+
+    from .loader import build_networks
+
+    with torch.device("meta"):
+        nets = build_networks(spec)
+    return sum(p.numel() for net in nets for p in net.parameters())
+
+
+def download_bytes(spec: ModelSpec) -> int:
+    """The bytes a model's weight files take to download: the registry's pinned sizes, else their
+    float32 parameters (about what the released .pth files hold)."""
+    if all(f.size for f in spec.weight_files):
+        return sum(f.size for f in spec.weight_files)  # type: ignore[misc]
+    return 4 * parameter_count(spec)

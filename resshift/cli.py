@@ -27,7 +27,7 @@ from .pipelines import InvalidMaskError, PhotoOptions, RestoreOptions, check_tas
 from .pipelines.tasks import restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
-from .settings import resolve_device
+from .settings import offline_by_env, resolve_device
 from .weights.registry import ModelSpec
 
 log = logging.getLogger("resshift")
@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--unet-weights", type=Path, help="explicit Swin-UNet weight file")
     p.add_argument("--first-stage-weights", type=Path, help="explicit autoencoder weight file")
     p.add_argument("--weights-dir", type=Path, help="folder with weight files (or RESSHIFT_WEIGHTS_DIR)")
-    p.add_argument("--offline", action="store_true", help="never download weights")
+    p.add_argument("--weights-mirror", metavar="URL", help="base URL that replaces the release prefix of every "
+                   "weight download (or RESSHIFT_WEIGHTS_MIRROR)")
+    p.add_argument("--offline", action="store_true", default=offline_by_env(),
+                   help="never download weights (or RESSHIFT_OFFLINE=1)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto (default RESSHIFT_DEVICE, else auto)")
     p.add_argument("--tile", type=int, help="largest tile in input pixels (0 = no tiling)")
     p.add_argument("--cuda-graphs", action="store_true",
@@ -195,7 +198,7 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
             raise ValueError(f"{args.output} is a file; a folder of inputs needs an output folder")
         outputs = _output_paths(inputs, args.output, many)
         manager = ModelManager(specs, device=device, weights_dir=args.weights_dir,
-                               allow_download=not args.offline, max_loaded=4)
+                               allow_download=not args.offline, max_loaded=4, mirror=args.weights_mirror)
         name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
         if name == "auto":
             name = default_model_for(manager, args.task)
@@ -244,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             manager.put(load_model(plan.spec, device=manager.device, weights_dir=args.weights_dir,
                                    unet_path=args.unet_weights, first_stage_path=args.first_stage_weights,
-                                   allow_download=not args.offline))
+                                   allow_download=not args.offline, mirror=args.weights_mirror))
         model = manager.get(name)
     except Exception as exc:  # report model/weight problems in one line, not a traceback
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)

@@ -48,6 +48,7 @@ class ReplicaConfig:
     then replaces the catalogue's entry of that name, as in the CLI); options: the resolved
     ``RestoreOptions``; photo: ``PhotoOptions`` or None; device: 'cpu' or 'cuda' (inside a GPU
     actor, Ray makes its one GPU ``cuda``); threads: torch's CPU threads (None: torch's default);
+    mirror: the ``--weights-mirror`` base URL (None: RESSHIFT_WEIGHTS_MIRROR, passed on by ``_start_ray``);
     max_pixels: inputs over this are refused from their header (None: no limit)."""
 
     task: str
@@ -59,6 +60,7 @@ class ReplicaConfig:
     threads: int | None
     weights_dir: str | None
     offline: bool
+    mirror: str | None
     unet_weights: str | None
     first_stage_weights: str | None
     max_pixels: int | None
@@ -126,11 +128,11 @@ class Replica:
             specs = list(all_models())
             specs = [s for s in specs if s.name != spec.name] + [spec] if cfg.custom else specs
             self.manager = ModelManager(specs, device=cfg.device, weights_dir=cfg.weights_dir,
-                                        allow_download=not cfg.offline, max_loaded=4)
+                                        allow_download=not cfg.offline, max_loaded=4, mirror=cfg.mirror)
             if cfg.unet_weights or cfg.first_stage_weights:
                 self.manager.put(load_model(spec, device=self.manager.device, weights_dir=cfg.weights_dir,
                                             unet_path=cfg.unet_weights, first_stage_path=cfg.first_stage_weights,
-                                            allow_download=not cfg.offline))
+                                            allow_download=not cfg.offline, mirror=cfg.mirror))
             self.model = self.manager.get(spec.name)
         except Exception as exc:  # noqa: BLE001 - reported to the driver as the CLI reports it
             self.load_error = f"cannot load model {cfg.spec['name']!r}: {exc}"
@@ -198,8 +200,11 @@ def _start_ray(address: str, quiet: bool) -> float:
     import ray
 
     started = time.perf_counter()
+    # the library's settings (weights folder, cache, mirror, offline, pins) reach every node's replicas
+    settings = {k: v for k, v in os.environ.items() if k.startswith("RESSHIFT_") and k != "RESSHIFT_DEVICE"}
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
-                              "logging_level": logging.WARNING if quiet else logging.INFO}
+                              "logging_level": logging.WARNING if quiet else logging.INFO,
+                              "runtime_env": {"env_vars": settings}}
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -274,7 +279,8 @@ def _run_rows(plan, args, rows: list[dict], failures: list[tuple[str, str]]) -> 
         config = ReplicaConfig(
             task=args.task, spec=plan.spec.to_dict(), custom=args.model_spec is not None, options=plan.options,
             photo=plan.photo, device=layout.device, threads=None if layout.gpus else layout.cpus,
-            weights_dir=_abs(args.weights_dir), offline=args.offline, unet_weights=_abs(args.unet_weights),
+            weights_dir=_abs(args.weights_dir), offline=args.offline, mirror=args.weights_mirror,
+            unet_weights=_abs(args.unet_weights),
             first_stage_weights=_abs(args.first_stage_weights), max_pixels=args.max_pixels or None)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # one bar below, per image, as the CLI's

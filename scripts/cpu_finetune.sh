@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Fine-tune the bundled lite models on this project's 2-core CPU, one after another, each from its
-# bundled weights (init_from), in bf16 autocast (1.24x the images/s of fp32 on AVX-512-bf16 CPUs)
-# and on smaller crops than the GPU configs (SR and faces: the networks are local; smaller crops, more of them).
+# Fine-tune the bundled lite models on a CPU, one after another, each from its bundled weights
+# (init_from), in bf16 autocast (1.24x the images/s of fp32 on CPUs with AVX-512 bf16) and on smaller
+# crops than the GPU configs (SR and faces: the networks are local; smaller crops, more of them).
 #
-#   bash scripts/cpu_finetune.sh "face:2100 sr:1500 inpaint:1200"
+#   bash scripts/cpu_finetune.sh "face:2100 sr:1500 inpaint:1200"     # from the repository root
 #
-# Each entry is TASK:SECONDS. Runs go to runs/<task>_ft/ (log, checkpoint, exported fp16 file);
-# copy an export over assets/lite/ only after benchmarks/quality.py says it is better, then update
+# Machine: any CPU; the bundled weights were fine-tuned this way on a 2-core AMD EPYC with AVX-512
+# bf16 (the model cards in assets/lite/ give each round's time and images/s). Each entry is
+# TASK:SECONDS, that model's training time; the whole plan takes their sum plus each model's
+# start-up and final validation. Runs go to runs/<task>_ft/ (log, checkpoint, exported fp16 file);
+# copy an export over assets/lite/ only after `python -m benchmarks.quality` says it is better, then update
 # BUNDLED_CHECKSUMS in resshift/weights/lite.py and the model card.
 set -uo pipefail
 PLAN="${1:-face:2100 sr:1500 inpaint:1200}"

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# One device call for speed: the CUDA-only tests, then whole restorations (CUDA graphs, tiled 4096,
-# eager, torch.compile) in the same run.
-#   run(command="bash scripts/gpu_speed.sh", timeout_s=450)
-# The stage breakdown and kernel comparisons: python3 benchmarks/stages.py --micro --cases sr128,sr256
-# Rows go to $OUT/speed.jsonl (JSON lines), everything to $OUT/speed.log. Each step is bounded.
-# (benchmarks/RESULTS.md's GPU tables came from such calls while the kernels changed.)
+# Speed of the CUDA path on one GPU: the CUDA-only tests, then whole restorations through
+# `python -m resshift.bench` (CUDA graphs with cuDNN autotuning, the tiled 1024->4096 case, the eager
+# path, torch.compile): the rows of the GPU table in benchmarks/RESULTS.md.
+#
+#   bash scripts/gpu_speed.sh                    # from the repository root
+#   OUT=/tmp/speed bash scripts/gpu_speed.sh     # results elsewhere (default: runs/gpu_speed)
+#
+# Machine: one CUDA GPU (the figures in RESULTS.md come from an H100 80GB), with requirements-test.txt
+# installed. Each step runs under `timeout`, so the whole script ends within 10 minutes; most of it is
+# torch.compile's warm-up. Rows go to $OUT/speed.jsonl (JSON lines, each with the torch version, the
+# GPU's name and the date), the whole log to $OUT/speed.log. Then, for the time of each stage and the
+# attention and group-norm kernels:
+#   python -m benchmarks.stages --micro --cases sr128,sr256
 set -uo pipefail
-OUT="${OUT:-/tmp/resshift_gpu_out}"
+OUT="${OUT:-runs/gpu_speed}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 B="python3 -m resshift.bench --device cuda --json $OUT/speed.jsonl"

@@ -2,6 +2,9 @@
 
     python scripts/gpu_summary.py RUN_DIR OUT_JSON [--budget S] [--final]
 
+``scripts/gpu_train.sh`` calls it every 15 s while it trains and once at the end; it runs anywhere
+(no torch, no GPU), from the repository root or elsewhere.
+
 Reads, for each task in sr / inpaint / face: ``RUN_DIR/<task>/summary.json`` (the trainer's
 summary), ``RUN_DIR/<task>/metrics.jsonl`` (loss and validation records) and
 ``RUN_DIR/eval_<task>.json`` (PSNR of the exported fp16 file, when evaluated). Missing pieces are

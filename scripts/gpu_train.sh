@@ -3,11 +3,13 @@
 #
 #   bash scripts/gpu_train.sh [BUDGET_S] [--set key=value ...]
 #
-# Run from the repository root, with .gpu_data/ (scripts/pack_gpu_data.py) and .whl/ next to it.
-# BUDGET_S (default 300) is each model's training time; extra --set overrides go to all three
-# trainers (e.g. --set batch_size=2 for a CPU smoke test). Results go to $OUT (default
-# /tmp/resshift_gpu_out), at most 8 files, written as they appear so that a kill still leaves
-# something:
+# Machine: one CUDA GPU (the first lite models were trained on an H100 80GB). Run from the repository
+# root, with .gpu_data/ (scripts/pack_gpu_data.py) beside it, and .whl/ too where basicsr is not
+# installed (a machine without network). BUDGET_S (default 300) is each model's training time; the
+# script ends within BUDGET_S + 6 minutes (start-up, final checkpoints, the check of the exports).
+# Extra --set overrides go to all three trainers (e.g. --set batch_size=2 for a CPU smoke test).
+# Results go to $OUT (default /tmp/resshift_gpu_out), written as they appear so that a kill still
+# leaves something:
 #   resshift_lite_{sr,inpaint,face}.safetensors  fp16 EMA weights (rewritten every minute)
 #   summary.json                                 training summaries, loss/val history, fp16 PSNR
 #   train_{sr,inpaint,face}.log                  each trainer's log
@@ -27,7 +29,7 @@ exec > >(tee -a "$OUT/run.log") 2>&1
 stamp() { date '+%H:%M:%S'; }
 echo "[$(stamp)] resshift-lite GPU training: budget ${BUDGET}s per model, OUT=$OUT, extra: ${EXTRA[*]:-none}"
 
-# --- packages the machine lacks (basicsr), from the carried wheels ---------------------------
+# --- basicsr from .whl/ (scripts/pack_gpu_data.py) on a machine without network ---------------
 if [[ -d .whl ]] && ls .whl/*.whl >/dev/null 2>&1; then
     timeout 120 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
         || echo "[$(stamp)] WARNING: wheel install failed"
@@ -47,7 +49,7 @@ import basicsr, resshift.train
 print("basicsr", basicsr.__version__, "from", basicsr.__file__)
 EOF
 for dir in .gpu_data/natural .gpu_data/faces .gpu_data/val/natural .gpu_data/val/faces; do
-    [[ -d "$dir" ]] || { echo "[$(stamp)] FATAL: $dir is missing (run scripts/pack_gpu_data.py, carry .gpu_data)"; exit 1; }
+    [[ -d "$dir" ]] || { echo "[$(stamp)] FATAL: $dir is missing (run scripts/pack_gpu_data.py and copy .gpu_data/ here)"; exit 1; }
 done
 
 summarise() { timeout 60 python3 scripts/gpu_summary.py "$RUN" "$OUT/summary.json" --budget "$BUDGET" "$@" \

@@ -1,14 +1,18 @@
-"""Prepare what ``scripts/gpu_train.sh`` needs on the GPU machine (which has no network).
+"""Prepare what ``scripts/gpu_train.sh`` needs on a GPU machine without network access.
 
     python scripts/pack_gpu_data.py [--shared ../shared] [--skip-wheels] [--skip-verify]
 
-Writes (both folders are git-ignored):
+Run from the repository root on a machine that holds the datasets (``--shared DIR`` with
+``datasets/natural/{train,val}`` and ``datasets/faces/{train,val}``) and can reach PyPI (for the
+wheel); then copy ``.gpu_data/`` and ``.whl/`` into the GPU machine's checkout. Writes (both folders
+are git-ignored):
 
 - ``.gpu_data/natural/``      ImageNet training photos, short side 288 px, JPEG q90
 - ``.gpu_data/faces/``        aligned training faces, 512 x 512, JPEG q90
 - ``.gpu_data/val/natural/``  Set14 (short side at most 320 px), JPEG q95
 
-about 26 MiB in all (short side 320 / q92 would be 33 MiB, over the 30 MB budget).
+about 26 MiB in all (short side 320 / q92 would be 33 MiB, over the 30 MB this script allows, so
+that the data stays quick to copy).
 - ``.gpu_data/val/faces/``    4 validation faces, 512 x 512, JPEG q95
 - ``.whl/``                   the wheels the GPU machine lacks: only basicsr 1.4.2 (built here as a
                               pure-Python wheel). Its other requirements (addict, lmdb, yapf,

@@ -44,6 +44,16 @@ class CheckedImageEditor(gr.ImageEditor):
     """
 
     is_template = True  # rendered by the frontend's "imageeditor" component
+
+    def preprocess(self, payload):
+        """Gradio's value, plus ``name``: the uploaded background file's name (None for the blank
+        canvas or a paste), so results can keep it."""
+        value = super().preprocess(payload)
+        if value is not None and payload is not None:
+            background = getattr(payload, "background", None)
+            value["name"] = getattr(background, "orig_name", None)
+        return value
+
     decode: Callable[[str | bytes], DecodedImage] = staticmethod(decode_image)
 
     def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False):

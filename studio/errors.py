@@ -53,15 +53,17 @@ def _free_memory() -> None:
 
 
 def _weights_message(exc: WeightsUnavailable) -> str:
+    """Why a weight file could not be had (no connection, an HTTP status, downloads off), from
+    where, and where to put it by hand."""
     log.warning("%s", exc)  # the full story (URL, folders, reason) for the operator
+    why = f"It could not be fetched: {exc.reason}" + (f" ({exc.url})" if exc.url else "")
+    where = ("Whoever runs the studio can put the file in its weights folder (--weights-dir or "
+             "RESSHIFT_WEIGHTS_DIR)")
     if exc.filename == GFPGAN_WEIGHTS.filename:  # not a model of the lists: no model to pick instead
-        return (f"GFPGAN v1.4's weight file {exc.filename} is not on this machine and could not be "
-                "fetched, so the comparison with GFPGAN cannot run here. Compare steps or kappa instead, "
-                "or ask whoever runs the studio to put the file in its weights folder (--weights-dir or "
-                "RESSHIFT_WEIGHTS_DIR)")
-    return (f"The model's weight file {exc.filename} is not on this machine and could not be "
-            "fetched. Pick a model marked 'bundled', 'on disk' or 'loaded', or ask whoever runs the "
-            "studio to put the file in its weights folder (--weights-dir or RESSHIFT_WEIGHTS_DIR)")
+        return (f"GFPGAN v1.4's weight file {exc.filename} is not on this machine, so the comparison with "
+                f"GFPGAN cannot run here. {why}. Compare steps or kappa instead, or models. {where}")
+    return (f"The model's weight file {exc.filename} is not on this machine. {why}. Pick a model marked "
+            f"'bundled', 'on disk' or 'loaded'. {where}")
 
 
 @contextlib.contextmanager

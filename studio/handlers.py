@@ -20,7 +20,7 @@ from typing import Any, Callable
 import gradio as gr
 import numpy as np
 
-from resshift.catalog import default_model_for
+from resshift.catalog import comparison_models, default_model_for
 from resshift.errors import InvalidRequest
 from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
@@ -159,7 +159,7 @@ class Studio:
         check_task(self.manager.spec(model), task)
 
     # ---------------------------------------------------------------- writing outputs
-    def _outputs(self, results: list, jobs: list[Job], before: np.ndarray, stem: str, task: str,
+    def _outputs(self, results: list, jobs: list[Job], before: np.ndarray, stem: str,
                  resample: str, labels: list[str]) -> tuple[Path, list[tuple[Path, str]], list[dict]]:
         """Save each result as PNG in a fresh request folder: (before path, [(path, label)], facts)."""
         folder = images.new_request_dir(self.files_root)
@@ -168,16 +168,7 @@ class Studio:
         before_path = images.save_png(before_img, folder, f"{stem}_input")
         saved, facts = [], []
         for result, job, label in zip(results, jobs, labels):
-            o = job.options
-            if job.task == "face_gfpgan":
-                name = f"{stem}_{task}_gfpgan-v1.4"
-            else:
-                name = f"{stem}_{task}_{job.model}_{o.steps}steps_kappa{o.kappa:g}_seed{o.seed}"
-            if job.photo is not None:  # a whole photo: its output settings too
-                ph = job.photo
-                name += f"_x{ph.scale}_{'sr-background' if ph.background == 'sr' else 'resized-background'}"
-                name += "" if ph.select == "all" else f"_{ph.select}-face"
-            saved.append((images.save_png(result.image, folder, name), label))
+            saved.append((images.save_png(result.image, folder, result_name(stem, job)), label))
             facts.append(result.facts())
         return before_path, saved, facts
 
@@ -195,7 +186,13 @@ class Studio:
         o = jobs[0].options
         steps = f"{o.steps} step{'s' if o.steps != 1 else ''}"
         label = f"{jobs[0].model} · {steps} · κ {o.kappa:g} · seed {o.seed}"
-        before_path, saved, facts = self._outputs([result], jobs, before, stem, task, resample, [label])
+        if task == "face":  # what kind of face run, at what scale, and what it found
+            if result.faces is None:
+                label += " · aligned face"
+            else:
+                found = len(result.faces)
+                label += f" · whole photo ×{result.scale} · {found} face{'s' if found != 1 else ''}"
+        before_path, saved, facts = self._outputs([result], jobs, before, stem, resample, [label])
         pair = (str(before_path), str(saved[0][0]))
         return pair, self._caption(before_name, label), str(saved[0][0]), facts[0]
 
@@ -212,6 +209,13 @@ class Studio:
                 raise InvalidRequest("the GFPGAN comparison is for faces")
             jobs = [replace(job, label=f"ResShift ({job.model})"),
                     replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
+        elif vary == "models":  # each model at its own steps and kappa, the same seed and input
+            names = parse_models(values, self.manager, task, self.limits.max_compare)
+            jobs = []
+            for name in names:
+                options = replace(job.options, steps=None, kappa=None, spacing=None).resolve(self.manager.spec(name))
+                jobs.append(replace(job, model=name, options=options,
+                                    label=f"{name} · {options.steps} step{'s' if options.steps != 1 else ''}"))
         else:
             grid = parse_values(vary, values, spec, self.limits.max_compare)
             if vary == "steps":
@@ -220,7 +224,7 @@ class Studio:
                 jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
         results = self.run_jobs(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
-        before_path, saved, facts = self._outputs(results, jobs, before, stem, task, resample, labels)
+        before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
         state = [{"label": "input", "path": str(before_path)}] + \
                 [{"label": lab, "path": str(p)} for p, lab in saved]
         gallery = [(str(p), lab) for p, lab in saved]
@@ -235,6 +239,20 @@ class Studio:
         if len(names) < 3:
             return gr.skip(), gr.skip()
         return gr.update(choices=names, value=names[1]), gr.update(choices=names, value=names[-1])
+
+    @staticmethod
+    def clicked(state: list[dict] | None, left: str | None, right: str | None, index: int):
+        """A click on the ``index``-th compared result -> (left, right) dropdown updates: the clicked
+        result goes on the right; the left keeps a different image: what it showed, else the
+        previous right-hand result, else the input (never one image on both sides)."""
+        labels = [s["label"] for s in state or []]
+        if not 0 <= index + 1 < len(labels):
+            return gr.skip(), gr.skip()
+        chosen = labels[index + 1]
+        if left != chosen:
+            return gr.skip(), gr.update(value=chosen)
+        other = right if right not in (None, chosen) and right in labels else "input"
+        return gr.update(value=other), gr.update(value=chosen)
 
     def pick(self, left: str, right: str, state: list[dict] | None):
         """Show two of the compared images in the slider -> (slider pair, caption, PNG path: the
@@ -282,10 +300,11 @@ class Studio:
         job = Job("inpaint", model, decoded, self._options(model, steps, kappa, seed, tile, color_fix),
                   mask=mask)
         rgb = to_uint8(decoded.rgb)
+        stem = images.safe_stem(editor.get("name"))  # the uploaded file's name (CheckedImageEditor)
         before = images.mask_preview(rgb, mask, dim=1.0)
         if decoded.alpha is not None:
             before = np.concatenate([before, to_uint8(decoded.alpha[..., None])], axis=2)
-        return job, before, images.mask_preview(rgb, mask)
+        return job, before, images.mask_preview(rgb, mask), stem
 
     def inpaint(self, editor: dict | None, mask_upload: str | None, model: str, steps: float,
                 kappa: float, seed: float | None, resample: str = "bicubic", tile: str = "auto",
@@ -293,18 +312,18 @@ class Studio:
         """Fill the painted area -> (slider: input with the mask tinted | result, caption, PNG path,
         facts, mask preview)."""
         with friendly_errors("inpainting the image"):
-            job, before, preview = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed,
+            job, before, preview, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed,
                                                          tile, color_fix)
-            pair, caption, path, facts = self._single([job], before, "image", "inpaint", resample, progress,
+            pair, caption, path, facts = self._single([job], before, stem, "inpaint", resample, progress,
                                                       "input, area to repaint tinted")
             return pair, caption, path, facts, preview
 
     def compare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, resample="bicubic",
                         tile="auto", color_fix="none", vary="steps", values="", progress=gr.Progress()):
         with friendly_errors("comparing inpainting settings"):
-            job, before, _ = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed, tile,
+            job, before, _, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed, tile,
                                                    color_fix)
-            return self._compare(job, before, "image", "inpaint", resample, vary, values, progress)
+            return self._compare(job, before, stem, "inpaint", resample, vary, values, progress)
 
     def preview_mask(self, editor: dict | None, mask_upload: str | None = None):
         """The mask preview while drawing (no model run); None when there is no image yet."""
@@ -386,6 +405,20 @@ class Studio:
                                  background, select, min_face_size, progress)
 
 
+def result_name(stem: str, job: Job) -> str:
+    """A result's file name, short enough to read in the page: the upload's name (at most 24
+    characters), then the model and the settings that made it, e.g. ``group_21_lite-face_4s_k2_seed42_x2``
+    (whole photos: ``_x`` the scale, ``_srbg`` a super-resolved background, the faces chosen)."""
+    o = job.options
+    name = f"{stem[:24]}_{'gfpgan-v1.4' if job.task == 'face_gfpgan' else job.model}"
+    if job.task != "face_gfpgan":
+        name += f"_{o.steps}s_k{o.kappa:g}_seed{o.seed}"
+    if job.photo is not None:
+        name += f"_x{job.photo.scale}" + ("_srbg" if job.photo.background == "sr" else "")
+        name += "" if job.photo.select == "all" else f"_{job.photo.select}"
+    return name
+
+
 def _blank_canvas(arr: np.ndarray) -> bool:
     """With nothing uploaded (or a file the browser could not open) the image editor sends its
     blank canvas: all white, or all transparent. Other flat images are images."""
@@ -397,6 +430,22 @@ def _blank_canvas(arr: np.ndarray) -> bool:
     return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
 
 
+def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int) -> list[str]:
+    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr', each a model of ``task``;
+    empty text: the library's comparison set for the task (``resshift.catalog.comparison_models``)."""
+    names = [n.strip() for n in (text or "").replace(";", ",").split(",") if n.strip()]
+    names = list(dict.fromkeys(names)) or comparison_models(manager, task)
+    if len(names) < 2:
+        raise InvalidRequest("a model comparison needs at least two models that can run here; name them, "
+                             "e.g. realsr-v3, sinsr, lite-sr")
+    if len(names) > max_count:
+        raise InvalidRequest(f"this server compares at most {max_count} settings at a time; "
+                             f"you asked for {len(names)}")
+    for name in names:
+        check_task(manager.spec(name), task)
+    return names
+
+
 def parse_values(vary: str, text: str | None, spec, max_count: int) -> list:
     """The settings a comparison runs: '1,2,4' or '1-4' steps, '0.5, 1, 2' kappas, each checked
     by the library against the model ``spec`` (a ModelSpec).
@@ -404,7 +453,7 @@ def parse_values(vary: str, text: str | None, spec, max_count: int) -> list:
     Empty text: steps 1..T (evenly thinned to ``max_count``) or kappa 0.5, 1, 2, 4.
     """
     if vary not in ("steps", "kappa"):
-        raise InvalidRequest(f"compare steps, kappa (or, for faces, GFPGAN), not {vary!r}")
+        raise InvalidRequest(f"compare steps, kappa, models (or, for faces, GFPGAN), not {vary!r}")
     text = (text or "").strip()
     if not text:
         if vary == "kappa":

@@ -117,13 +117,15 @@ def outputs(task: str) -> Outputs:
 
 def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, str]] = ()) -> Compare:
     """extra: more (label, value) choices of what to compare, e.g. GFPGAN for faces."""
-    title = "Compare steps or kappa" + (" (or another method)" if extra else "") + " on the same input and seed"
+    title = "Compare steps, kappa or models" + (" (or another method)" if extra else "") + \
+        " on the same input and seed"
     with gr.Accordion(title, open=False):
         with gr.Row(equal_height=True):
-            vary = gr.Radio([("steps", "steps"), ("kappa", "kappa"), *extra], value="steps", label="Vary",
-                            scale=1)
+            vary = gr.Radio([("steps", "steps"), ("kappa", "kappa"), ("models", "models"), *extra], value="steps",
+                            label="Vary", scale=1)
             values = gr.Textbox("", label="Values", scale=2,
-                                placeholder="empty: 1..trained steps, or kappa 0.5, 1, 2, 4")
+                                placeholder="empty: 1..trained steps; kappa 0.5, 1, 2, 4; models: "
+                                            "ResShift, SinSR and the bundled model")
             go = gr.Button("Run comparison", variant="secondary", scale=1)
         gallery = gr.Gallery(label="Results", columns=4, height=260, object_fit="contain", interactive=False)
         gr.Markdown("Same input and seed for every run. Click a result to put it on the slider's right, "
@@ -136,10 +138,10 @@ def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, s
         dd.change(studio.pick, [left, right, state], [outputs.slider, outputs.caption, outputs.file], queue=False,
                   api_visibility="private")
 
-    def clicked(state: list[dict], evt: gr.SelectData):
-        return gr.update(value=state[evt.index + 1]["label"]) if state else gr.skip()
+    def clicked(state: list[dict], left: str, right: str, evt: gr.SelectData):
+        return Studio.clicked(state, left, right, evt.index)
 
-    gallery.select(clicked, state, right, queue=False, api_visibility="private")
+    gallery.select(clicked, [state, left, right], [left, right], queue=False, api_visibility="private")
     return Compare(vary, values, go, gallery, left, right, state)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,10 +81,10 @@ def write_tiny_model(tmp_path: Path, task: str) -> tuple[Path, Path]:
     return spec, wdir
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """``python -m resshift ARGS`` from the repository root."""
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m resshift ARGS`` from the repository root (``env``: variables to set or override)."""
     return subprocess.run([sys.executable, "-m", "resshift", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 def face_photo(name: str) -> np.ndarray:

@@ -150,7 +150,7 @@ def test_aligned_face(studio):
     _, _, path, facts = studio.restore_face(str(EXAMPLES / "face" / "celebahq_00234_lq.jpg"), "aligned",
                                             "tiny-face", 1, 2.0, 11)
     assert Image.open(path).size == (512, 512) and facts["model"] == "tiny-face"
-    assert Path(path).name == "celebahq_00234_lq_face_tiny-face_1steps_kappa2_seed11.png"
+    assert Path(path).name == "celebahq_00234_lq_tiny-face_1s_k2_seed11.png"
 
 
 def test_whole_photo_restores_every_face_and_scales(studio):
@@ -159,7 +159,8 @@ def test_whole_photo_restores_every_face_and_scales(studio):
         str(EXAMPLES / "face" / "speaker_photo.jpg"), "photo", "tiny-face", 1, 2.0, 3, "bicubic", "none", 2,
         "resize", "all", 32, progress=lambda fraction, desc=None: seen.append(desc))
     assert Image.open(path).size == (880, 586)
-    assert Path(path).name == "speaker_photo_face_tiny-face_1steps_kappa2_seed3_x2_resized-background.png"
+    assert Path(path).name == "speaker_photo_tiny-face_1s_k2_seed3_x2.png"
+    assert f"whole photo ×2 · {facts['faces']} face" in caption  # the caption says what was done
     assert facts["faces"] >= 1 and facts["scale"] == 2 and facts["seed"] == 3
     assert seen[0] == "Detecting faces" and any(d.endswith("step 1/1") for d in seen)
 
@@ -395,3 +396,83 @@ def test_safe_stem():
     assert safe_stem("../../etc/passwd") == "passwd"
     assert safe_stem("my photo (1).JPG") == "my_photo_1"
     assert safe_stem("...") == "image"
+
+
+def test_compare_models_runs_each_model_at_its_own_settings(manager, tmp_path, small_photo):
+    manager.put(tiny_model("sr", seed=1, name="tiny-sr-b"))
+    studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
+    gallery, pair, caption, state, table, download = studio.compare_sr(
+        str(small_photo), "tiny-sr", 1, 0.5, 9, "bicubic", "auto", "none", "models", "tiny-sr, tiny-sr-b")
+    assert [row["model"] for row in table] == ["tiny-sr", "tiny-sr-b"]
+    assert {row["steps"] for row in table} == {4} and {row["kappa"] for row in table} == {2.0}  # their own
+    assert {row["seed"] for row in table} == {9}  # one seed for all
+    assert [label.split(" · ")[:2] for _, label in gallery] == [["tiny-sr", "4 steps"], ["tiny-sr-b", "4 steps"]]
+    assert all(label.endswith(" s") for _, label in gallery)  # with their timings
+    a, b = (np.asarray(Image.open(p)) for p, _ in gallery)
+    assert a.shape == b.shape == (96, 128, 3) and not np.array_equal(a, b)
+    assert download == pair[1] and "tiny-sr-b" in caption
+    with pytest.raises(gr.Error, match="tiny-face is a face restoration model"):
+        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models",
+                          "tiny-sr, tiny-face")
+    with pytest.raises(gr.Error, match="needs at least two models"):
+        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
+
+
+def test_a_failed_download_says_why_from_where_and_where_to_put_the_file(tmp_path, small_photo):
+    """Downloads allowed but nothing listening: the page names the reason, the URL and the folder."""
+    spec = tiny_model("sr").spec  # its files' URL is http://127.0.0.1:9/... (nothing listens there)
+    manager = ModelManager([spec], device="cpu", weights_dir=tmp_path / "none", allow_download=True)
+    studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
+    with pytest.raises(gr.Error) as err:
+        studio.super_resolve(str(small_photo), spec.name, 1, 2.0, 1)
+    text = _message(err)
+    assert "tiny-sr-unet.safetensors is not on this machine" in text
+    assert "could not connect" in text and "http://127.0.0.1:9/tiny-sr-unet.safetensors" in text
+    assert "--weights-dir" in text
+
+
+def test_the_page_says_what_the_bundled_models_are(tmp_path, monkeypatch):
+    from studio.notice import notice
+
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path))
+    online = notice(ModelManager(device="cpu", allow_download=True))
+    assert "small preview models" in online and "realsr-v3 (0.7 GB)" in online
+    assert "on this CPU, about 4 s for a 64×64 input" in online
+    offline = notice(ModelManager(device="cpu", allow_download=False))
+    assert "small preview models" in offline and "offline" in offline and "downloaded on first use" not in offline
+
+
+def test_clicking_a_result_never_puts_one_image_on_both_sides():
+    state = [{"label": "input"}, {"label": "kappa 0.5"}, {"label": "kappa 1"}, {"label": "kappa 2"}]
+    left, right = Studio.clicked(state, "kappa 0.5", "kappa 2", 0)  # the audit's click: the first result
+    assert left["value"] == "kappa 2" and right["value"] == "kappa 0.5"
+    left, right = Studio.clicked(state, "kappa 0.5", "kappa 0.5", 0)  # nothing else shown yet: the input
+    assert left["value"] == "input" and right["value"] == "kappa 0.5"
+    left, right = Studio.clicked(state, "kappa 0.5", "kappa 2", 1)  # another result: left stays
+    assert left == gr.skip() and right["value"] == "kappa 1"
+
+
+def test_aligned_face_caption_says_so(studio):
+    caption = studio.restore_face(str(EXAMPLES / "face" / "celebahq_00234_lq.jpg"), "aligned", "tiny-face", 1,
+                                  2.0, 11)[1]
+    assert caption.endswith("seed 11 · aligned face")
+
+
+def test_inpainting_results_keep_the_uploaded_files_name(studio, tmp_path):
+    from gradio.data_classes import FileData
+    from gradio.components.image_editor import EditorData
+
+    from studio.components import CheckedImageEditor
+
+    face = np.asarray(Image.open(EXAMPLES / "inpaint" / "face_256.png").convert("RGB").resize((64, 64)))
+    Image.fromarray(face).save(tmp_path / "upload.png")
+    layer = np.zeros((64, 64, 4), np.uint8)
+    layer[10:30, 10:40, 3] = 200
+    Image.fromarray(layer).save(tmp_path / "stroke.png")
+    editor = CheckedImageEditor(type="numpy", image_mode="RGBA")
+    value = editor.preprocess(EditorData(
+        background=FileData(path=str(tmp_path / "upload.png"), orig_name="my holiday.png"),
+        layers=[FileData(path=str(tmp_path / "stroke.png"))]))
+    assert value["name"] == "my holiday.png"
+    path = studio.inpaint(value, None, "tiny-inpaint", 1, 2.0, 5)[2]
+    assert Path(path).name.startswith("my_holiday_tiny-inpaint_1s_k2_seed5")

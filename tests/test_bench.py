@@ -3,7 +3,10 @@ are asserted: speed targets live in the benchmark's output, not in tests)."""
 import json
 import math
 
-from resshift.bench import Case, main, run_case
+import pytest
+import torch
+
+from resshift.bench import Case, main, psnr, run_case
 
 
 def test_run_case_reports_latency_memory_and_difference():
@@ -22,3 +25,12 @@ def test_cli_prints_json_rows(capsys, tmp_path):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["torch"] and lines[1]["case"] == "lite_sr256" and lines[1]["output"] == "1024x1024"
     assert json.loads(out.read_text())["median_ms"] == lines[1]["median_ms"]
+
+
+def test_psnr_of_restorations_in_minus_one_to_one():
+    a = torch.zeros(1, 3, 8, 8)
+    assert psnr(a, a + 0.02) == pytest.approx(40.0, abs=1e-4)  # mse 4e-4 on a peak-to-peak range of 2
+    assert psnr(a, a) == math.inf
+    over = torch.full((1, 3, 8, 8), 1.5)
+    assert psnr(over, over - 0.5) == math.inf  # equal once clamped to [-1, 1], as pixels
+    assert psnr(over, over - 0.5, clamp=False) == pytest.approx(10 * math.log10(16), abs=1e-6)

@@ -136,3 +136,36 @@ def test_cli_folder_outputs_and_masks_beside_inputs(tmp_path):
     result = np.asarray(Image.open(tmp_path / "filled" / "room.png"))
     assert np.array_equal(result[mask == 0], np.asarray(img)[mask == 0])
     assert (result[mask > 0] != np.asarray(img)[mask > 0]).mean() > 0.5
+
+
+def test_cli_offline_reaches_the_whole_photo_path(tmp_path):
+    """The face detector and parser follow --offline like the models: with it, a whole-photo run
+    asks the (recording) mirror for nothing; without it, it asks for RetinaFace and ParseNet, finds
+    neither (404) and falls back to the bundled YuNet and the feathered square."""
+    import functools
+    import http.server
+    import threading
+
+    spec, wdir = write_tiny_model(tmp_path, "face")
+    paths: list[str] = []
+
+    class Recording(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            paths.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Recording, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"RESSHIFT_OFFLINE": "0", "RESSHIFT_WEIGHTS_MIRROR": f"http://127.0.0.1:{server.server_port}",
+           "RESSHIFT_CACHE_DIR": str(tmp_path / "cache")}
+    photo = str(DATA / "faces" / "portrait_deepface_img12.jpg")
+    try:
+        args = ("face", photo, "--model-spec", str(spec), "--weights-dir", str(wdir), "--steps", "1", "-q")
+        offline = run_cli(*args, "-o", str(tmp_path / "a.png"), "--offline", env=env)
+        assert offline.returncode == 0, offline.stderr
+        assert paths == []
+        online = run_cli(*args, "-o", str(tmp_path / "b.png"), env=env)
+        assert online.returncode == 0, online.stderr
+        assert set(paths) == {"/detection_Resnet50_Final.pth", "/parsing_parsenet.pth"}  # (404s log twice)
+    finally:
+        server.shutdown()
+    assert '"faces": 1' in offline.stdout and '"faces": 1' in online.stdout

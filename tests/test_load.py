@@ -1,6 +1,6 @@
 """A short load test for CI: 8 concurrent gradio_client users x 3 requests mixing super-resolution,
 inpainting and aligned faces of different sizes, tiny random models, on 127.0.0.1. The same driver
-runs longer on demand: ``python benchmarks/load_test.py --clients 8 --minutes 3``."""
+runs longer on demand: ``python -m benchmarks.load_test --clients 8 --minutes 3``."""
 import pytest
 
 from benchmarks.load_test import FILES_PER_REQUEST, run_load, tiny_manager

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..settings import resolve_device
 from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
 
 logger = logging.getLogger(__name__)
@@ -131,8 +132,15 @@ class YuNetDetector:
     def _net(self, width: int, height: int) -> Any:
         net = getattr(self._local, "net", None)
         if net is None:
-            net = cv2.FaceDetectorYN.create(str(self.model_path), "", (width, height),
-                                            self.score_threshold, self.nms_threshold, self.top_k)
+            # OpenCV 5 warns on every create that "targets are not supported by the new graph
+            # engine" (YuNet's create sets the CPU target it runs on anyway): not news, not logged
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                net = cv2.FaceDetectorYN.create(str(self.model_path), "", (width, height),
+                                                self.score_threshold, self.nms_threshold, self.top_k)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
             self._local.net = net
         net.setInputSize((width, height))
         return net
@@ -169,15 +177,13 @@ class RetinaFaceDetector:
     @classmethod
     def from_weights(cls, weights_path: str | Path, *, device: str | torch.device | None = None,
                      **kwargs: Any) -> "RetinaFaceDetector":
-        """Build RetinaFace-ResNet50 and load ``detection_Resnet50_Final.pth`` (device: default cuda
-        when available, else cpu). Raises :class:`~resshift.weights.UnsafeWeightsError` /
+        """Build RetinaFace-ResNet50 and load ``detection_Resnet50_Final.pth`` (device: default
+        RESSHIFT_DEVICE, else cuda when available, else cpu). Raises :class:`~resshift.weights.UnsafeWeightsError` /
         :class:`~resshift.weights.WeightsLoadError` (naming the file) for a file that is not a safe,
         readable RetinaFace-ResNet50 checkpoint."""
         from facexlib.detection.retinaface import RetinaFace
 
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        device = torch.device(device)
+        device = resolve_device(device)
         state = load_state_dict(weights_path)  # module. prefixes stripped
         net = RetinaFace(network_name="resnet50", half=False, device=device)
         load_into(net, state, strict_extra=True, name="RetinaFace-ResNet50", source=weights_path)

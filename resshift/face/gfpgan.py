@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..settings import resolve_device
 from ..weights import WeightFile, WeightsLoadError, load_into, load_state_dict, resolve_weight
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,12 @@ def gfpgan_restorer(weights_path: str | Path | None = None, *, device: str | tor
     :class:`~resshift.weights.WeightsUnavailable` when the file cannot be had,
     :class:`~resshift.weights.UnsafeWeightsError` / :class:`~resshift.weights.WeightsLoadError`
     (naming the file) when it is not a safe, readable GFPGAN v1.4 checkpoint.
-    device: default cuda when available, else cpu.
+    device: default RESSHIFT_DEVICE, else cuda when available, else cpu (resshift.settings).
     """
     path = resolve_weight(GFPGAN_WEIGHTS, path=weights_path, weights_dir=weights_dir,
                           allow_download=allow_download)
     state = load_state_dict(path)  # params_ema (else params) unwrapped, module. stripped
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     net = _build_network(state, path).to(device)
     logger.info("GFPGAN v1.4 loaded from %s on %s", path, device)
 

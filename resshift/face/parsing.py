@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..settings import resolve_device
 from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
 from .align import CROP_SIZE
 from .paste import face_mask
@@ -63,7 +64,7 @@ def parsing_masker(weights_path: str | Path | None = None, *, device: str | torc
     net = ParseNet(in_size=CROP_SIZE, out_size=CROP_SIZE, parsing_ch=19)
     load_into(net, load_state_dict(path), strict_extra=True, name="ParseNet (face parsing)",
               source=path)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     net = net.eval().to(device)
     lock = threading.Lock()
 

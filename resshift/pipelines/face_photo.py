@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..face import check_aligned_size, restore_aligned, restore_photo
+from ..errors import InvalidRequest
 from ..image_io import DecodedImage, ImageLike, attach_alpha, decode_image, to_uint8
 from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent
@@ -102,7 +103,7 @@ def restore_faces_with(
         return RestoreResult(image=attach_alpha(face, img.alpha), model=name, device=device,
                              seconds=time.perf_counter() - started, **(run or {}))
     if photo.background == "sr" and sr_model is None:
-        raise ValueError("PhotoOptions(background='sr') needs an sr_model")
+        raise InvalidRequest("a super-resolved background needs an SR model (sr_model); or choose background='resize'")
     if helpers is None:
         from ..manager import default_manager
 

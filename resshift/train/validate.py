@@ -6,16 +6,19 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..compat import install_torchvision_compat
 from ..diffusion import DiffusionConfig, Schedule, sample
 from .objective import TrainingPair
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of (B, 3, H, W) images in [-1, 1] (compared in [0, 1], clamped)."""
-    a = ((pred.float() + 1) / 2).clamp(0, 1)
-    b = ((target.float() + 1) / 2).clamp(0, 1)
-    mse = (a - b).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
+    """Per-image PSNR in dB, shape (B,), of (B, 3, H, W) images in [-1, 1]: basicsr's
+    ``calculate_psnr_pt`` on them mapped to [0, 1] and clamped, on their device (float64)."""
+    install_torchvision_compat()  # before basicsr is imported; here, not at the top: it takes seconds
+    from basicsr.metrics.psnr_ssim import calculate_psnr_pt
+
+    a, b = (((x.float() + 1) / 2).clamp(0, 1) for x in (pred, target))
+    return calculate_psnr_pt(a, b, crop_border=0)
 
 
 def input_baseline(pair: TrainingPair) -> torch.Tensor:

@@ -292,7 +292,9 @@ def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | 
     target.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     logger.info("downloading %s from %s", file.filename, url)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.filename}.", suffix=".part")
+    # the temporary name ends in the file's own suffix: a validator reads .safetensors by its name
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.filename}.",
+                                    suffix=".part" + Path(file.filename).suffix)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:

@@ -1,0 +1,48 @@
+"""Which model a task uses when none is named, and what a model comparison runs by default."""
+import pytest
+import torch
+
+from resshift.catalog import best_first, comparison_models, default_model_for
+from resshift.manager import ModelManager
+
+TASKS = ("sr", "inpaint", "face")
+
+
+@pytest.fixture(autouse=True)
+def no_weights_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RESSHIFT_WEIGHTS_DIR", raising=False)
+
+
+def _manager(device: str, allow_download: bool) -> ModelManager:
+    manager = ModelManager(device="cpu", allow_download=allow_download)
+    manager.device = torch.device(device)  # the device as the manager sees it (no CUDA needed here)
+    return manager
+
+
+def test_a_gpu_with_downloads_defaults_to_the_official_models():
+    cuda = _manager("cuda", allow_download=True)
+    assert [default_model_for(cuda, t) for t in TASKS] == ["realsr-v3", "inpaint-imagenet", "faceir"]
+
+
+@pytest.mark.parametrize("device, allow_download", [("cpu", True), ("cpu", False), ("cuda", False)])
+def test_a_cpu_or_an_offline_server_defaults_to_the_bundled_models(device, allow_download):
+    manager = _manager(device, allow_download)
+    assert [default_model_for(manager, t) for t in TASKS] == ["lite-sr", "lite-inpaint", "lite-face"]
+
+
+def test_official_weights_on_disk_come_first_on_a_gpu_only(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("resshift_realsrx4_s4_v3.pth", "autoencoder_vq_f4.pth"):
+        (weights / name).write_bytes(b"0")  # present (sizes are not checked in the tests: pins off)
+    for device, first in (("cuda", "realsr-v3"), ("cpu", "lite-sr")):
+        manager = ModelManager(device="cpu", weights_dir=weights, allow_download=False)
+        manager.device = torch.device(device)
+        assert best_first(manager, "sr")[0] == first
+
+
+def test_model_comparisons_leave_out_what_cannot_run_here():
+    assert comparison_models(_manager("cpu", allow_download=True), "sr") == ["realsr-v3", "sinsr", "lite-sr"]
+    assert comparison_models(_manager("cpu", allow_download=False), "sr") == ["lite-sr"]
+    assert comparison_models(_manager("cpu", allow_download=True), "face") == ["faceir", "lite-face"]
