@@ -10,7 +10,8 @@ can compare several step counts or kappa values on the same input and seed.
 Importing this module builds ``demo`` (nothing is loaded or downloaded until a request needs a
 model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
 inpaint, restore_face, compare_sr, compare_inpaint, compare_face, super_resolve_video,
-restore_face_video (see README.md, "API").
+restore_face_video, batch_sr, batch_inpaint, batch_face, and for programs super_resolution,
+inpainting, face_restoration, list_models (see README.md, "API").
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
-from studio import agents, upload_guard, video, widgets
+from studio import agents, batch, upload_guard, video, widgets
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -97,6 +98,7 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
                  ("super_resolve", "compare_sr"))
     video.sr_section(studio, c)  # a video restored frame by frame with these settings
+    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     return c.model
 
 
@@ -127,6 +129,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
     inputs = [editor, mask_upload, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.inpaint, studio.compare_inpaint, studio.live_inpaint,
                  ("inpaint", "compare_inpaint"), extra_outputs=[preview])
+    batch.panel(studio, "inpaint", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     for event in (editor.upload, editor.change, mask_upload.change):
         event(studio.preview_mask, [editor, mask_upload], preview, queue=False, show_progress="hidden",
               trigger_mode="always_last", api_visibility="private")
@@ -180,6 +183,8 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
     widgets.wire(c, o, cmp, inputs, studio.restore_face, studio.compare_face, studio.live_face,
                  ("restore_face", "compare_face"))
     video.face_section(studio, c, mode, scale, background, select, min_face)
+    batch.panel(studio, "face", [mode, c.model, c.steps, c.kappa, c.seed, c.color_fix, scale, background, select,
+                                 min_face])
     return c.model
 
 

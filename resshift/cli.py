@@ -22,6 +22,7 @@ from . import cli_video
 from .catalog import all_models, availability, default_model_for
 from .diffusion.schedule import SPACINGS
 from .errors import InvalidRequest, is_out_of_memory
+from .files import folder_inputs, mask_for, output_names
 from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
@@ -34,11 +35,6 @@ from .weights.registry import ModelSpec
 
 log = logging.getLogger("resshift")
 
-# files a folder input picks up (HEIC/AVIF too: where Pillow cannot read them they are reported)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
-# a mask folder's files: NAME_mask.png (or NAME.png) for the input NAME.*
-MASK_TAG = "_mask"
-MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_SEED = 42
 """The seed of a run that names none: the studio's too, so the same input gives the same result in
 both (``--seed`` / the studio's seed field for another; the library draws a fresh one)."""
@@ -97,49 +93,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
     p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
     p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help='run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port or auto); one model '
+                        'replica per GPU, else CPU replicas; existing outputs are kept (pip install "ray[data]")')
+    p.add_argument("--ray-actors", type=int, metavar="N", help="--ray: model replicas (default: one per GPU, "
+                   "else one per node, each with an equal share of the CPUs)")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
     p.add_argument("-q", "--quiet", action="store_true")
     cli_video.add_arguments(p)
     return p
 
 
-def _inputs(path: Path, masks: Path | None = None) -> list[Path]:
-    """The images to restore. In a folder that also holds the masks (``--mask`` the same folder),
-    files named ``*_mask.*`` are masks, not inputs."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if masks is not None and masks.is_dir() and masks.resolve() == path.resolve():
-            files = [p for p in files if not p.stem.endswith(MASK_TAG)]
-        return files
-    if not path.exists():
-        raise FileNotFoundError(f"input {path} does not exist")
-    return [path]
-
-
 def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
-    """One output per input: ``OUT`` for a single input to a file name, else ``OUT/<stem>.png``;
-    inputs sharing a stem (a.jpg, a.png) keep their suffix in the name (a_jpg.png, a_png.png)."""
+    """One output per input: ``OUT`` for a single input to a file name, else ``OUT/<name>``
+    (``resshift.files.output_names``: inputs sharing a stem keep their suffix, a_jpg.png)."""
     if not many and output.suffix and not output.is_dir():
         return [output]
-    stems = [p.stem for p in inputs]
-    names = [f"{p.stem}_{p.suffix.lstrip('.').lower()}.png" if stems.count(p.stem) > 1 else p.stem + ".png"
-             for p in inputs]
-    if len(set(names)) < len(names):
-        raise ValueError("two inputs would be written to the same output name: rename one of them")
-    return [output / n for n in names]
-
-
-def _mask_for(inp: Path, mask: Path) -> Path:
-    """``--mask FILE`` for every input; ``--mask DIR``: DIR/<stem>_mask.<ext>, DIR/<name> or
-    DIR/<stem>.<ext>, the first that exists (never the input itself)."""
-    if mask.is_dir():
-        names = [inp.stem + MASK_TAG + s for s in MASK_SUFFIXES] + [inp.name] + [inp.stem + s for s in MASK_SUFFIXES]
-        for cand in (mask / n for n in names):
-            if cand.is_file() and cand.resolve() != inp.resolve():
-                return cand
-        raise InvalidMaskError(f"no mask for {inp.name} in {mask} (looked for {inp.stem}{MASK_TAG}.png, "
-                               f"{inp.name}, ...)")
-    return mask
+    return [output / n for n in output_names([p.name for p in inputs])]
 
 
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
@@ -188,7 +158,7 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
                 raise ValueError("inpainting needs --mask (a mask file, or a folder of masks)")
             if not args.mask.exists():
                 raise ValueError(f"--mask {args.mask} does not exist")
-        inputs = _inputs(args.input, args.mask if args.task == "inpaint" else None)
+        inputs = folder_inputs(args.input, args.mask if args.task == "inpaint" else None)
         if not inputs:
             raise ValueError(f"no images in {args.input}")
         many = len(inputs) > 1 or args.input.is_dir()
@@ -232,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list_models(specs, args.weights_dir, args.offline)
         return 0
     plan = _plan(parser, args)
+    if args.ray is not None:  # the same plan on a Ray cluster, one model replica per GPU (cluster.py)
+        from .cluster import run_on_ray
+
+        return run_on_ray(plan, args)
     name = plan.spec.name
     tune_malloc()
     manager = plan.manager
@@ -258,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for inp, out in bar:
         bar.set_postfix_str(inp.name)
         try:
-            mask = _mask_for(inp, args.mask) if args.task == "inpaint" else None
+            mask = mask_for(inp, args.mask) if args.task == "inpaint" else None
             result = restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit,
                              **({"helpers": manager} if args.task == "face" else {}))
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ def user_error(text: str, title: str = "Cannot run") -> gr.Error:
     return gr.Error(sentence(text), title=title, print_exception=False)
 
 
-def _free_memory() -> None:
+def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -97,7 +97,7 @@ def friendly_errors(what: str) -> Iterator[None]:
         if is_out_of_memory(exc):
             where = "GPU" if isinstance(exc, torch.cuda.OutOfMemoryError) else "server"
             log.warning("out of memory (%s) while %s", where, what)
-            _free_memory()
+            free_memory()
             raise user_error(OOM_MESSAGE.format(where=where), title="Out of memory") from None
         ref = secrets.token_hex(4)
         log.exception("error %s while %s", ref, what)

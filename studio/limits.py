@@ -14,6 +14,8 @@ variable                           meaning                                  defa
 ``RESSHIFT_REQUEST_TIMEOUT``       seconds one request may sample (0 = no)  600 / 300
 ``RESSHIFT_QUEUE_SIZE``            requests waiting at most                 16 / 32
 ``RESSHIFT_MAX_COMPARE``           runs in one comparison                   4 / 8
+``RESSHIFT_MAX_BATCH_IMAGES``      images in one batch (files or a zip)     16 / 64
+``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2048x2048 / 8192x8192
 =================================  =======================================  =================
 
 Pixel limits are written as ``WIDTHxHEIGHT`` (the limit is their product) or as a pixel count.
@@ -56,6 +58,8 @@ class Limits:
     queue_size: int
     max_compare: int
     hardware: str = "CPU"  # what the defaults were chosen for (said in messages)
+    max_batch_images: int = 16
+    max_batch_pixels: int = 2048 * 2048
     env_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(ENV_PIXELS)))
 
     def __post_init__(self) -> None:
@@ -63,6 +67,8 @@ class Limits:
             raise ValueError("upload, output and queue limits must be positive")
         if self.max_compare < 2:
             raise ValueError("a comparison needs at least 2 runs")
+        if self.max_batch_images < 1 or self.max_batch_pixels < 1:
+            raise ValueError("batch limits must be positive")
         missing = set(TASK_NAMES) - set(self.max_pixels)
         if missing:
             raise ValueError(f"max_pixels lacks tasks {sorted(missing)}")
@@ -74,7 +80,7 @@ class Limits:
             return cls(max_upload_bytes=50 << 20,
                        max_pixels={"sr": 1024 * 1024, "inpaint": 2048 * 2048, "face": 4096 * 4096},
                        max_output_pixels=8192 * 8192, request_timeout=300.0, queue_size=32,
-                       max_compare=8, hardware="GPU")
+                       max_compare=8, hardware="GPU", max_batch_images=64, max_batch_pixels=8192 * 8192)
         return cls(max_upload_bytes=20 << 20,
                    max_pixels={"sr": 512 * 512, "inpaint": 768 * 768, "face": 1536 * 1536},
                    max_output_pixels=4096 * 4096, request_timeout=600.0, queue_size=16,
@@ -111,6 +117,10 @@ class Limits:
             changes["queue_size"] = value
         if (value := read("RESSHIFT_MAX_COMPARE", int)) is not None:
             changes["max_compare"] = value
+        for name, key, convert in (("RESSHIFT_MAX_BATCH_IMAGES", "max_batch_images", int),
+                                   ("RESSHIFT_MAX_BATCH_PIXELS", "max_batch_pixels", parse_pixels)):
+            if (value := read(name, convert)) is not None:
+                changes[key] = value
         return replace(base, **changes)
 
     def check_upload(self, size_bytes: int) -> None:

@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # read it (os.umask sets and returns), then put it back
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp gives 0o600)
+
+
 class AtomicTarget:
     """A fresh temporary file ``path`` in ``target``'s folder (hidden: ``.<name>.*.part``), to be
     written and then either renamed onto ``target`` (:meth:`commit`, replacing a file there) or
@@ -23,6 +32,7 @@ class AtomicTarget:
                                         suffix=".part")
         os.close(fd)
         self.path = Path(tmp_name)
+        os.chmod(self.path, _FILE_MODE)
 
     def commit(self) -> None:
         os.replace(self.path, self.target)
