@@ -215,7 +215,7 @@ def test_out_of_memory_is_a_message_and_the_next_request_is_served(client, model
         raise error
 
     monkeypatch.setattr(unet, "forward", fail_once)
-    monkeypatch.setattr(errors, "_free_memory", lambda: freed.append(True))
+    monkeypatch.setattr(errors, "free_memory", lambda: freed.append(True))
     with pytest.raises(AppError) as err:
         sr(client, good)
     assert str(err.value) == errors.OOM_MESSAGE.format(where=where)  # smaller image or tile size

@@ -43,8 +43,8 @@ def fixture_noise(monkeypatch):
     io = fixture_tensors(CASE, "io")
     real = sampler._draw_all
 
-    def draw(shape, count, generator, device):
-        drawn = real(shape, count, generator, device)
+    def draw(shape, count, generator, device, **kwargs):
+        drawn = real(shape, count, generator, device, **kwargs)
         drawn[0] = io["prior_noise"][0]
         return drawn
 
