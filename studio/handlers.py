@@ -32,6 +32,7 @@ from .cancel import current_token
 from .errors import friendly_errors
 from .jobs import GFPGAN_LABEL, Job, run_jobs
 from .limits import Limits
+from .work import check_jobs
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class Studio:
                 progress: Any, before_name: str) -> tuple[tuple[str, str], str, str, dict]:
         """One run -> (slider pair, caption, PNG path, facts)."""
         _check_resample(resample)
+        check_jobs(self.limits, self.manager, jobs)  # the work budget (work.py), before any model runs
         (result,) = self.run_jobs(jobs, progress)
         if result.message:
             gr.Info(result.message)
@@ -218,6 +220,7 @@ class Studio:
                 jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
             else:
                 jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
+        check_jobs(self.limits, self.manager, jobs)
         results = self.run_jobs(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, task, resample, labels)
