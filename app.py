@@ -34,6 +34,7 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
 from studio import upload_guard, widgets
+from studio.api_values import NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -151,7 +152,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
                                           label="Background")
                 with gr.Row():
                     select = gr.Radio([(SELECT_LABELS[s], s) for s in SELECTS], value="all", label="Faces")
-                    min_face = gr.Slider(0, 256, value=32, step=8, label="Smallest face (pixels)")
+                    min_face = NumberSlider(0, 256, value=32, step=8, label="Smallest face (pixels)")
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
             o = widgets.outputs("face")
@@ -183,7 +184,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
     downloads = "downloaded on first use" if manager.allow_download else "offline: only models on disk"
 
-    with gr.Blocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
+    with StudioBlocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# ResShift studio\n"
             "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
