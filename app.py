@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import gradio as gr
 import torch
 from PIL import Image
+from starlette.middleware import Middleware
 
 from resshift.face.align import is_aligned_size
 from resshift.malloc import tune_malloc
@@ -38,6 +39,7 @@ from studio.api_values import NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
+from studio.upload_gate import UploadGate
 
 log = logging.getLogger("resshift.studio")
 
@@ -64,9 +66,11 @@ def make_manager(device: str | torch.device | None = "auto", weights_dir: str | 
 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
-    """What ``demo.launch`` needs besides host and port (the tests use it too)."""
+    """What ``demo.launch`` needs besides host and port (the tests use it too): the upload limit,
+    the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
-            "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"})}
+            "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
+            "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
 
 
 def _examples(folder: str, *names: str) -> list[str]:
@@ -207,6 +211,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
 
         demo.load(refresh, None, [sr_model, inpaint_model, face_model], queue=False,
                   api_visibility="private")
+        demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo

@@ -30,6 +30,7 @@ from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, Re
 from . import images
 from .cancel import current_token
 from .errors import friendly_errors
+from .input_files import InputFiles
 from .jobs import GFPGAN_LABEL, Job, run_jobs
 from .limits import Limits
 from .work import check_jobs
@@ -108,6 +109,7 @@ class Studio:
         self.limits = limits
         self.files_root = Path(files_root) if files_root else Path(gr.utils.get_upload_folder())
         self.run_jobs = gpu_decorator(self._gpu_seconds)(self._run_jobs)
+        self.inputs = InputFiles(gr.utils.get_upload_folder)  # uploads removed once no session holds them
 
     # ---------------------------------------------------------------- running models
     def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
@@ -131,6 +133,7 @@ class Studio:
     def _read_file(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
         if not path:
             raise InvalidRequest(NO_IMAGE)
+        self.inputs.hold(task, [path])
         return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
@@ -273,8 +276,9 @@ class Studio:
 
     # ---------------------------------------------------------------- inpainting
     def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
-        self._check_model(model, "inpaint")
         editor = editor or {}
+        self.inputs.hold("inpaint", [*editor.get("files", ()), mask_upload])
+        self._check_model(model, "inpaint")
         decoded = self._read_array("inpaint", editor.get("background"))
         mask = images.editor_mask(editor.get("layers"), decoded.size)
         if mask_upload:

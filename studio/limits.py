@@ -18,7 +18,7 @@ variable                           meaning                                  defa
                                    square image of as many pixels (0 = no)
 ``RESSHIFT_MAX_TEMP_MB``           uploads and results on disk in all       2048 / 8192
                                    (Gradio's temp folder; 0 = no limit)
-``RESSHIFT_UPLOADS_PER_MINUTE``    uploads one client may send a minute     120 / 240
+``RESSHIFT_UPLOADS_PER_MINUTE``    uploads one client may send a minute     300 / 600
 ``RESSHIFT_UPLOAD_MB_PER_MINUTE``  megabytes one client may upload a minute 200 / 1000
 =================================  =======================================  =================
 
@@ -85,7 +85,7 @@ class Limits:
     env_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(ENV_PIXELS)))
     max_work: float | None = 2.5  # x a square image of as many pixels (module docstring); None = no limit
     max_temp_bytes: int | None = 2048 << 20  # uploads and results in Gradio's temp folder; None = no limit
-    uploads_per_minute: int = 120  # per client (IP address)
+    uploads_per_minute: int = 300  # per client (IP address)
     upload_bytes_per_minute: int = 200 << 20  # per client
 
     def __post_init__(self) -> None:
@@ -108,7 +108,7 @@ class Limits:
             return cls(max_upload_bytes=50 << 20,
                        max_pixels={"sr": 1024 * 1024, "inpaint": 2048 * 2048, "face": 4096 * 4096},
                        max_output_pixels=8192 * 8192, request_timeout=300.0, queue_size=32,
-                       max_compare=8, hardware="GPU", max_temp_bytes=8192 << 20, uploads_per_minute=240,
+                       max_compare=8, hardware="GPU", max_temp_bytes=8192 << 20, uploads_per_minute=600,
                        upload_bytes_per_minute=1000 << 20)
         return cls(max_upload_bytes=20 << 20,
                    max_pixels={"sr": 512 * 512, "inpaint": 768 * 768, "face": 1536 * 1536},
