@@ -34,7 +34,7 @@ from resshift.manager import ModelManager
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.settings import env_flag, resolve_device
 from studio import models as catalog
-from studio import upload_guard, widgets
+from studio import serving, upload_guard, widgets
 from studio.api_values import NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
@@ -274,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline)
     limits = _limits_from(args, device.type)
+    serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
@@ -285,8 +286,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
           share: bool = False) -> gr.Blocks:
-    """Start the server without blocking. A share link that cannot be made (no network) is logged
-    and the local server keeps running."""
+    """Start the server without blocking, its threads switching often and its API description
+    built (studio/serving.py). A share link that cannot be made (no network) is logged and the
+    local server keeps running."""
+    serving.tune_threads()
     try:
         app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
                    **launch_kwargs(limits))
@@ -300,6 +303,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
     if share and not app.share_url:
         log.warning("could not create a public share link (is this machine offline?); the studio keeps "
                     "serving locally at %s", app.local_url)
+    serving.warm_up(app.local_url)
     return app
 
 

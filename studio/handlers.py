@@ -75,7 +75,9 @@ def _whole(value: Any, name: str) -> int:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
     number = _number(value, name)
-    if not math.isfinite(number) or abs(number) >= 2 ** 53:  # past 2^53 a float is no whole number
+    if not math.isfinite(number):
+        raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    if abs(number) >= 2 ** 53:  # past 2^53 a float is no exact whole number
         raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
     return int(round(number))
 

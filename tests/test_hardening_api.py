@@ -140,7 +140,7 @@ MALFORMED = [
     ("super_resolve", 1, None, "Unknown model None"),
     ("super_resolve", 2, None, "Steps must be a number; got None"),
     ("super_resolve", 2, "abc", "Steps must be a number; got 'abc'"),
-    ("super_resolve", 2, NAN, "Steps must be a whole number, got nan"),
+    ("super_resolve", 2, NAN, "Steps must be a number, got nan"),
     ("super_resolve", 2, 1e308, "Steps must be a whole number, got 1e+308"),
     ("super_resolve", 2, 9, "Steps must be between 1 and 4 for tiny-sr"),
     ("super_resolve", 3, NAN, "Kappa must be from 0.1 to 8; got nan"),
