@@ -40,11 +40,16 @@ def current_session() -> str | None:
 class InputFiles:
     """The input files each session holds, per input slot; a file no session holds is removed.
     upload_root: Gradio's upload folder (a callable: read when needed, as ``GRADIO_TEMP_DIR`` may
-    be set later)."""
+    be set later).
+
+    A held file is recorded with its identity (inode and modification time). Another client that
+    uploads the same bytes under the same name replaces the file (Gradio renames its upload over
+    the old one) before its request holds it; a release that finds the file replaced leaves it to
+    that client, so a session that ends never deletes a file another has just uploaded."""
 
     def __init__(self, upload_root: Callable[[], str | Path]):
         self._root = upload_root
-        self._held: dict[str, dict[str, frozenset[str]]] = {}  # session -> slot -> paths
+        self._held: dict[str, dict[str, dict[str, tuple[int, int]]]] = {}  # session -> slot -> path -> id
         self._lock = threading.Lock()
 
     def hold(self, slot: str, paths: Iterable[str | os.PathLike | None]) -> None:
@@ -55,12 +60,18 @@ class InputFiles:
         if session is None:
             return
         root = self._root_path()
-        new = frozenset(str(Path(p).resolve()) for p in paths if p and _inside(Path(p), root))
+        new = {}
+        for p in paths:
+            if p and _inside(Path(p), root):
+                path = str(Path(p).resolve())
+                identity = _identity(path)
+                if identity is not None:
+                    new[path] = identity
         with self._lock:
             slots = self._held.setdefault(session, {})
-            old = slots.get(slot, frozenset())
+            old = slots.get(slot, {})
             slots[slot] = new
-            released = [p for p in old - new if not self._is_held(p)]
+            released = {p: i for p, i in old.items() if p not in new and not self._is_held(p)}
         self._remove(released, root)
 
     def end_session(self, session_hash: str | None) -> int:
@@ -70,8 +81,8 @@ class InputFiles:
             return 0
         with self._lock:
             slots = self._held.pop(session_hash, {})
-            released = [p for paths in slots.values() for p in paths if not self._is_held(p)]
-        return self._remove(set(released), self._root_path())
+            released = {p: i for paths in slots.values() for p, i in paths.items() if not self._is_held(p)}
+        return self._remove(released, self._root_path())
 
     def on_unload(self, request: gr.Request) -> None:
         """``demo.unload`` handler (``request``: the closing session's ``gr.Request``)."""
@@ -94,14 +105,17 @@ class InputFiles:
         return Path(self._root()).resolve()
 
     @staticmethod
-    def _remove(paths: Iterable[str], root: Path) -> int:
+    def _remove(paths: dict[str, tuple[int, int]], root: Path) -> int:
+        """Remove each file that is still the one that was held (``paths``: path -> identity)."""
         removed = 0
-        for path in paths:
+        for path, identity in paths.items():
             file = Path(path)
+            if _identity(path) != identity:  # gone already, or uploaded again since: not ours
+                continue
             try:
                 file.unlink()
                 removed += 1
-            except FileNotFoundError:  # removed already (Gradio's cache cleaning, another release)
+            except FileNotFoundError:  # removed meanwhile (Gradio's cache cleaning)
                 continue
             except OSError as exc:
                 log.warning("could not remove the input file %s: %s", file, exc)
@@ -113,6 +127,15 @@ class InputFiles:
                 except OSError:
                     pass  # not empty (another name for the same bytes) or gone
         return removed
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(inode, modification time in ns) of a file, None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def _inside(path: Path, root: Path) -> bool:

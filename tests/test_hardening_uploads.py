@@ -103,6 +103,27 @@ def test_a_failed_request_releases_its_file_too(tmp_path):
         assert _until(lambda: not Path(held).exists())
 
 
+def test_a_file_uploaded_again_by_another_client_is_not_removed_under_it(tmp_path):
+    """Content-addressed uploads: while one session ends, another client has just uploaded the
+    same bytes under the same name (its request has not run yet). The ending session leaves the
+    new upload alone, and the other client's request reads it."""
+    with serve(Limits.defaults("cpu"), tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        image = _image(tmp_path, "shared.png", 5)
+        first = Client(demo.local_url, verbose=False)
+        _sr(first, image)
+        (held,) = demo.studio.inputs.held()
+        again = _upload(base, "shared.png", image.read_bytes())  # another client, before its request
+        assert again.status_code == 200 and again.json() == [held]
+        first.close()
+        assert _until(lambda: demo.studio.inputs.sessions() == 0)
+        assert Path(held).is_file()
+        second = Client(demo.local_url, verbose=False)
+        assert _sr(second, image)[3]["size"] == "80x48"
+        second.close()
+        assert _until(lambda: not Path(held).exists())
+
+
 # ----------------------------------------------------------------------------- the gate
 def test_an_upload_over_the_client_rate_is_refused_with_429(tmp_path):
     limits = Limits.from_env("cpu", {"RESSHIFT_UPLOADS_PER_MINUTE": "3"})
