@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import numbers
 from typing import Any, Sequence
 
