@@ -89,6 +89,39 @@ def test_input_files_go_when_no_session_can_send_them_again(tmp_path):
         assert httpx.get(base + "/gradio_api/info", timeout=60).status_code == 200
 
 
+def test_inpainting_inputs_are_held_and_removed_too(tmp_path):
+    """The editor's uploaded files (background, layers) and the mask upload of an inpainting
+    request are held like the other inputs and go with the session."""
+    temp = tmp_path / "gradio"
+    limits = Limits.defaults("cpu")
+    manager = ModelManager([], device="cpu", allow_download=False)
+    manager.put(tiny_model("inpaint"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADIO_TEMP_DIR", str(temp))
+        demo = app.build_demo(manager, limits=limits)
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
+        try:
+            background = _image(tmp_path, "photo.png", 6)
+            layer = np.zeros((12, 20, 4), np.uint8)
+            layer[3:8, 5:12] = (255, 45, 85, 178)
+            Image.fromarray(layer).save(tmp_path / "stroke.png")
+            mask = np.zeros((12, 20), np.uint8)
+            mask[0:3, 0:4] = 255
+            Image.fromarray(mask).save(tmp_path / "mask.png")
+            client = Client(demo.local_url, verbose=False)
+            editor = {"background": handle_file(str(background)), "layers": [handle_file(str(tmp_path / "stroke.png"))],
+                      "composite": None}
+            facts = client.predict(editor, handle_file(str(tmp_path / "mask.png")), "tiny-inpaint", 1, 2.0, "1",
+                                   api_name="/inpaint")[3]
+            assert facts["size"] == "20x12"
+            held = demo.studio.inputs.held()
+            assert {Path(p).name for p in held} == {"photo.png", "stroke.png", "mask.png"}
+            client.close()
+            assert _until(lambda: not any(Path(p).exists() for p in held))
+        finally:
+            demo.close()
+
+
 def test_a_failed_request_releases_its_file_too(tmp_path):
     """A request that fails on its input (an undecodable file) holds it like any other, and it
     goes when the session does."""
