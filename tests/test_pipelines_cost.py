@@ -117,6 +117,15 @@ def test_network_costs_are_exact_at_other_sizes(sr):
     assert cost.unet.per_pixel_sq == 0  # Swin windows: linear
 
 
+def test_the_estimate_sees_the_sizes_the_networks_work_in(sr, inp):
+    """The geometry counted from a spec (networks built without memory) is the loaded model's."""
+    from resshift.pipelines.restore import model_geometry
+
+    for model in (sr, inp):
+        geometry = model_cost(model.spec).geometry
+        assert geometry == model_geometry(model) and geometry.input_multiple == model.input_multiple
+
+
 def test_network_cost_fit_recovers_a_quadratic():
     truth = NetworkCost(7.0, 3.0, 0.5)
     points = [(n, truth.flops(n, 1)) for n in (16, 64, 144)]
