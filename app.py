@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import gradio as gr
 import torch
 from PIL import Image
+from starlette.middleware import Middleware
 
 from resshift.face.align import is_aligned_size
 from resshift.malloc import tune_malloc
@@ -39,11 +40,13 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
-from studio import agents, batch, upload_guard, video, widgets
+from studio import agents, batch, serving, upload_guard, video, widgets
+from studio.api_values import NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.notice import notice
+from studio.upload_gate import UploadGate
 
 log = logging.getLogger("resshift.studio")
 
@@ -73,9 +76,11 @@ def make_manager(device: str | torch.device | None = "auto", weights_dir: str | 
 
 
 def launch_kwargs(limits: Limits) -> dict[str, Any]:
-    """What ``demo.launch`` needs besides host and port (the tests use it too)."""
+    """What ``demo.launch`` needs besides host and port (the tests use it too): the upload limit,
+    the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
-            "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"})}
+            "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
+            "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
 
 
 def _examples(folder: str, *names: str) -> list[str]:
@@ -164,7 +169,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
                                           label="Background")
                 with gr.Row():
                     select = gr.Radio([(SELECT_LABELS[s], s) for s in SELECTS], value="all", label="Faces")
-                    min_face = gr.Slider(0, 256, value=32, step=8, label="Smallest face (pixels)")
+                    min_face = NumberSlider(0, 256, value=32, step=8, label="Smallest face (pixels)")
             c = widgets.controls(studio, "face", "Restore")
         with gr.Column(scale=7):
             o = widgets.outputs("face")
@@ -204,7 +209,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
     downloads = "downloaded on first use" if manager.allow_download else "offline: only models on disk"
 
-    with gr.Blocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
+    with StudioBlocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# ResShift studio\n"
             "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
@@ -236,6 +241,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
         refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
+        demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo
@@ -312,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
     limits = _limits_from(args, device.type)
+    serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
@@ -324,13 +331,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int | None = None,
           share: bool = False, mcp: bool = False) -> gr.Blocks:
     """Start the server without blocking (``mcp``: also as an MCP server, the ``mcp`` package).
-    A share link that cannot be made (no network) is logged and the local server keeps running.
+    Its threads switch often and its API description is built at start (studio/serving.py). A share
+    link that cannot be made (no network) is logged and the local server keeps running.
     Gradio's own start-up lines are replaced by the studio's (its advice, "set share=True in
     launch()", is not how this app makes a public link)."""
     def launch(with_share: bool) -> None:
         app.launch(server_name=host, server_port=port, share=with_share, prevent_thread_lock=True,
                    mcp_server=mcp, quiet=True, **launch_kwargs(limits))
 
+    serving.tune_threads()
     try:
         launch(share)
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
@@ -347,6 +356,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                     "serving locally at %s", app.local_url)
     else:
         print("* For a temporary public link, start the studio with --share", flush=True)
+    serving.warm_up(app.local_url)
     return app
 
 

@@ -84,6 +84,26 @@ class DecodedImage:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
+# the first bytes of the formats whose signature cannot be mistaken (BMP's "BM" can)
+_SIGNATURES = ((b"\xff\xd8", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
+
+
+def _signature(source: str | os.PathLike | bytes) -> str | None:
+    """The image format a file's first bytes announce (None: none of ``_SIGNATURES``, or unreadable)."""
+    try:
+        if isinstance(source, bytes):
+            head = source[:12]
+        else:
+            with open(source, "rb") as f:
+                head = f.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
+
+
 def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> Image.Image:
     """Open and decode a file; an image over ``max_pixels`` is refused from its header, before
     its pixels are decoded (Pillow's decompression-bomb guard refuses the absurd ones)."""
@@ -109,6 +129,10 @@ def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> I
             f"the image is too large to open safely: images over {guard / 1e6:.0f} megapixels are "
             "refused as possible decompression bombs", None, guard) from exc
     except UnidentifiedImageError as exc:
+        kind = _signature(source)
+        if kind is not None:  # an image file whose header is broken, not a file of another kind
+            raise InvalidImageError(f"the file is a damaged or truncated {kind} image: it begins like one, "
+                                    "but its header cannot be read") from exc
         raise InvalidImageError("the file is not an image this server can read "
                                 "(supported: PNG, JPEG, WebP, BMP, TIFF, GIF)") from exc
     except FileNotFoundError as exc:

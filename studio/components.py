@@ -45,16 +45,19 @@ class CheckedImageEditor(gr.ImageEditor):
 
     is_template = True  # rendered by the frontend's "imageeditor" component
 
+    decode: Callable[[str | bytes], DecodedImage] = staticmethod(decode_image)
+
     def preprocess(self, payload):
-        """Gradio's value, plus ``name``: the uploaded background file's name (None for the blank
-        canvas or a paste), so results can keep it."""
+        """Gradio's value, plus "name": the uploaded background file's name (None for the blank
+        canvas or a paste), so results can keep it; and "files": the uploaded files it was read
+        from (the handler holds them until the session is done with them: input_files.py)."""
         value = super().preprocess(payload)
         if value is not None and payload is not None:
-            background = getattr(payload, "background", None)
-            value["name"] = getattr(background, "orig_name", None)
+            value["name"] = getattr(getattr(payload, "background", None), "orig_name", None)
+            if payload.id is None:
+                parts = (payload.background, *(payload.layers or ()), payload.composite)
+                value["files"] = [str(p.path) for p in parts if p is not None and p.path]
         return value
-
-    decode: Callable[[str | bytes], DecodedImage] = staticmethod(decode_image)
 
     def convert_and_format_image(self, file: FileData | bytes | None, flatten_on_white: bool = False):
         if file is None or self.type != "numpy" or self.image_mode != "RGBA":

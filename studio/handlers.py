@@ -30,8 +30,10 @@ from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, Re
 from . import images
 from .cancel import current_token
 from .errors import friendly_errors
+from .input_files import InputFiles
 from .jobs import GFPGAN_LABEL, Job, run_jobs
 from .limits import Limits
+from .work import check_jobs
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ def parse_whole(value: Any, name: str) -> int:
     number = parse_number(value, name)
     if not math.isfinite(number):
         raise InvalidRequest(f"{name} must be a number, got {value!r}")
+    if abs(number) >= 2 ** 53:  # past 2^53 a float is no exact whole number
+        raise InvalidRequest(f"{name} must be a whole number, got {value!r}")
     return int(round(number))
 
 
@@ -107,6 +111,7 @@ class Studio:
         self.limits = limits
         self.files_root = Path(files_root) if files_root else Path(gr.utils.get_upload_folder())
         self.run_jobs = gpu_decorator(self._gpu_seconds)(self._run_jobs)
+        self.inputs = InputFiles(gr.utils.get_upload_folder)  # uploads removed once no session holds them
 
     # ---------------------------------------------------------------- running models
     def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
@@ -130,6 +135,7 @@ class Studio:
     def read_upload(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
         if not path:
             raise InvalidRequest(NO_IMAGE)
+        self.inputs.hold(task, [path])
         return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
@@ -184,6 +190,7 @@ class Studio:
                 progress: Any, before_name: str) -> tuple[tuple[str, str], str, str, dict]:
         """One run -> (slider pair, caption, PNG path, facts)."""
         _check_resample(resample)
+        check_jobs(self.limits, self.manager, jobs)  # the work budget (work.py), before any model runs
         (result,) = self.run_jobs(jobs, progress)
         if result.message:
             gr.Info(result.message)
@@ -226,6 +233,7 @@ class Studio:
                 jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
             else:
                 jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
+        check_jobs(self.limits, self.manager, jobs)
         results = self.run_jobs(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
@@ -292,8 +300,9 @@ class Studio:
 
     # ---------------------------------------------------------------- inpainting
     def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
-        self.check_model(model, "inpaint")
         editor = editor or {}
+        self.inputs.hold("inpaint", [*editor.get("files", ()), mask_upload])
+        self.check_model(model, "inpaint")
         decoded = self._read_array("inpaint", editor.get("background"))
         mask = images.editor_mask(editor.get("layers"), decoded.size)
         if mask_upload:

@@ -16,9 +16,32 @@ variable                           meaning                                  defa
 ``RESSHIFT_MAX_COMPARE``           runs in one comparison                   4 / 8
 ``RESSHIFT_MAX_BATCH_IMAGES``      images in one batch (files or a zip)     16 / 64
 ``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2048x2048 / 8192x8192
+``RESSHIFT_MAX_WORK``              work of a request, as a multiple of a    2.5 / 2.5
+                                   square image of as many pixels (0 = no)
+``RESSHIFT_MAX_TEMP_MB``           uploads and results on disk in all       2048 / 8192
+                                   (Gradio's temp folder; 0 = no limit)
+``RESSHIFT_UPLOADS_PER_MINUTE``    uploads one client may send a minute     300 / 600
+``RESSHIFT_UPLOAD_MB_PER_MINUTE``  megabytes one client may upload a minute 200 / 1000
 =================================  =======================================  =================
 
 Pixel limits are written as ``WIDTHxHEIGHT`` (the limit is their product) or as a pixel count.
+
+Work: pixels do not measure what a request costs. The model pads its input to a multiple of its
+size (64 input pixels for the official SR models) and cuts it into overlapping tiles, so a very
+thin image costs far more than its pixels (a 4x16384 strip is sampled as 64x16384, 16 times its
+pixels). Each request's work is estimated before it runs (``resshift.pipelines.cost``: the FLOP
+of every network call, per model) and refused over ``RESSHIFT_MAX_WORK`` times the work of a
+square image with as many pixels, run by the same model at its trained number of steps (and never
+less than for a square image of a quarter of the task's pixel limit). Inputs of a usual shape,
+up to 4:1, stay within 2.5 at every size the pixel limits allow; thin strips, whose padding the
+model samples in vain, do not: they are refused, rather than run for many times their pixels.
+Whole-photo face restoration is estimated for its super-resolved background only (the faces'
+number is unknown until they are found; each is one 512x512 run).
+
+Uploads: Gradio keeps every upload and every result in its temp folder (``GRADIO_TEMP_DIR``).
+``studio/upload_gate.py`` refuses an upload that would take the folder over
+``RESSHIFT_MAX_TEMP_MB`` (HTTP 507) or a client over its upload rate (HTTP 429), with a sentence;
+``studio/input_files.py`` removes a request's input files once no page can send them again.
 """
 from __future__ import annotations
 
@@ -30,6 +53,9 @@ from typing import Mapping
 
 from resshift.errors import InvalidRequest
 from resshift.image_io import DecodedImage, ImageLike, ImageTooLargeError, decode_image, parse_pixels
+from resshift.pipelines.cost import equivalent_side, estimate_work, square_side
+from resshift.pipelines.options import RestoreOptions
+from resshift.weights.registry import ModelSpec
 
 TASK_NAMES = {"sr": "Super-resolution", "inpaint": "Inpainting", "face": "Face restoration"}
 ENV_PIXELS = {"sr": "RESSHIFT_MAX_PIXELS_SR", "inpaint": "RESSHIFT_MAX_PIXELS_INPAINT",
@@ -61,6 +87,10 @@ class Limits:
     max_batch_images: int = 16
     max_batch_pixels: int = 2048 * 2048
     env_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(ENV_PIXELS)))
+    max_work: float | None = 2.5  # x a square image of as many pixels (module docstring); None = no limit
+    max_temp_bytes: int | None = 2048 << 20  # uploads and results in Gradio's temp folder; None = no limit
+    uploads_per_minute: int = 300  # per client (IP address)
+    upload_bytes_per_minute: int = 200 << 20  # per client
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_output_pixels < 1 or self.queue_size < 1:
@@ -69,6 +99,10 @@ class Limits:
             raise ValueError("a comparison needs at least 2 runs")
         if self.max_batch_images < 1 or self.max_batch_pixels < 1:
             raise ValueError("batch limits must be positive")
+        if self.max_work is not None and self.max_work < 1:
+            raise ValueError("the work limit must be at least 1 (a square image of the request's pixels)")
+        if self.uploads_per_minute < 1 or self.upload_bytes_per_minute < 1:
+            raise ValueError("upload rates must be positive")
         missing = set(TASK_NAMES) - set(self.max_pixels)
         if missing:
             raise ValueError(f"max_pixels lacks tasks {sorted(missing)}")
@@ -80,7 +114,8 @@ class Limits:
             return cls(max_upload_bytes=50 << 20,
                        max_pixels={"sr": 1024 * 1024, "inpaint": 2048 * 2048, "face": 4096 * 4096},
                        max_output_pixels=8192 * 8192, request_timeout=300.0, queue_size=32,
-                       max_compare=8, hardware="GPU", max_batch_images=64, max_batch_pixels=8192 * 8192)
+                       max_compare=8, hardware="GPU", max_batch_images=64, max_batch_pixels=8192 * 8192,
+                       max_temp_bytes=8192 << 20, uploads_per_minute=600, upload_bytes_per_minute=1000 << 20)
         return cls(max_upload_bytes=20 << 20,
                    max_pixels={"sr": 512 * 512, "inpaint": 768 * 768, "face": 1536 * 1536},
                    max_output_pixels=4096 * 4096, request_timeout=600.0, queue_size=16,
@@ -121,6 +156,14 @@ class Limits:
                                    ("RESSHIFT_MAX_BATCH_PIXELS", "max_batch_pixels", parse_pixels)):
             if (value := read(name, convert)) is not None:
                 changes[key] = value
+        if (value := read("RESSHIFT_MAX_WORK", float)) is not None:
+            changes["max_work"] = value if value > 0 else None
+        if (mb := read("RESSHIFT_MAX_TEMP_MB", float)) is not None:
+            changes["max_temp_bytes"] = int(mb * (1 << 20)) if mb > 0 else None
+        if (value := read("RESSHIFT_UPLOADS_PER_MINUTE", int)) is not None:
+            changes["uploads_per_minute"] = value
+        if (mb := read("RESSHIFT_UPLOAD_MB_PER_MINUTE", float)) is not None:
+            changes["upload_bytes_per_minute"] = int(mb * (1 << 20))
         return replace(base, **changes)
 
     def check_upload(self, size_bytes: int) -> None:
@@ -172,10 +215,54 @@ class Limits:
             f"{TASK_NAMES[task]} here accepts inputs up to {describe_pixels(self.max_pixels[task])} "
             f"on this {self.hardware} server. Crop or downscale the image and try again.")
 
+    def work_budget(self, task: str, spec: ModelSpec, pixels: int, device_type: str) -> tuple[float, int]:
+        """(FLOP, side): the most work a request of ``pixels`` input pixels may take with
+        ``spec``'s model: ``max_work`` times a square image of as many pixels (at least a quarter
+        of the task's limit) restored at the model's trained steps; side: the square's side."""
+        side = square_side(max(pixels, self.max_pixels[task] // 4))
+        reference = estimate_work(spec, (side, side), RestoreOptions(steps=spec.diffusion.steps),
+                                  device_type=device_type)
+        return reference.flops * (self.max_work or float("inf")), side
+
+    def check_work(self, task: str, spec: ModelSpec, size: tuple[int, int], options: RestoreOptions,
+                   device_type: str) -> None:
+        """Refuse a request whose estimated work (``resshift.pipelines.cost``) is over this
+        server's budget for an input of its pixels (see the module docstring), saying why: the
+        padding of a thin image, or the settings. size: the input's (width, height) pixels."""
+        if self.max_work is None:
+            return
+        width, height = size
+        work = estimate_work(spec, size, options, device_type=device_type)
+        budget, side = self.work_budget(task, spec, width * height, device_type)
+        if work.flops <= budget:
+            return
+        steps = RestoreOptions(steps=work.steps)
+        like = equivalent_side(spec, work.flops, steps, device_type=device_type)
+        allowed = equivalent_side(spec, budget, steps, device_type=device_type)
+        pw, ph = work.padded
+        runs = f"{work.steps} step{'s' if work.steps != 1 else ''}"
+        if work.padding >= 1.5:
+            why = (f", a very thin shape: {spec.name} works on sizes in multiples of {work.input_multiple} "
+                   f"pixels, so it would be padded to {pw}x{ph} and, at {runs}, take about as long as an "
+                   f"image of {like}x{like} pixels")
+            advice = "Crop it into pieces closer to square and run them one at a time"
+        else:
+            why = (f": with these settings {spec.name} would take about as long, at {runs}, as an image of "
+                   f"{like}x{like} pixels with the default tiles")
+            advice = "Choose the tile size 'auto' under Advanced, fewer steps or a smaller image"
+        raise LimitExceeded(
+            f"This image is {width}x{height} pixels{why}. This {self.hardware} server allows an image of "
+            f"this size at most the work of one of {allowed}x{allowed} pixels ({self.max_work:g} times that "
+            f"of {side}x{side}). {advice} (whoever runs the studio can change this limit with "
+            "RESSHIFT_MAX_WORK).")
+
     def summary(self) -> str:
         """One line for the page footer."""
         sizes = ", ".join(f"{TASK_NAMES[t].lower()} {describe_pixels(n).split(' (')[0]}"
                           for t, n in self.max_pixels.items())
         timeout = f"; {self.request_timeout:.0f} s per request" if self.request_timeout else ""
+        work = (f"; work up to {self.max_work:g}x that of a square image with as many pixels (very thin "
+                "images are padded to the model's size, 64 px for the official SR models, and refused)"
+                if self.max_work else "")
         return (f"Limits on this {self.hardware} server: uploads up to "
-                f"{self.max_upload_bytes / (1 << 20):.0f} MB; inputs up to {sizes}{timeout}.")
+                f"{self.max_upload_bytes / (1 << 20):.0f} MB; inputs up to {sizes}{timeout}{work}.")

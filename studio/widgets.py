@@ -12,6 +12,7 @@ from resshift.pipelines.color import COLOR_FIXES
 from resshift.pipelines.options import KAPPA_RANGE, random_seed
 
 from . import models as catalog
+from .api_values import NumberSlider
 from .cancel import cancellable
 from .handlers import TILES, Studio
 
@@ -34,7 +35,7 @@ class Controls:
     model: gr.Dropdown
     steps: gr.Slider
     kappa: gr.Slider
-    seed: gr.Number
+    seed: gr.Textbox
     dice: gr.Button
     resample: gr.Radio
     tile: gr.Dropdown
@@ -83,11 +84,12 @@ def controls(studio: Studio, task: str, run_label: str) -> Controls:
     steps_max, steps0, kappa0 = (spec.diffusion.steps, spec.default_steps, spec.diffusion.kappa) if spec else (4, 4, 2.0)
     model = gr.Dropdown(choices=catalog.choices(manager, task), value=default, label="Model",
                         info="Weights load once and stay cached; official ones download on first use.")
-    steps = gr.Slider(1, steps_max, value=steps0, step=1,
-                      label=_steps_label(spec) if spec else f"Steps (1–{steps_max})")
-    kappa = gr.Slider(*KAPPA_RANGE, value=kappa0, step=0.1, label=_kappa_label(kappa0))
+    steps = NumberSlider(1, steps_max, value=steps0, step=1,
+                         label=_steps_label(spec) if spec else f"Steps (1–{steps_max})")
+    kappa = NumberSlider(*KAPPA_RANGE, value=kappa0, step=0.1, label=_kappa_label(kappa0))
     with gr.Row(equal_height=True):
-        seed = gr.Number(value=42, precision=0, minimum=0, label="Seed", scale=3)
+        # text, not gr.Number: seeds up to 2^63-1 stay exact (a browser's number is a double)
+        seed = gr.Textbox(value="42", max_lines=1, label="Seed (0 to 2^63-1; empty: a new one)", scale=3)
         dice = gr.Button("New random seed", scale=1, min_width=120)
     with gr.Accordion("Advanced", open=False):
         resample = gr.Radio(["bicubic", "nearest"], value="bicubic",

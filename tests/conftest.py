@@ -9,3 +9,6 @@ import os
 os.environ.setdefault("RESSHIFT_OFFLINE", "1")
 os.environ.setdefault("RESSHIFT_VERIFY_WEIGHTS", "0")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Gradio notices a closed page or client at its next heartbeat (15 s by default): a second here, so
+# the tests of what happens when a session ends wait a second, not fifteen (GRADIO_HEARTBEAT_INTERVAL)
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "1")

@@ -7,11 +7,16 @@ dropdown's text stops before its arrow, a 400 px window shows every tab, the pag
 like Gradio's messages. Console: nothing comes from the project's page script.
 
 Every test opens a fresh page (its own browser context) and waits on what the page shows, never on
-time, so a busy machine only makes it slower (tests/test_app_browser_busy.py runs this module beside
-a CPU hog). Screenshots go to test-artifacts/ (git-ignored). Skipped when /usr/bin/chromium is
-missing.
+time, so a busy machine only makes it slower. And the machine is busy: the whole module runs beside
+a CPU hog (one spinning process per core, at normal priority), so the studio, chromium and the
+driver get about half the CPU they would have alone, the kind of machine on which two of these
+tests once failed. Screenshots go to test-artifacts/ (git-ignored). Skipped when /usr/bin/chromium
+is missing.
 """
 import io
+import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +26,6 @@ from PIL import Image
 
 import app
 from resshift.manager import ModelManager
-from studio import models as catalog
 from studio.limits import Limits
 from studio.upload_guard import SCRIPT_NAME
 from tests.helpers import tiny_model
@@ -38,8 +42,20 @@ WAIT_MS = 180_000  # the longest any condition may take: on a busy 2-core machin
 EDITOR = "#inpaint-editor"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cpu_hog():
+    """One spinning process per core for the module's whole run."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield hogs
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 @pytest.fixture(scope="module")
-def studio_url(tmp_path_factory):
+def studio_url(tmp_path_factory, cpu_hog):
     """The studio with tiny models (the tabs' defaults) beside the real catalog (its long labels)."""
     if not CHROMIUM.is_file():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")

@@ -8,7 +8,6 @@ import functools
 import logging
 import time
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -22,37 +21,29 @@ from ..image_io import DecodedImage, ImageLike, decode_image
 from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent, check
 from ..result import RestoreResult
+from . import plan
 from .color import color_fix
-from .options import RestoreOptions, check_tile_overlap
+from .options import RestoreOptions
 from .stages import restore_in_stages
-from .tiling import count_tiles
 
 log = logging.getLogger(__name__)
 
 
 def default_tile(model: RestorationModel) -> int:
-    """Default tile edge in input pixels.
-
-    The VQ autoencoder's mid-block attention is global over the tile's latent, so its cost grows
-    with the square of the tile area: on CPU tiles stay small (128 px x4 SR input, 256 px otherwise);
-    CUDA's fused attention affords 256 / 512. The weight-free pixel first stage has no such term.
-    """
-    if model.spec.first_stage != "vq":
-        return 512
-    big = model.device.type == "cuda"
-    if model.spec.diffusion.sf > 1:
-        return 256 if big else 128
-    return 512 if big else 256
+    """Default tile edge in input pixels for ``model`` on its device (:func:`plan.default_tile`)."""
+    return plan.default_tile(model_geometry(model), model.device.type)
 
 
 def default_unet_tile(model: RestorationModel) -> int:
-    """The Swin-UNet's largest tile in latent pixels when a VQ model's input is restored in stages
-    (``stages.py``). Its cost grows with the tile's area, not its square, so its tiles can be larger
-    than the autoencoder's: 512 on CUDA (about 3 GiB of fp16 activations for the released UNet);
-    256 on CPU, where the time per pixel is flat from 128 up (released architecture, 2-core EPYC,
-    float32: 0.33 / 1.17 / 2.53 / 4.61 s at 64 / 128 / 192 / 256, peak RSS 3.4 GiB at 256;
-    ``benchmarks/cpu_bound.py``)."""
-    return 512 if model.device.type == "cuda" else 256
+    """The Swin-UNet's largest tile in latent pixels for a VQ model's staged input on its device
+    (:func:`plan.default_unet_tile`)."""
+    return plan.default_unet_tile(model.device.type)
+
+
+def model_geometry(model: RestorationModel) -> plan.Geometry:
+    """The sizes ``model``'s networks work in (see :class:`plan.Geometry`)."""
+    return plan.Geometry(sf=model.spec.diffusion.sf, downscale=getattr(model.first_stage, "downscale", 1),
+                         unet_multiple=getattr(model.unet, "size_multiple", 1), first_stage=model.spec.first_stage)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, int, int]:
@@ -149,18 +140,10 @@ def run_model(
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
         x = torch.cat([x, mask.to(device=device, dtype=torch.float32)], dim=1)
-    multiple = model.input_multiple
-    x, h, w = pad_to_multiple(x, multiple)
-    tile = options.tile if options.tile is not None else default_tile(model)
-    untiled = tile == 0
-    if untiled:
-        tile = max(x.shape[-2:])
-    tile = max(multiple, tile // multiple * multiple)
-    if untiled:  # one tile: no overlap
-        overlap = 0
-    else:  # checked again: the options know the tile they give, not the default or rounded one
-        overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
-        check_tile_overlap(overlap, tile, " here")
+    x, h, w = pad_to_multiple(x, model.input_multiple)
+    tiles = plan.plan_tiles(model_geometry(model), x.shape[-2], x.shape[-1], options,
+                            tile_default=default_tile(model), unet_tile_default=default_unet_tile(model),
+                            batch=x.shape[0])
 
     def emit(event: ProgressEvent) -> None:  # every step and tile: stop here when cancelled
         check(cancel)
@@ -168,7 +151,7 @@ def run_model(
             callback(event)
 
     check(cancel)
-    if x.shape[0] > 1 or count_tiles(x.shape[-2], x.shape[-1], tile, overlap) == 1:
+    if tiles.whole:
         # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile
         lq = x[:, :3]
         kwargs = {"lq": lq} if mask is None else {"lq": lq, "mask": x[:, 3:4]}
@@ -176,15 +159,10 @@ def run_model(
                       generator=generator, precision=precision, shared_noise=shared_noise,
                       callback=lambda step: emit(ProgressEvent(0, 1, step)))
         return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, 1)
-    to_latent = Fraction(sf, getattr(first_stage, "downscale", 1))
-    if spec.first_stage == "vq":  # the VQ's attention bounds its tiles; the UNet's may be larger
-        stage_tile, unet_tile = tile, max(int(tile * to_latent), default_unet_tile(model))
-    else:  # the weight-free pixel stage goes whole; the tile bounds the UNet
-        stage_tile, unet_tile = 0, int(tile * to_latent)
-    out, tiles = restore_in_stages(unet, first_stage, x, schedule, spec.diffusion, stage_tile=stage_tile,
-                                   unet_tile=unet_tile, overlap=overlap, generator=generator,
+    out, count = restore_in_stages(unet, first_stage, x, schedule, spec.diffusion, stage_tile=tiles.stage_tile,
+                                   unet_tile=tiles.unet_tile, overlap=tiles.overlap, generator=generator,
                                    precision=precision, batch=options.batch_tiles, callback=emit)
-    return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, tiles)
+    return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, count)
 
 
 # ------------------------------------------------------------- shared by the task pipelines

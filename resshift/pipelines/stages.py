@@ -21,7 +21,6 @@ The weight-free pixel stage of the lite models goes whole; only their Swin-UNet 
 """
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import Any, Callable
 
@@ -38,7 +37,8 @@ from ..diffusion.sampler import (
 from ..diffusion.schedule import DiffusionConfig, Schedule
 from ..models.unet import Condition
 from ..progress import ProgressEvent
-from .tiling import count_tiles, tiled
+from .plan import stage_grids
+from .tiling import tiled
 
 
 class TiledDenoiser(nn.Module):
@@ -104,18 +104,14 @@ def restore_in_stages(
     height, width = lq.shape[-2:]
     down = getattr(first_stage, "downscale", 1)
     to_latent = Fraction(config.sf, down)  # input pixels -> latent pixels
-    if stage_tile <= 0:
-        stage_tile = max(height, width)
-    lat_overlap = math.ceil(overlap * to_latent)
-    lat_tile = max(1, int(stage_tile * to_latent))
     multiple = getattr(unet, "size_multiple", 1)
-    unet_tile = max(multiple, unet_tile // multiple * multiple)
+    grids = stage_grids(height, width, to_latent=to_latent, unet_multiple=multiple, stage_tile=stage_tile,
+                        unet_tile=unet_tile, overlap=overlap)
+    stage_tile, unet_tile = grids.stage_tile, grids.unet_tile
+    lat_tile, lat_overlap = grids.lat_tile, grids.lat_overlap
+    stage_tiles, unet_tiles, decode_tiles = grids.encode.tiles, grids.unet.tiles, grids.decode.tiles
     device = x.device
-    stage_tiles = count_tiles(height, width, stage_tile, overlap, step=to_latent.denominator)
-    lat_h, lat_w = int(height * to_latent), int(width * to_latent)
-    unet_tiles = count_tiles(lat_h, lat_w, unet_tile, lat_overlap, multiple)
     n = schedule.num_steps
-    decode_tiles = count_tiles(lat_h, lat_w, lat_tile, lat_overlap)
     # a stage in one piece reports nothing
     progress = _Progress(callback, stage_tiles if stage_tiles > 1 else 0, n, unet_tiles,
                          decode_tiles if decode_tiles > 1 else 0)
