@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -185,7 +186,11 @@ class RetinaFaceDetector:
 
         device = resolve_device(device)
         state = load_state_dict(weights_path)  # module. prefixes stripped
-        net = RetinaFace(network_name="resnet50", half=False, device=device)
+        with warnings.catch_warnings():  # facexlib builds its backbone with torchvision's old
+            # `pretrained=False` arguments, which torchvision warns about on every build (no download happens)
+            warnings.filterwarnings("ignore", message=r"(The parameter 'pretrained'|Arguments other than a weight enum)",
+                                    category=UserWarning, module=r"torchvision\.models\._utils")
+            net = RetinaFace(network_name="resnet50", half=False, device=device)
         load_into(net, state, strict_extra=True, name="RetinaFace-ResNet50", source=weights_path)
         net.eval()
         return cls(net.to(device), **kwargs)
