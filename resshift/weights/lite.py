@@ -80,17 +80,18 @@ LITE_FACE_UNET = _unet(192, image_size=64, lq_size=512, model_channels=64, chann
                        attention_resolutions=[32, 16], lq_residual=8)
 
 LITE_MODELS: tuple[ModelSpec, ...] = (
-    _lite("sr", "sr", "ResShift-lite x4 SR (bundled, fast on CPU)", LITE_SR_UNET, sf=4, factor=4,
+    _lite("sr", "sr", "ResShift-lite x4 SR, small preview model (fast on CPU)", LITE_SR_UNET, sf=4, factor=4,
           notes="Small Swin-UNet at LR resolution on the pixel-unshuffled bicubic x4 image, "
                 "Real-ESRGAN degradations"),
-    _lite("sr-bicubic", "sr", "ResShift-lite bicubic x4 SR, clean downscaled images (bundled)", LITE_SR_UNET,
+    _lite("sr-bicubic", "sr", "ResShift-lite bicubic x4 SR, clean downscaled images", LITE_SR_UNET,
           sf=4, factor=4, notes="lite-sr fine-tuned on bicubic downscaling only, as the official bicsr "
                                 "pairs with realsr"),
-    _lite("inpaint", "inpaint", "ResShift-lite inpainting (bundled, fast on CPU)", LITE_INPAINT_UNET, sf=1, factor=4,
+    _lite("inpaint", "inpaint", "ResShift-lite inpainting, small preview model (fast on CPU)", LITE_INPAINT_UNET,
+          sf=1, factor=4,
           notes="Small Swin-UNet on the pixel-unshuffled image, conditioned on the masked image and "
                 "mask, LaMa-style masks"),
-    _lite("face", "face", "ResShift-lite face restoration, 512x512 aligned (bundled)", LITE_FACE_UNET, sf=1,
-          factor=8, notes="Small Swin-UNet on the pixel-unshuffled (x8) face, GFPGAN-style degradations"),
+    _lite("face", "face", "ResShift-lite face restoration, 512x512 aligned, small preview model", LITE_FACE_UNET,
+          sf=1, factor=8, notes="Small Swin-UNet on the pixel-unshuffled (x8) face, GFPGAN-style degradations"),
 )
 
 
