@@ -1,6 +1,7 @@
 """Shared test helpers: fixture loading and tiny randomly initialised models."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from resshift.diffusion import DiffusionConfig
 from resshift.loader import RestorationModel, build_networks
+from resshift.manager import ModelManager
 from resshift.weights.registry import ModelSpec, WeightFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resshift_reference"
@@ -67,6 +69,37 @@ def tiny_model(task: str = "sr", seed: int = 0, name: str | None = None) -> Rest
             base = 1.0 if pname.endswith("weight") and p.ndim == 1 else 0.0  # norm scales near 1
             p.copy_(base + torch.randn(p.shape, generator=g) * 0.05)
     return RestorationModel(spec, unet, first)
+
+
+def tiny_manager(*tasks: str) -> ModelManager:
+    """A CPU model manager holding only tiny models for ``tasks`` (named tiny-TASK), no downloads."""
+    manager = ModelManager([], device="cpu", allow_download=False)
+    for task in tasks:
+        manager.put(tiny_model(task))
+    return manager
+
+
+@contextlib.contextmanager
+def serve_studio(manager: ModelManager, limits=None, *, files_root: Path | None = None,
+                 temp_dir: Path | None = None):
+    """The studio on 127.0.0.1, built and launched as app.py does; yields the Blocks (``demo``) and
+    closes it on exit. ``limits``: the CPU defaults unless given; ``files_root``: where results are
+    written (else Gradio's cache); ``temp_dir``: Gradio's cache folder (GRADIO_TEMP_DIR)."""
+    import pytest
+
+    import app
+    from studio.limits import Limits
+
+    limits = limits or Limits.defaults("cpu")
+    with pytest.MonkeyPatch.context() as mp:
+        if temp_dir is not None:
+            mp.setenv("GRADIO_TEMP_DIR", str(temp_dir))
+        demo = app.build_demo(manager, limits=limits, files_root=files_root)
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
+        try:
+            yield demo
+        finally:
+            demo.close()
 
 
 def write_tiny_model(tmp_path: Path, task: str) -> tuple[Path, Path]:

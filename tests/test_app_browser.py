@@ -24,11 +24,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import app
 from resshift.manager import ModelManager
-from studio.limits import Limits
 from studio.upload_guard import SCRIPT_NAME
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,14 +61,9 @@ def studio_url(tmp_path_factory, cpu_hog):
     manager = ModelManager(device="cpu", allow_download=False, max_loaded=3)
     for task in ("sr", "inpaint", "face"):
         manager.put(tiny_model(task))
-    limits = Limits.defaults("cpu")
-    demo = app.build_demo(manager, limits=limits, files_root=tmp_path_factory.mktemp("files"))
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
+    with serve_studio(manager, files_root=tmp_path_factory.mktemp("files")) as demo:
         yield demo.local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,42 +9,34 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 from PIL import Image
 
-import app
-from resshift.manager import ModelManager
 from studio.cancel import CURRENT
 from studio.limits import Limits
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    manager.put(tiny_model("sr"))
+    manager = tiny_manager("sr")
     files = tmp_path_factory.mktemp("files")
-    limits = Limits.defaults("cpu")
-    demo = app.build_demo(manager, limits=limits, files_root=files)
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    studio = demo.studio
     active, peak, lock = [0], [0], threading.Lock()
-    real = studio.run_jobs
+    with serve_studio(manager, files_root=files) as demo:
+        studio = demo.studio
+        real = studio.run_jobs
 
-    def counting(jobs, progress=None):  # how many runs are inside the model at once
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        try:
-            return real(jobs, progress)
-        finally:
+        def counting(jobs, progress=None):  # how many runs are inside the model at once
             with lock:
-                active[0] -= 1
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            try:
+                return real(jobs, progress)
+            finally:
+                with lock:
+                    active[0] -= 1
 
-    studio.run_jobs = counting
-    try:
+        studio.run_jobs = counting
         yield Client(demo.local_url, verbose=False), manager.get("tiny-sr"), files, peak, active
-    finally:
-        demo.close()
 
 
 @pytest.fixture
@@ -86,15 +78,9 @@ def test_submit_and_cancel_rounds_run_one_at_a_time_and_write_nothing(served, ph
 
 
 def test_a_request_over_the_time_limit_stops_and_writes_nothing(tmp_path, photo):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    manager.put(tiny_model("sr"))
     limits = Limits.from_env("cpu", {"RESSHIFT_REQUEST_TIMEOUT": "0.000001"})
-    demo = app.build_demo(manager, limits=limits, files_root=tmp_path / "files")
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    try:
+    with serve_studio(tiny_manager("sr"), limits, files_root=tmp_path / "files") as demo:
         client = Client(demo.local_url, verbose=False)
         with pytest.raises(Exception, match="limit of 0 seconds per request"):
             client.predict(handle_file(photo), "tiny-sr", 3, 2.0, 5, api_name="/super_resolve")
-    finally:
-        demo.close()
     assert not list((tmp_path / "files").rglob("*.png"))

@@ -13,26 +13,15 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import app
-from resshift.manager import ModelManager
-from studio.limits import Limits
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    for task in ("sr", "inpaint", "face"):
-        manager.put(tiny_model(task))
-    limits = Limits.defaults("cpu")
-    demo = app.build_demo(manager, limits=limits, files_root=tmp_path_factory.mktemp("files"))
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    try:
+    with serve_studio(tiny_manager("sr", "inpaint", "face"), files_root=tmp_path_factory.mktemp("files")) as demo:
         yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 def _photos_zip(path: Path, n: int) -> Path:

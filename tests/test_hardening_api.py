@@ -14,11 +14,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import app
-from resshift.manager import ModelManager
-from studio.limits import Limits
 from tests.corpus import texture
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager
 
 SEED_53 = 2 ** 53 + 1  # the first whole number a double cannot hold
 SEED_MAX = 2 ** 63 - 1
@@ -27,18 +24,8 @@ GENERIC = "upstream Gradio app has raised an exception"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    for task in ("sr", "inpaint", "face"):
-        manager.put(tiny_model(task))
-    limits = Limits.defaults("cpu")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio")))
-        demo = app.build_demo(manager, limits=limits)
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-        try:
-            yield demo
-        finally:
-            demo.close()
+    with serve_studio(tiny_manager("sr", "inpaint", "face"), temp_dir=tmp_path_factory.mktemp("gradio")) as demo:
+        yield demo
 
 
 @pytest.fixture(scope="module")

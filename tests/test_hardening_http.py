@@ -2,7 +2,6 @@
 tiny random models): a correct result or a sentence naming the problem, and after every bad request
 the next good one is served. Also: the upload limit, out-of-memory, a full queue, and which files a
 client can reach."""
-import contextlib
 import io
 import re
 import threading
@@ -23,7 +22,7 @@ from resshift.pipelines import decode_image
 from studio import errors
 from studio.limits import Limits
 from tests.corpus import HUGE, IMAGE_NAMES, MASK_NAMES, image_corpus, mask_corpus, texture
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 
@@ -32,17 +31,9 @@ LIMITS = Limits.from_env("cpu", {"RESSHIFT_MAX_UPLOAD_MB": str(UPLOAD_MB)})
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@contextlib.contextmanager
 def serve(manager: ModelManager, limits: Limits, temp_dir: Path):
     """The studio as deployed (results in Gradio's cache folder, here ``temp_dir``) on 127.0.0.1."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(temp_dir))
-        demo = app.build_demo(manager, limits=limits)
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-        try:
-            yield demo
-        finally:
-            demo.close()
+    return serve_studio(manager, limits, temp_dir=temp_dir)
 
 
 @pytest.fixture(scope="module")

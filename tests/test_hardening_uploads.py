@@ -1,7 +1,6 @@
 """Uploads are bounded (studio/upload_gate.py): a per-client rate and a cap on Gradio's temp folder,
 each refused with an HTTP status and a sentence; and a request's input files are removed once no
 session can send them again (studio/input_files.py), files shared by content hash included."""
-import contextlib
 import time
 from pathlib import Path
 
@@ -11,26 +10,14 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import app
-from resshift.manager import ModelManager
 from studio.limits import Limits
 from studio.upload_gate import UploadGate, folder_bytes
 from tests.corpus import texture
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager
 
 
-@contextlib.contextmanager
 def serve(limits: Limits, temp_dir: Path):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    manager.put(tiny_model("sr"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(temp_dir))
-        demo = app.build_demo(manager, limits=limits)
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-        try:
-            yield demo
-        finally:
-            demo.close()
+    return serve_studio(tiny_manager("sr"), limits, temp_dir=temp_dir)
 
 
 def _image(folder: Path, name: str, seed: int) -> Path:
@@ -93,33 +80,24 @@ def test_inpainting_inputs_are_held_and_removed_too(tmp_path):
     """The editor's uploaded files (background, layers) and the mask upload of an inpainting
     request are held like the other inputs and go with the session."""
     temp = tmp_path / "gradio"
-    limits = Limits.defaults("cpu")
-    manager = ModelManager([], device="cpu", allow_download=False)
-    manager.put(tiny_model("inpaint"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(temp))
-        demo = app.build_demo(manager, limits=limits)
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-        try:
-            background = _image(tmp_path, "photo.png", 6)
-            layer = np.zeros((12, 20, 4), np.uint8)
-            layer[3:8, 5:12] = (255, 45, 85, 178)
-            Image.fromarray(layer).save(tmp_path / "stroke.png")
-            mask = np.zeros((12, 20), np.uint8)
-            mask[0:3, 0:4] = 255
-            Image.fromarray(mask).save(tmp_path / "mask.png")
-            client = Client(demo.local_url, verbose=False)
-            editor = {"background": handle_file(str(background)), "layers": [handle_file(str(tmp_path / "stroke.png"))],
-                      "composite": None}
-            facts = client.predict(editor, handle_file(str(tmp_path / "mask.png")), "tiny-inpaint", 1, 2.0, "1",
-                                   api_name="/inpaint")[3]
-            assert facts["size"] == "20x12"
-            held = demo.studio.inputs.held()
-            assert {Path(p).name for p in held} == {"photo.png", "stroke.png", "mask.png"}
-            client.close()
-            assert _until(lambda: not any(Path(p).exists() for p in held))
-        finally:
-            demo.close()
+    with serve_studio(tiny_manager("inpaint"), temp_dir=temp) as demo:
+        background = _image(tmp_path, "photo.png", 6)
+        layer = np.zeros((12, 20, 4), np.uint8)
+        layer[3:8, 5:12] = (255, 45, 85, 178)
+        Image.fromarray(layer).save(tmp_path / "stroke.png")
+        mask = np.zeros((12, 20), np.uint8)
+        mask[0:3, 0:4] = 255
+        Image.fromarray(mask).save(tmp_path / "mask.png")
+        client = Client(demo.local_url, verbose=False)
+        editor = {"background": handle_file(str(background)), "layers": [handle_file(str(tmp_path / "stroke.png"))],
+                  "composite": None}
+        facts = client.predict(editor, handle_file(str(tmp_path / "mask.png")), "tiny-inpaint", 1, 2.0, "1",
+                               api_name="/inpaint")[3]
+        assert facts["size"] == "20x12"
+        held = demo.studio.inputs.held()
+        assert {Path(p).name for p in held} == {"photo.png", "stroke.png", "mask.png"}
+        client.close()
+        assert _until(lambda: not any(Path(p).exists() for p in held))
 
 
 def test_a_failed_request_releases_its_file_too(tmp_path):

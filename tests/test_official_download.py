@@ -15,13 +15,11 @@ import torch
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import app
 from resshift.catalog import find_model
 from resshift.loader import build_networks
 from resshift.manager import ModelManager
-from studio.limits import Limits
 
-from .helpers import DATA, run_cli
+from .helpers import DATA, run_cli, serve_studio
 
 pytestmark = pytest.mark.slow
 REAL = DATA / "images" / "realsr_canon006_crop.png"
@@ -69,17 +67,12 @@ def test_the_studio_downloads_loads_and_runs_the_official_models(mirror, photo, 
     url, requests = mirror
     monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path / "cache"))
     manager = ModelManager(device="cpu", allow_download=True, mirror=url, max_loaded=2)
-    limits = Limits.defaults("cpu")
-    demo = app.build_demo(manager, limits=limits, files_root=tmp_path / "files")
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    try:
+    with serve_studio(manager, files_root=tmp_path / "files") as demo:
         client = Client(demo.local_url, verbose=False)
         for model, steps in (("realsr-v3", 4), ("sinsr", 1)):
             _, _, png, facts = client.predict(handle_file(str(photo)), model, steps, 2.0, 3,
                                               api_name="/super_resolve")
             assert Image.open(png).size == (192, 160) and facts["model"] == model and facts["steps"] == steps
-    finally:
-        demo.close()
     fetched = sorted(p for p in requests if p.endswith(".pth"))
     assert fetched == ["/SinSR_v1.pth", "/autoencoder_vq_f4.pth", "/resshift_realsrx4_s4_v3.pth"]  # once each
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [

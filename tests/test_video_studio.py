@@ -11,14 +11,13 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 
-import app
 from resshift.manager import ModelManager
 from resshift.media import VideoWriter, probe, read_frames
 from studio.cancel import CURRENT
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.video import NO_VIDEO, VideoRunner, runner_for, video_limits
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager, tiny_model
 from tests.media_clips import make_audio_only, make_clip
 
 ANY = {"max_seconds": 60, "max_pixels": 10 ** 8, "min_side": 1}
@@ -134,16 +133,10 @@ def test_wrong_model_and_upload_limit(manager, tmp_path):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    manager = ModelManager([], device="cpu", allow_download=False)
-    manager.put(tiny_model("sr"))
+    manager = tiny_manager("sr")
     files = tmp_path_factory.mktemp("files")
-    limits = Limits.defaults("cpu")
-    demo = app.build_demo(manager, limits=limits, files_root=files)
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    try:
+    with serve_studio(manager, files_root=files) as demo:
         yield Client(demo.local_url, verbose=False), manager.get("tiny-sr"), files
-    finally:
-        demo.close()
 
 
 def _video_path(value) -> str:
