@@ -41,7 +41,7 @@ from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
 from studio import agents, batch, serving, upload_guard, video, widgets
-from studio.api_values import NumberSlider, StudioBlocks
+from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
@@ -164,7 +164,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
                             value="aligned", label="Input")
             with gr.Group(visible=False) as photo_box:
                 with gr.Row():
-                    scale = gr.Radio(list(SCALES), value=1, label="Output scale")
+                    scale = NumberRadio(list(SCALES), value=1, label="Output scale")
                     background = gr.Radio([(BACKGROUND_LABELS[b], b) for b in BACKGROUNDS], value="resize",
                                           label="Background")
                 with gr.Row():

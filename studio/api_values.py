@@ -11,6 +11,7 @@ parameter, what it must be and what came, in a sentence.
 :class:`NumberSlider` passes any number on to the handler instead of checking it against the
 slider's own range: the range is the model's (``RestoreOptions.resolve``, whose sentence names the
 model), and a model chosen through the API may allow more steps than the page's default model.
+:class:`NumberRadio` offers whole numbers and says so in the API's schema.
 """
 from __future__ import annotations
 
@@ -41,6 +42,21 @@ class NumberSlider(gr.Slider):
         if isinstance(payload, bool) or not isinstance(payload, numbers.Real):
             raise TypeError(f"expected a number, got {payload!r}")
         return payload
+
+
+class NumberRadio(gr.Radio):
+    """Radio buttons whose choices are whole numbers (the face tab's output scale): the API schema
+    says so (integers, not Gradio's strings), and a client may send the number or its text ("2")."""
+
+    is_template = True  # rendered by the frontend's "radio" component
+
+    def api_info(self) -> dict[str, Any]:
+        return {"enum": [value for _, value in self.choices], "title": "Radio", "type": "integer"}
+
+    def preprocess(self, payload: Any) -> Any:
+        if isinstance(payload, str) and payload.strip().isdigit():
+            payload = int(payload)
+        return super().preprocess(payload)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -74,6 +90,8 @@ def _expectation(block: gr.components.Component, name: str, value: Any) -> tuple
         return None if ok else (f"{name} must be a number", value)
     if isinstance(block, (gr.Dropdown, gr.Radio)):
         choices = [v for _, v in block.choices]
+        if isinstance(block, NumberRadio) and isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
         return None if value in choices else (f"{name} must be one of " + ", ".join(map(repr, choices)), value)
     if isinstance(block, gr.Checkbox):
         return None if isinstance(value, bool) else (f"{name} must be true or false", value)

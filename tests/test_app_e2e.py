@@ -10,30 +10,19 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from resshift.manager import ModelManager
 from studio.limits import Limits
-from tests.helpers import tiny_model
+from tests.helpers import serve_studio, tiny_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _manager() -> ModelManager:
-    m = ModelManager([], device="cpu", allow_download=False)
-    for task in ("sr", "inpaint", "face"):
-        m.put(tiny_model(task))
-    return m
-
-
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     limits = Limits.from_env("cpu", {"RESSHIFT_MAX_PIXELS_SR": "128x128"})
-    demo = app.build_demo(_manager(), limits=limits, files_root=tmp_path_factory.mktemp("files"))
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
-    try:
+    manager = tiny_manager("sr", "inpaint", "face")
+    with serve_studio(manager, limits, files_root=tmp_path_factory.mktemp("files")) as demo:
         yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +82,23 @@ def test_restore_face_endpoint(client):
     assert _is_png(png) and Image.open(png).size == (512, 512) and facts["steps"] == 1
 
 
+def test_face_scale_is_a_whole_number_in_the_schema_and_its_text_is_taken_too(client, tmp_path):
+    """The API's schema offers the output scale as the integers it is; "2" (as Gradio's radio
+    schemas used to say) is read as 2."""
+    info = client.view_api(print_info=False, return_format="dict")
+    params = {p["parameter_name"]: p for p in info["named_endpoints"]["/restore_face"]["parameters"]}
+    assert params["scale"]["type"] == {"enum": [1, 2, 4], "title": "Radio", "type": "integer"}
+    photo = tmp_path / "speaker.png"
+    Image.open(EXAMPLES / "face" / "speaker_photo.jpg").convert("RGB").resize((96, 64)).save(photo)
+    for scale in (2, "2"):
+        *_, png, facts = client.predict(handle_file(str(photo)), "photo", "tiny-face", 1, 2.0, 3, "bicubic",
+                                        "none", scale, api_name="/restore_face")
+        assert Image.open(png).size == (192, 128) and facts["scale"] == 2
+    with pytest.raises(AppError, match="scale must be one of 1, 2, 4; got 3"):
+        client.predict(handle_file(str(photo)), "photo", "tiny-face", 1, 2.0, 3, "bicubic", "none", 3,
+                       api_name="/restore_face")
+
+
 def test_compare_endpoint(client, photo):
     gallery, (left, right), caption, table, png = client.predict(handle_file(str(photo)), "tiny-sr", 4, 2.0, 2,
                                                             "bicubic", "auto", "none", "steps", "1,2",
@@ -123,7 +129,7 @@ def test_share_without_network_keeps_serving(monkeypatch, caplog):
 
     monkeypatch.setattr(gradio.networking, "setup_tunnel", offline)
     limits = Limits.defaults("cpu")
-    demo = app.build_demo(_manager(), limits=limits)
+    demo = app.build_demo(tiny_manager("sr", "inpaint", "face"), limits=limits)
     with caplog.at_level(logging.WARNING, logger="resshift.studio"):
         app.serve(demo, limits, host="127.0.0.1", share=True)
     try:
