@@ -101,6 +101,22 @@ def _weight_files(spec: ModelSpec, unet: nn.Module, first: nn.Module, unet_path,
     return files
 
 
+def _resolve_all(spec: ModelSpec, files: list, **kwargs) -> list[Path]:
+    """The paths of ``files`` (:func:`_weight_files`); when one is unavailable, its error also names
+    the later ones that are not on disk (looked up without the network)."""
+    from .weights import WeightsUnavailable, weight_status
+
+    paths = []
+    for i, (module, file, path, what) in enumerate(files):
+        try:
+            paths.append(_resolve(spec, module, file, path, what, **kwargs))
+        except WeightsUnavailable as exc:
+            later = [f.filename for _, f, p, _ in files[i + 1:] if p is None and
+                     weight_status(f, weights_dir=kwargs.get("weights_dir")) in ("downloadable", "missing")]
+            raise exc.needing_also(later) from None
+    return paths
+
+
 def _resolve(spec: ModelSpec, module: nn.Module, file, path, what: str, **kwargs) -> Path:
     """One weight file's path; a download is checked against ``module``'s layout before it enters
     the cache (``resolve_weight``'s ``validate``)."""
@@ -118,9 +134,8 @@ def resolve_files(spec: ModelSpec, *, weights_dir: str | Path | None = None, all
     layout, built on the meta device (no memory, no initialisation)."""
     with torch.device("meta"):
         unet, first = build_networks(spec)
-    paths = [_resolve(spec, module, file, path, what, weights_dir=weights_dir, allow_download=allow_download,
-                      progress=progress, mirror=mirror)
-             for module, file, path, what in _weight_files(spec, unet, first, None, None)]
+    paths = _resolve_all(spec, _weight_files(spec, unet, first, None, None), weights_dir=weights_dir,
+                         allow_download=allow_download, progress=progress, mirror=mirror)
     return paths[0], paths[1] if len(paths) > 1 else None
 
 
@@ -140,9 +155,10 @@ def load_model(
     from .weights import load_into, load_state_dict
 
     unet, first = build_networks(spec)
-    for module, file, path, what in _weight_files(spec, unet, first, unet_path, first_stage_path):
-        resolved = _resolve(spec, module, file, path, what, weights_dir=weights_dir,
-                            allow_download=allow_download, progress=progress, mirror=mirror)
+    files = _weight_files(spec, unet, first, unet_path, first_stage_path)
+    paths = _resolve_all(spec, files, weights_dir=weights_dir, allow_download=allow_download, progress=progress,
+                         mirror=mirror)  # every file found (or fetched) before any is loaded
+    for (module, file, path, what), resolved in zip(files, paths):
         log.info("loading %s weights of %s from %s", what, spec.name, resolved)
         load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}", source=resolved)
     return RestorationModel(spec, unet, first).to(device)

@@ -57,11 +57,15 @@ def _weights_message(exc: WeightsUnavailable) -> str:
     where, and where to put it by hand."""
     log.warning("%s", exc)  # the full story (URL, folders, reason) for the operator
     why = f"It could not be fetched: {exc.reason}" + (f" ({exc.url})" if exc.url else "")
-    where = ("Whoever runs the studio can put the file in its weights folder (--weights-dir or "
-             "RESSHIFT_WEIGHTS_DIR)")
+    where = (f"Whoever runs the studio can put the file{'s' if exc.also else ''} in its weights folder "
+             "(--weights-dir or RESSHIFT_WEIGHTS_DIR)")
     if exc.filename == GFPGAN_WEIGHTS.filename:  # not a model of the lists: no model to pick instead
         return (f"GFPGAN v1.4's weight file {exc.filename} is not on this machine, so the comparison with "
                 f"GFPGAN cannot run here. {why}. Compare steps or kappa instead, or models. {where}")
+    if exc.also:
+        files = " and ".join((exc.filename, *exc.also))
+        return (f"The model's weight files {files} are not on this machine. {why}. Pick a model marked "
+                f"'bundled', 'on disk' or 'loaded'. {where}")
     return (f"The model's weight file {exc.filename} is not on this machine. {why}. Pick a model marked "
             f"'bundled', 'on disk' or 'loaded'. {where}")
 

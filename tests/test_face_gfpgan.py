@@ -21,7 +21,7 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
 
 
 def test_no_weights_and_no_downloads_names_the_url(empty_weight_folders):
-    with pytest.raises(WeightsUnavailable, match="downloads are disabled") as info:
+    with pytest.raises(WeightsUnavailable, match="downloads are off") as info:
         gfpgan_restorer(allow_download=False)
     assert GFPGAN_WEIGHTS.url in str(info.value)
     assert GFPGAN_WEIGHTS.url.endswith("/v1.3.0/GFPGANv1.4.pth")

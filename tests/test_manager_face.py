@@ -40,7 +40,7 @@ def test_offline_without_weights_uses_the_bundled_detector_and_no_parser(no_cach
     manager = ModelManager([], device="cpu", weights_dir=tmp_path / "empty", allow_download=False)
     assert isinstance(manager.face_detector(), YuNetDetector)
     assert manager.face_masker() is None
-    with pytest.raises(WeightsUnavailable, match="GFPGANv1.4.pth.*downloads are disabled"):
+    with pytest.raises(WeightsUnavailable, match="GFPGANv1.4.pth.*downloads are off"):
         manager.gfpgan()
     assert manager.face_detector() is manager.face_detector()  # made once, then cached
 

@@ -175,7 +175,7 @@ def test_offline_and_downloads_disabled(tmp_path):
     with pytest.raises(WeightsUnavailable, match=r"could not connect \(offline\?\)") as info:
         resolve_weight(file, cache_dir=tmp_path / "cache", timeout=5)
     assert "w.pth" in str(info.value) and file.url in str(info.value)
-    with pytest.raises(WeightsUnavailable, match="downloads are disabled"):
+    with pytest.raises(WeightsUnavailable, match="downloads are off"):
         resolve_weight(file, cache_dir=tmp_path / "cache", allow_download=False)
     assert weight_status(file, cache_dir=tmp_path / "cache") == "downloadable"
 
@@ -244,3 +244,28 @@ def test_concurrent_resolves_download_once(server, tmp_path):
     assert server.hits == ["/w.pth"]
     assert (tmp_path / "cache" / "w.pth").read_bytes() == BODY
     assert _files(tmp_path / "cache") == ["w.pth"]
+
+
+def test_a_model_missing_both_files_names_both_at_once(tmp_path, monkeypatch):
+    """Offline, a model whose Swin-UNet and autoencoder are both absent is refused with one error
+    that names both files (a person puts both in place, not one and then the other); with the
+    autoencoder in the weights folder, only the Swin-UNet's file is named."""
+    from resshift.catalog import find_model
+    from resshift.loader import load_model, resolve_files
+
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    spec = find_model("realsr-v3")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for call in (resolve_files, load_model):
+        with pytest.raises(WeightsUnavailable) as info:
+            call(spec, weights_dir=weights, allow_download=False)
+        assert info.value.filename == "resshift_realsrx4_s4_v3.pth" and info.value.also == ("autoencoder_vq_f4.pth",)
+        assert "downloads are off (offline: --offline" in str(info.value)
+        assert str(info.value).endswith("The model also needs autoencoder_vq_f4.pth, which is not on this machine "
+                                        "either.")
+    monkeypatch.setenv("RESSHIFT_VERIFY_WEIGHTS", "0")  # pinned sizes off: a stand-in file counts
+    (weights / "autoencoder_vq_f4.pth").write_bytes(b"present")
+    with pytest.raises(WeightsUnavailable) as info:
+        resolve_files(spec, weights_dir=weights, allow_download=False)
+    assert info.value.also == () and "also needs" not in str(info.value)

@@ -66,7 +66,7 @@ def test_a_failing_mirror_is_named_in_the_message(server, tmp_path):
     assert info.value.url == mirror + "/gone.pth" and info.value.reason == "HTTP 404 Not Found"
     assert f"URL: {mirror}/gone.pth (the weights mirror, ${ENV_MIRROR}; official source " \
            f"{file.url})" in message
-    with pytest.raises(WeightsUnavailable, match="downloads are disabled") as info:
+    with pytest.raises(WeightsUnavailable, match="downloads are off") as info:
         resolve_weight(file, cache_dir=tmp_path / "cache", mirror=mirror, allow_download=False)
     assert info.value.url == mirror + "/gone.pth"
     with pytest.raises(WeightsUnavailable, match=r"the weights mirror '/srv/weights' .* is not an "
@@ -164,7 +164,7 @@ def test_pins_on_and_off(server, tmp_path, monkeypatch):
     assert weight_status(file, cache_dir=tmp_path / "cache") == "cached"
     monkeypatch.setenv(ENV_VERIFY, "1")  # the cached copy is checked against the pins again
     assert weight_status(file, cache_dir=tmp_path / "cache") == "downloadable"
-    with pytest.raises(WeightsUnavailable, match="size mismatch for .*downloads are disabled"):
+    with pytest.raises(WeightsUnavailable, match="size mismatch for .*downloads are off"):
         resolve_weight(file, cache_dir=tmp_path / "cache", allow_download=False)
 
 

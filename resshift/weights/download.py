@@ -66,10 +66,11 @@ class WeightsUnavailable(Exception):
         self.filename = file.filename
         self.url = url or file.url  # the URL tried (a mirror's, when one is set)
         self.reason = reason
+        self.also: tuple[str, ...] = ()  # the model's other weight files that are not here either
         if weights_dir is not None:
             where = f"{weights_dir / file.filename} (the weights folder, ${ENV_WEIGHTS_DIR})"
         else:
-            where = f"a folder named by ${ENV_WEIGHTS_DIR}"
+            where = f"a weights folder (--weights-dir, or ${ENV_WEIGHTS_DIR})"
         source = self.url or "none (the file should ship with the package)"
         if self.url and self.url != file.url:
             source += f" (the weights mirror, ${ENV_MIRROR}; official source {file.url})"
@@ -78,6 +79,17 @@ class WeightsUnavailable(Exception):
             f"To install it by hand, download it and put it in {where}, or at "
             f"{cache_dir / file.filename} (the cache, ${ENV_CACHE_DIR})."
         )
+
+
+    def needing_also(self, filenames: list[str]) -> "WeightsUnavailable":
+        """This error, naming the model's other weight files that are not on this machine either
+        (so that a person puts all of them in place at once)."""
+        self.also = tuple(filenames)
+        if filenames:
+            verb = "is" if len(filenames) == 1 else "are"
+            also = f"The model also needs {' and '.join(filenames)}, which {verb} not on this machine either."
+            self.args = (f"{self.args[0]} {also}",)
+        return self
 
 
 class _Mismatch(Exception):
@@ -228,7 +240,7 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
             return candidate
         except _Mismatch as err:
             if status != "cached" or not allow_download or not file.url:
-                refetch = " (downloads are disabled)" if status == "cached" else ""
+                refetch = " (downloads are off)" if status == "cached" else ""
                 raise unavailable(f"{err}{refetch}") from None
             logger.warning("%s; deleting it and downloading again", err)
             candidate.unlink(missing_ok=True)
@@ -239,7 +251,8 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
         raise unavailable(f"it is not bundled at {assets_dir() / (file.bundled or '')}{hint} "
                           "and has no download URL")
     if not allow_download:
-        raise unavailable("it is not on disk and downloads are disabled (allow_download=False)")
+        raise unavailable("it is not on disk and downloads are off (offline: --offline, RESSHIFT_OFFLINE=1, "
+                          "or allow_download=False in the library)")
     assert url is not None  # file.url is set
     if url != file.url and not url.lower().startswith(("http://", "https://")):
         raise unavailable(f"the weights mirror {url.rsplit('/', 1)[0]!r} (--weights-mirror or "
