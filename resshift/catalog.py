@@ -91,6 +91,30 @@ def comparison_models(manager: "ModelManager", task: str) -> list[str]:
             and availability(manager, name) not in ("offline", "missing")]
 
 
+def ready_models(manager: "ModelManager", task: str) -> list[str]:
+    """The models of ``task`` that run without a download, best first."""
+    return [n for n in best_first(manager, task) if availability(manager, n) in READY]
+
+
+def runnable_comparison(manager: "ModelManager", task: str) -> tuple[list[str], dict[str, str]]:
+    """The model comparison of ``task`` that runs when none is named, as it can run now:
+    (:func:`comparison_models` whose weights are here or were fetched now, topped up to two with
+    the task's other models ready here; {model left out: why}). Fetching may download."""
+    from .weights import WeightsUnavailable
+
+    kept: list[str] = []
+    left_out: dict[str, str] = {}
+    for name in comparison_models(manager, task):
+        try:
+            manager.fetch(name)
+        except WeightsUnavailable as exc:
+            left_out[name] = f"{exc.filename} could not be had: {exc.reason}"
+        else:
+            kept.append(name)
+    kept += [n for n in ready_models(manager, task) if n not in kept][:max(0, 2 - len(kept))]
+    return kept, left_out
+
+
 def parameter_count(spec: ModelSpec) -> int:
     """The model's parameters (Swin-UNet and first stage), counted on the meta device (no memory)."""
     import torch

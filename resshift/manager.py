@@ -133,6 +133,13 @@ class ModelManager:
 
         return self._cached(name, prepare)
 
+    def fetch(self, name: str, progress: Progress | None = None) -> None:
+        """Make sure the weight files of model ``name`` are on this machine (downloading them when
+        allowed), without loading it; WeightsUnavailable says why when they cannot be had."""
+        if name not in self.loaded():
+            resolve_files(self.spec(name), weights_dir=self.weights_dir, allow_download=self.allow_download,
+                          progress=progress, mirror=self.mirror)
+
     def put(self, model: RestorationModel) -> None:
         """Register an already built model (tests, custom weights)."""
         with self._lock:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import gradio as gr
 import numpy as np
 
-from resshift.catalog import comparison_models, default_model_for
+from resshift.catalog import default_model_for, ready_models, runnable_comparison
 from resshift.errors import InvalidRequest
 from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
@@ -215,13 +215,18 @@ class Studio:
         offered for download is the slider's right-hand result."""
         _check_resample(resample)
         spec = self.manager.spec(job.model)
+        left_out: dict[str, str] = {}  # models of the default comparison that cannot be had here, and why
         if vary == "gfpgan":
             if task != "face":
                 raise InvalidRequest("the GFPGAN comparison is for faces")
             jobs = [replace(job, label=f"ResShift ({job.model})"),
                     replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
         elif vary == "models":  # each model at its own steps and kappa, the same seed and input
-            names = parse_models(values, self.manager, task, self.limits.max_compare)
+            if (values or "").strip():
+                names = parse_models(values, self.manager, task, self.limits.max_compare)
+            else:  # the library's comparison as it can run now: what cannot be had is left out, and said
+                names, left_out = runnable_comparison(self.manager, task)
+                names = parse_models(",".join(names), self.manager, task, self.limits.max_compare, left_out)
             jobs = []
             for name in names:
                 options = replace(job.options, steps=None, kappa=None, spacing=None).resolve(self.manager.spec(name))
@@ -237,12 +242,15 @@ class Studio:
         results = self.run_jobs(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
+        caption = self._caption(labels[0], labels[-1])
+        if left_out:
+            caption += "<br>Left out: " + html.escape("; ".join(f"{n} ({why})" for n, why in left_out.items()))
         state = [{"label": "input", "path": str(before_path)}] + \
                 [{"label": lab, "path": str(p)} for p, lab in saved]
         gallery = [(str(p), lab) for p, lab in saved]
         table = [{"run": j.label, **f} for j, f in zip(jobs, facts)]
         pair = (str(saved[0][0]), str(saved[-1][0]))
-        return gallery, pair, self._caption(labels[0], labels[-1]), state, table, pair[1]
+        return gallery, pair, caption, state, table, pair[1]
 
     @staticmethod
     def compare_choices(state: list[dict] | None):
@@ -443,14 +451,17 @@ def _blank_canvas(arr: np.ndarray) -> bool:
     return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
 
 
-def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int) -> list[str]:
-    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr', each a model of ``task``;
-    empty text: the library's comparison set for the task (``resshift.catalog.comparison_models``)."""
-    names = [n.strip() for n in (text or "").replace(";", ",").split(",") if n.strip()]
-    names = list(dict.fromkeys(names)) or comparison_models(manager, task)
+def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int,
+                 left_out: dict[str, str] | None = None) -> list[str]:
+    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr', each a model of ``task``
+    (``left_out``: the default comparison's models that cannot be had here, and why)."""
+    names = list(dict.fromkeys(n.strip() for n in (text or "").replace(";", ",").split(",") if n.strip()))
     if len(names) < 2:
-        raise InvalidRequest("a model comparison needs at least two models that can run here; name them, "
-                             "e.g. realsr-v3, sinsr, lite-sr")
+        ready = ready_models(manager, task)
+        can = f"name them, e.g. {', '.join(ready[:3])}" if len(ready) >= 2 else \
+            f"only {ready[0]} can run here without a download" if ready else "none can run here without a download"
+        why = "".join(f"; {n}: {reason}" for n, reason in (left_out or {}).items())
+        raise InvalidRequest(f"a model comparison needs at least two models that can run here; {can}{why}")
     if len(names) > max_count:
         raise InvalidRequest(f"this server compares at most {max_count} settings at a time; "
                              f"you asked for {len(names)}")

@@ -357,7 +357,8 @@ def test_offline_model_without_weights(tmp_path, small_photo):
     studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
     with pytest.raises(gr.Error) as err:
         studio.super_resolve(str(small_photo), spec.name, 1, 2.0, 1)
-    assert "is not on this machine" in _message(err) and "tiny-sr-unet.safetensors" in _message(err)
+    assert "weight files tiny-sr-unet.safetensors and tiny-sr-vq.safetensors are not on this machine" in \
+        _message(err)
 
 
 def test_model_labels_and_default(manager):
@@ -415,8 +416,26 @@ def test_compare_models_runs_each_model_at_its_own_settings(manager, tmp_path, s
     with pytest.raises(gr.Error, match="tiny-face is a face restoration model"):
         studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models",
                           "tiny-sr, tiny-face")
-    with pytest.raises(gr.Error, match="needs at least two models"):
-        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
+    with pytest.raises(gr.Error, match="needs at least two models that can run here; name them, e.g. tiny-sr, "):
+        studio.compare_sr(str(small_photo), "tiny-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "tiny-sr")
+
+
+def test_an_unnamed_model_comparison_leaves_out_what_cannot_be_had_and_says_so(tmp_path, small_photo, monkeypatch):
+    """No models named: the comparison set's official models cannot be fetched (nothing listens at
+    the mirror), so the bundled SR models run, and the caption says what was left out and why."""
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    manager = ModelManager(device="cpu", allow_download=True, mirror="http://127.0.0.1:9",
+                           weights_dir=tmp_path / "none")
+    studio = Studio(manager, Limits.defaults("cpu"), files_root=tmp_path)
+    gallery, pair, caption, state, table, download = studio.compare_sr(
+        str(small_photo), "lite-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
+    assert [row["model"] for row in table] == ["lite-sr", "lite-sr-bicubic"]
+    assert "Left out: realsr-v3 (resshift_realsrx4_s4_v3.pth could not be had: could not connect" in caption
+    offline = ModelManager(device="cpu", allow_download=False, weights_dir=tmp_path / "none")
+    editor = _editor(np.asarray(Image.open(small_photo).convert("RGB")), [(slice(0, 8), slice(0, 8))])
+    with pytest.raises(gr.Error, match="only lite-inpaint can run here without a download"):
+        Studio(offline, Limits.defaults("cpu"), files_root=tmp_path).compare_inpaint(
+            editor, None, "lite-inpaint", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
 
 
 def test_a_failed_download_says_why_from_where_and_where_to_put_the_file(tmp_path, small_photo):
@@ -427,7 +446,7 @@ def test_a_failed_download_says_why_from_where_and_where_to_put_the_file(tmp_pat
     with pytest.raises(gr.Error) as err:
         studio.super_resolve(str(small_photo), spec.name, 1, 2.0, 1)
     text = _message(err)
-    assert "tiny-sr-unet.safetensors is not on this machine" in text
+    assert "tiny-sr-unet.safetensors and tiny-sr-vq.safetensors are not on this machine" in text
     assert "could not connect" in text and "http://127.0.0.1:9/tiny-sr-unet.safetensors" in text
     assert "--weights-dir" in text
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from resshift.catalog import best_first, comparison_models, default_model_for
+from resshift.catalog import best_first, comparison_models, default_model_for, runnable_comparison
 from resshift.manager import ModelManager
 
 TASKS = ("sr", "inpaint", "face")
@@ -46,3 +46,17 @@ def test_model_comparisons_leave_out_what_cannot_run_here():
     assert comparison_models(_manager("cpu", allow_download=True), "sr") == ["realsr-v3", "sinsr", "lite-sr"]
     assert comparison_models(_manager("cpu", allow_download=False), "sr") == ["lite-sr"]
     assert comparison_models(_manager("cpu", allow_download=True), "face") == ["faceir", "lite-face"]
+
+
+def test_the_default_comparison_runs_what_it_can_and_says_what_it_left_out():
+    """Offline, the comparison set's official models are left out before any attempt and the
+    bundled models that can run fill in; with downloads allowed but no connection (a mirror where
+    nothing listens), the official models are tried, left out with the reason, and the bundled
+    models fill in."""
+    offline = _manager("cpu", allow_download=False)
+    assert runnable_comparison(offline, "sr") == (["lite-sr", "lite-sr-bicubic"], {})
+    assert runnable_comparison(offline, "inpaint") == (["lite-inpaint"], {})  # one: the caller says so
+    unreachable = ModelManager(device="cpu", allow_download=True, mirror="http://127.0.0.1:9")
+    names, left_out = runnable_comparison(unreachable, "sr")
+    assert names == ["lite-sr", "lite-sr-bicubic"] and list(left_out) == ["realsr-v3", "sinsr"]
+    assert left_out["sinsr"].startswith("SinSR_v1.pth could not be had: could not connect")
