@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .errors import UnknownModelError
 from .weights import KNOWN_MODELS, weight_status
 from .weights.registry import ModelSpec
 
@@ -36,7 +37,7 @@ def find_model(name: str) -> ModelSpec:
     for spec in all_models():
         if spec.name == name:
             return spec
-    raise KeyError(f"unknown model {name!r}; known: {', '.join(s.name for s in all_models())}")
+    raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(s.name for s in all_models())}")
 
 
 def availability(manager: "ModelManager", name: str) -> str:

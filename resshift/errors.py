@@ -17,6 +17,13 @@ class InvalidRequestType(InvalidRequest, TypeError):
     """A setting of the wrong type (``steps=2.5``); also a TypeError, as Python's own checks."""
 
 
+class UnknownModelError(InvalidRequest, KeyError):
+    """A model name nobody knows; also a KeyError, as a lookup by name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for the ways torch reports running out of memory: CUDA's OutOfMemoryError, Python's
     MemoryError, and the CPU allocator's RuntimeError ("can't allocate memory")."""

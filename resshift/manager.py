@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
+from .errors import UnknownModelError
 from .loader import RestorationModel, load_model, resolve_files
 from .settings import offline_by_env, resolve_device
 from .weights import KNOWN_MODELS, WeightsUnavailable, resolve_weight
@@ -30,11 +31,6 @@ Progress = Callable[[int, int | None], None]
 
 # the names of the face pipeline's helper networks in the cache (no model is named like them)
 FACE_DETECTOR, FACE_PARSER, GFPGAN = "<face detector>", "<face parser>", "<gfpgan>"
-
-
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0])
 
 
 class ModelManager:

@@ -15,6 +15,7 @@ from gradio.data_classes import FileData
 
 from resshift.errors import InvalidRequest
 from resshift.pipelines import PhotoOptions, check_task, decode_mask
+from resshift.weights.registry import TASKS
 
 from . import images
 from . import models as catalog
@@ -119,8 +120,17 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         Returns:
             one line per model.
         """
-        return "\n".join(f"{s.name} | {s.task} | {s.default_steps} steps | {catalog.label(manager, s.name).split(' · ')[-1]} "
-                         f"| {s.title}" for s in manager.specs.values() if task in ("", s.task))
+        task = task.strip()
+        if task not in ("", *TASKS):
+            raise gr.Error(f"task must be one of {', '.join(TASKS)}, or empty for every model; got {task!r}.",
+                           title="Cannot run", print_exception=False)
+
+        def line(s) -> str:
+            where = catalog.label(manager, s.name).split(" · ")[-1]
+            steps = f"{s.default_steps} step{'s' if s.default_steps != 1 else ''}"
+            return f"{s.name} | {s.task} | {steps} | {where} | {s.title}"
+
+        return "\n".join(line(s) for s in manager.specs.values() if task in ("", s.task))
 
     return [cancellable(super_resolution), cancellable(inpainting), cancellable(face_restoration), list_models]
 

@@ -80,10 +80,10 @@ def friendly_errors(what: str) -> Iterator[None]:
         yield
     except gr.Error:
         raise
+    except UnknownModelError as exc:  # (an InvalidRequest too)
+        raise user_error(f"{exc}. Reload the page to refresh the model list") from None
     except InvalidRequest as exc:  # the library's (and the limits') sentence, shown as it is
         raise user_error(str(exc)) from None
-    except UnknownModelError as exc:
-        raise user_error(f"{exc}. Reload the page to refresh the model list") from None
     except WeightsUnavailable as exc:
         raise user_error(_weights_message(exc), title="Model not available") from None
     except (UnsafeWeightsError, WeightsLoadError) as exc:

@@ -8,7 +8,7 @@ from ..errors import InvalidRequest
 from ..image_io import DecodedImage, ImageLike
 from ..loader import RestorationModel
 from ..result import RestoreResult
-from ..weights.registry import TASK_TITLES
+from ..weights.registry import a_task_model
 from .faces import restore_face
 from .options import PhotoOptions, RestoreOptions
 from .tasks import InvalidMaskError, inpaint, super_resolve
@@ -21,11 +21,10 @@ def restore(model: RestorationModel, image: ImageLike | DecodedImage, options: R
     ``restore_face`` (``photo``: a whole photo). kwargs: the pipeline's keyword arguments."""
     task = model.spec.task
     if mask is not None and task != "inpaint":
-        raise InvalidRequest(f"a mask is for inpainting; the model {model.spec.name} is a "
-                             f"{TASK_TITLES[task]} model")
+        raise InvalidRequest(f"a mask is for inpainting; the model {model.spec.name} is {a_task_model(task)}")
     if photo is not None and task != "face":
         raise InvalidRequest(f"whole-photo settings are for face restoration; the model {model.spec.name} "
-                             f"is a {TASK_TITLES[task]} model")
+                             f"is {a_task_model(task)}")
     if task == "sr":
         return super_resolve(model, image, options, **kwargs)
     if task == "inpaint":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..diffusion.schedule import SPACINGS
 from ..errors import InvalidRequest, InvalidRequestType
-from ..weights.registry import TASK_TITLES, ModelSpec
+from ..weights.registry import ModelSpec, a_task_model
 from .color import COLOR_FIXES
 
 KAPPA_RANGE = (0.1, 8.0)
@@ -162,6 +162,4 @@ class PhotoOptions:
 def check_task(spec: ModelSpec, task: str) -> None:
     """Refuse a model of another task (InvalidRequest naming both)."""
     if spec.task != task:
-        wanted = TASK_TITLES[task]
-        raise InvalidRequest(f"the model {spec.name} is a {TASK_TITLES[spec.task]} model; choose "
-                             f"{'an' if wanted[0] in 'aeiou' else 'a'} {wanted} model")
+        raise InvalidRequest(f"the model {spec.name} is {a_task_model(spec.task)}; choose {a_task_model(task)}")

@@ -19,6 +19,13 @@ from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS, DiffusionConfig
 Task = Literal["sr", "inpaint", "face"]
 TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
 TASK_TITLES = {"sr": "super-resolution", "inpaint": "inpainting", "face": "face restoration"}
+
+
+def a_task_model(task: str) -> str:
+    """'a super-resolution model', 'an inpainting model', 'a face restoration model'."""
+    title = TASK_TITLES[task]
+    return f"{'an' if title[0] in 'aeiou' else 'a'} {title} model"
+
 OFFICIAL_RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 
 
@@ -80,6 +87,11 @@ class ModelSpec:
             raise ValueError(f"{self.name}: spacing must be one of {SPACINGS}")
         object.__setattr__(self, "unet_params", MappingProxyType(dict(self.unet_params)))
         object.__setattr__(self, "first_stage_params", MappingProxyType(dict(self.first_stage_params)))
+
+    def __repr__(self) -> str:  # the fields a person looks for (the networks' parameters: to_dict())
+        steps = self.sampling_steps or self.diffusion.steps
+        return (f"ModelSpec({self.name!r}, task={self.task!r}, title={self.title!r}, steps={steps}, "
+                f"official={self.official})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for custom models on the command line)."""
