@@ -38,6 +38,7 @@ from .errors import OOM_MESSAGE, free_memory, friendly_errors
 from .handlers import Studio
 from .jobs import Job
 from .limits import LimitExceeded, describe_pixels
+from .tool_docs import as_tool
 
 # a zip's images may add up to this many times the upload limit once extracted (photos barely
 # compress; BMP and TIFF do), and no entry may declare more than ZIP_MAX_RATIO times its packed size
@@ -256,7 +257,7 @@ def panel(studio: Studio, task: str, settings: list) -> BatchPanel:
                 report = gr.Markdown("", elem_id=f"{task}-batch-report")
         with gr.Accordion("Batch manifest", open=False):
             manifest = gr.JSON(label="manifest.json")
-    handler = cancellable(getattr(batches, task))
-    run.click(handler, [files, *settings], [gallery, archive, report, manifest], api_name=f"batch_{task}",
+    handler = as_tool(cancellable(getattr(batches, task)), f"batch_{task}")
+    run.click(handler, [files, *settings], [gallery, archive, report, manifest], api_name=handler.__name__,
               concurrency_id="model", show_progress_on=[gallery, report])
     return BatchPanel(files, run, gallery, archive, report, manifest)

@@ -45,6 +45,7 @@ from .cancel import cancellable, current_token
 from .errors import friendly_errors
 from .handlers import FACE_MODES, Studio, parse_whole, gpu_decorator
 from .limits import describe_pixels
+from .tool_docs import as_tool
 
 ENV_SECONDS, ENV_PIXELS = "RESSHIFT_MAX_VIDEO_SECONDS", "RESSHIFT_MAX_VIDEO_PIXELS"
 DEFAULT_LIMITS = {"cpu": (10.0, 256 * 256), "cuda": (30.0, 640 * 360)}
@@ -222,7 +223,7 @@ def _section(runner: VideoRunner, task: str, run_label: str, handler, inputs: li
             run = gr.Button(run_label, variant="primary", scale=1, elem_id=f"{task}-video-run")
         with gr.Accordion("Video facts", open=False):
             facts = gr.JSON(label="Facts")
-    run.click(cancellable(handler), [source, *inputs, noise], [result, facts], api_name=api_name,
+    run.click(as_tool(cancellable(handler), api_name), [source, *inputs, noise], [result, facts], api_name=api_name,
               concurrency_id="model", show_progress_on=result)
 
 

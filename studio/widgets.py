@@ -15,6 +15,7 @@ from . import models as catalog
 from .api_values import NumberSlider
 from .cancel import cancellable
 from .handlers import TILES, Studio
+from .tool_docs import as_tool
 
 
 def _steps_label(spec) -> str:
@@ -152,8 +153,10 @@ def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn
     """Run, compare and live re-run events of a tab; ``names``: the run and compare API names.
 
     Every model run shares the concurrency group "model" (one at a time: one GPU) and stops when
-    its request is cancelled (``cancel.py``); progress and errors show on the slider."""
-    run_fn, compare_fn, live_fn = cancellable(run_fn), cancellable(compare_fn), cancellable(live_fn)
+    its request is cancelled (``cancel.py``); progress and errors show on the slider. The run and
+    compare endpoints' MCP tools are named after their API names (``tool_docs.py``)."""
+    run_fn, compare_fn = as_tool(cancellable(run_fn), names[0]), as_tool(cancellable(compare_fn), names[1])
+    live_fn = cancellable(live_fn)
     outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
     c.run.click(run_fn, inputs, outs, api_name=names[0], concurrency_id="model", show_progress_on=o.slider)
     cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts, o.file]  # file: the right-hand result

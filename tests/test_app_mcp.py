@@ -1,11 +1,15 @@
 """The studio as an MCP server: an MCP client lists one tool per task, with descriptions that say
-units, ranges and defaults, and runs a super-resolution on a small image (tiny random models)."""
+units, ranges and defaults, and runs a super-resolution on a small image (tiny random models). The
+page's endpoints are tools too, each named after its API name and described, parameter by
+parameter; the REST API keeps its endpoints and parameters."""
 import asyncio
 import base64
 import io
+import re
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
@@ -16,10 +20,31 @@ from studio.limits import Limits
 from tests.helpers import tiny_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+AGENT_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
+# the page's endpoints and their parameters, as the README's API table lists them
+PAGE_ENDPOINTS = {
+    "super_resolve": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix"],
+    "compare_sr": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix", "vary", "values"],
+    "super_resolve_video": ["video", "model", "steps", "kappa", "seed", "tile", "color_fix", "noise"],
+    "batch_sr": ["files", "model", "steps", "kappa", "seed", "tile", "color_fix"],
+    "inpaint": ["editor", "mask_upload", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix"],
+    "compare_inpaint": ["editor", "mask_upload", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix",
+                        "vary", "values"],
+    "batch_inpaint": ["files", "model", "steps", "kappa", "seed", "tile", "color_fix"],
+    "restore_face": ["image", "mode", "model", "steps", "kappa", "seed", "resample", "color_fix", "scale",
+                     "background", "select", "min_face_size"],
+    "compare_face": ["image", "mode", "model", "steps", "kappa", "seed", "resample", "color_fix", "scale",
+                     "background", "select", "min_face_size", "vary", "values"],
+    "restore_face_video": ["video", "mode", "model", "steps", "kappa", "seed", "color_fix", "scale", "background",
+                           "select", "min_face_size", "noise"],
+    "batch_face": ["files", "mode", "model", "steps", "kappa", "seed", "color_fix", "scale", "background", "select",
+                   "min_face_size"],
+}
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def base(tmp_path_factory):
+    """The studio's root URL (tiny models), served with MCP."""
     manager = ModelManager([], device="cpu", allow_download=False)
     for task in ("sr", "inpaint", "face"):
         manager.put(tiny_model(task))
@@ -27,9 +52,14 @@ def url(tmp_path_factory):
     demo = app.build_demo(manager, limits=limits, files_root=tmp_path_factory.mktemp("files"))
     app.serve(demo, limits, host="127.0.0.1", mcp=True)
     try:
-        yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+        yield demo.local_url.rstrip("/")
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def url(base):
+    return base + "/gradio_api/mcp/"
 
 
 def _data_uri(image: Image.Image) -> str:
@@ -79,3 +109,50 @@ def test_a_wrong_request_gets_the_sentence(url):
         "super_resolution", {"image": _data_uri(small), "model": "tiny-sr", "steps": 9})))
     assert result.isError
     assert "Steps must be between 1 and 4 for tiny-sr" in " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def test_every_endpoint_is_a_tool_named_after_its_api_name(base, url):
+    api = Client(base, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    tools = asyncio.run(_session(url, lambda s: s.list_tools())).tools
+    names = [t.name for t in tools]
+    assert not [n for n in names if re.search(r"_\d+$", n)], names  # no clash suffixes (super_resolve_1)
+    assert sorted(names) == sorted(e.lstrip("/") for e in api)  # every tool is an endpoint, and back
+    assert sorted(names) == sorted([*PAGE_ENDPOINTS, *AGENT_TOOLS])
+    for endpoint, parameters in PAGE_ENDPOINTS.items():  # the REST API as before
+        assert [p["parameter_name"] for p in api[f"/{endpoint}"]["parameters"]] == parameters, endpoint
+
+
+def test_every_tool_and_parameter_is_described(url):
+    tools = {t.name: t for t in asyncio.run(_session(url, lambda s: s.list_tools())).tools}
+    for name, tool in tools.items():
+        assert tool.description and not tool.description.startswith(" "), name
+        for parameter, schema in tool.inputSchema["properties"].items():
+            assert schema.get("description", "").strip(), f"{name}.{parameter}"
+    for name, parameters in PAGE_ENDPOINTS.items():  # the schema lists the endpoint's own parameters
+        assert list(tools[name].inputSchema["properties"]) == parameters, name
+        assert "Returns:" in tools[name].description, name
+    assert "video" in tools["super_resolve_video"].description
+    assert "several" in tools["batch_sr"].description and "compare" in tools["compare_face"].description
+    batch = tools["batch_inpaint"].inputSchema["properties"]
+    assert ".zip" in batch["files"]["description"] and "NAME_mask.png" in batch["files"]["description"]
+    face = tools["restore_face_video"].inputSchema["properties"]
+    assert "1 (default), 2 or 4" in face["scale"]["description"] and "steady" in face["noise"]["description"]
+    assert "from 0.1 to 8" in tools["compare_sr"].inputSchema["properties"]["kappa"]["description"]
+    assert "gfpgan" in tools["compare_face"].inputSchema["properties"]["vary"]["description"]
+
+
+def test_the_tools_query_offers_only_the_four_task_tools(url):
+    listing = asyncio.run(_session(url + "?tools=" + ",".join(AGENT_TOOLS), lambda s: s.list_tools()))
+    assert sorted(t.name for t in listing.tools) == sorted(AGENT_TOOLS)
+
+
+def test_a_page_tool_runs_its_endpoint(url):
+    """The page's tools answer with one text: the endpoint's outputs, result files as URLs (Gradio
+    6.31 turns only a tool's single file output into an image)."""
+    small = Image.open(EXAMPLES / "sr" / "crowd_x4_lr.png").convert("RGB").crop((60, 40, 92, 64))
+    result = asyncio.run(_session(url, lambda s: s.call_tool(
+        "super_resolve", {"image": _data_uri(small), "model": "tiny-sr", "steps": 1, "seed": "3"})))
+    assert not result.isError, result.content
+    (text,) = [c.text for c in result.content]
+    assert "tiny-sr_1s_k2_seed3.png" in text and "/gradio_api/file=" in text
+    assert "'size': '128x96'" in text and "'seed': 3" in text
