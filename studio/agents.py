@@ -24,6 +24,9 @@ from .errors import friendly_errors
 from .handlers import Studio
 from .jobs import Job
 
+TASK_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
+"""The task endpoints' names (and MCP tools'), as :func:`tools` returns them."""
+
 
 def _path(file: Any) -> str | None:
     """A FileData (or its dict, as the API passes it) -> its local path."""

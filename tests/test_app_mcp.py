@@ -17,7 +17,7 @@ from PIL import Image
 import app
 from resshift.manager import ModelManager
 from studio.limits import Limits
-from tests.helpers import tiny_model
+from tests.helpers import tiny_manager, tiny_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 AGENT_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
@@ -156,3 +156,23 @@ def test_a_page_tool_runs_its_endpoint(url):
     (text,) = [c.text for c in result.content]
     assert "tiny-sr_1s_k2_seed3.png" in text and "/gradio_api/file=" in text
     assert "'size': '128x96'" in text and "'seed': 3" in text
+
+
+def test_the_start_up_lines_give_the_mcp_urls(tmp_path, capsys):
+    """With MCP on, the studio says where its task tools are (the URL narrowed to them) and where
+    every endpoint is."""
+    limits = Limits.defaults("cpu")
+    demo = app.build_demo(tiny_manager("sr"), limits=limits, files_root=tmp_path / "files")
+    app.serve(demo, limits, host="127.0.0.1", mcp=True)
+    try:
+        base = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+        out = capsys.readouterr().out
+        assert f"the task tools: {base}?tools=super_resolution,inpainting,face_restoration,list_models" in out
+        assert f"every endpoint as a tool: {base}\n" in out
+    finally:
+        demo.close()
+
+
+def test_list_models_refuses_an_unknown_task(url):
+    result = asyncio.run(_session(url, lambda s: s.call_tool("list_models", {"task": "bogus"})))
+    assert result.isError and "task must be one of sr, inpaint, face" in result.content[0].text
