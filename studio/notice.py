@@ -7,12 +7,12 @@ there); an offline server (only what is on disk).
 """
 from __future__ import annotations
 
-from resshift.catalog import PREFERENCE, availability, download_bytes, parameter_count
+from resshift.catalog import PREFERENCE, availability, download_bytes, files_availability, parameter_count
 from resshift.manager import ModelManager
 from resshift.prefetch import Prefetch
 
-# measured on a 2-core AMD EPYC CPU, official architecture, float32 (benchmarks/RESULTS.md)
-CPU_TIME = "about 4 s for a 64×64 input and over a minute for 256×256 on a 2-core CPU"
+# measured on 2-core AMD EPYC and Intel Xeon CPUs, official architecture, float32 (benchmarks/RESULTS.md)
+CPU_TIME = "on a 2-core CPU, about 4 s for a 64×64 input and over a minute for 256×256"
 
 
 def _officials(manager: ModelManager) -> list[str]:
@@ -20,7 +20,18 @@ def _officials(manager: ModelManager) -> list[str]:
 
 
 def _lites(manager: ModelManager) -> list[str]:
-    return [PREFERENCE[t][1] for t in PREFERENCE if PREFERENCE[t][1] in manager.specs]
+    """The bundled models (the tasks' lite models first, then the others, e.g. lite-sr-bicubic)."""
+    bundled = [n for n in manager.specs if availability(manager, n) == "bundled"]
+    first = [PREFERENCE[t][1] for t in PREFERENCE if PREFERENCE[t][1] in bundled]
+    return first + [n for n in bundled if n not in first]
+
+
+def _files(manager: ModelManager, names: list[str]) -> str:
+    """The weight files of ``names`` that are not on this machine, each once."""
+    files = dict.fromkeys(f.filename for n in names for f in manager.spec(n).weight_files
+                          if availability(manager, n) != "loaded" and
+                          files_availability(manager, [f]) not in ("local", "bundled", "cached"))
+    return ", ".join(files)
 
 
 def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
@@ -50,8 +61,9 @@ def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
         return ""
     wanted = ", ".join(f"{n} ({sizes[n] / 1e9:.1f} GB)" for n in needed)
     if not manager.allow_download:
-        return (lite_words + f" ResShift's real quality comes from the official models ({wanted}), which this "
-                "server is offline for: put their weight files in its weights folder (--weights-dir) to use them.")
-    where = f"; on this CPU, {CPU_TIME}" if manager.device.type == "cpu" else ""
+        return (lite_words + f" ResShift's real quality comes from the official models {wanted}. This server "
+                f"does not download: to use them, put their weight files ({_files(manager, needed)}) in its "
+                "weights folder (--weights-dir).")
+    where = f"; {CPU_TIME}" if manager.device.type == "cpu" else ""
     return (lite_words + f" ResShift's real quality comes from the official models: pick {wanted} in a "
             f"tab's model list (downloaded on first use{where}).")

@@ -457,9 +457,11 @@ def test_the_page_says_what_the_bundled_models_are(tmp_path, monkeypatch):
     monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path))
     online = notice(ModelManager(device="cpu", allow_download=True))
     assert "small preview models" in online and "realsr-v3 (0.7 GB)" in online
-    assert "on this CPU, about 4 s for a 64×64 input" in online
+    assert "on a 2-core CPU, about 4 s for a 64×64 input" in online and "lite-sr-bicubic" in online
     offline = notice(ModelManager(device="cpu", allow_download=False))
-    assert "small preview models" in offline and "offline" in offline and "downloaded on first use" not in offline
+    assert "small preview models" in offline and "downloaded on first use" not in offline
+    assert "This server does not download: to use them, put their weight files (resshift_realsrx4_s4_v3.pth, " \
+           "autoencoder_vq_f4.pth, resshift_inpainting_imagenet_s4.pth, " in offline
 
 
 def test_clicking_a_result_never_puts_one_image_on_both_sides():
