@@ -59,8 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m resshift", description="ResShift image restoration",
         usage="%(prog)s {sr,inpaint,face} INPUT -o OUTPUT [options]\n       %(prog)s --list-models")
-    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"])
-    p.add_argument("input", nargs="?", type=Path, help="an image file or a folder of images")
+    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"],
+                   help="sr: super-resolution; inpaint: fill the --mask area; face: restore the faces of "
+                        "a photo (or --aligned 512x512 faces)")
+    p.add_argument("input", nargs="?", type=Path, help="an image or video file, or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (required)")
     p.add_argument("--mask", type=Path, help="inpainting mask file, or a folder of masks named like the "
                    "inputs (NAME.png or NAME_mask.png; may be the input folder itself)")
@@ -69,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"random seed (default {DEFAULT_SEED}, as the studio's)")
     p.add_argument("--spacing", choices=SPACINGS, help="timestep respacing (default: the model's, trailing)")
-    p.add_argument("--model", default="auto", help="model name (see --list-models); auto = best available")
+    p.add_argument("--model", default="auto",
+                   help="model name (see --list-models); default auto: the best model of the task that can "
+                        "run here: on CUDA the official one (downloaded unless --offline), on a CPU the "
+                        "bundled lite one")
     p.add_argument("--model-spec", type=Path, help="JSON ModelSpec of a custom model (its weight files "
                    "are looked up like any other: --weights-dir, or explicit --unet-weights)")
     p.add_argument("--unet-weights", type=Path, help="explicit Swin-UNet weight file")
@@ -92,14 +97,17 @@ def _parser() -> argparse.ArgumentParser:
                         "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
     p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
-    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
+    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none",
+                   help="pull the result's colours towards the input's: wavelet (keep its detail, take the "
+                        "input's low frequencies) or adain (match each channel's mean and spread); default none")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help='run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port or auto); one model '
                         'replica per GPU, else CPU replicas; existing outputs are kept (pip install "ray[data]")')
     p.add_argument("--ray-actors", type=int, metavar="N", help="--ray: model replicas (default: one per GPU, "
                    "else one per node, each with an equal share of the CPUs)")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars or INFO lines on stderr (warnings, errors and skipped files still show)")
     cli_video.add_arguments(p)
     return p
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.cli import main
+from resshift.cli import _parser, main
 
 from .helpers import DATA, ROOT, run_cli, write_tiny_model
 
@@ -100,6 +100,16 @@ def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path,
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "error: " in err and message in err, err
     assert "Traceback" not in err
+
+
+def test_every_argument_has_help():
+    parser = _parser()
+    assert [a.dest for a in parser._actions if not a.help] == []
+    helps = {a.dest: a.help for a in parser._actions}
+    assert "default auto: the best model of the task that can run here" in helps["model"]
+    assert helps["task"].startswith("sr: super-resolution") and "wavelet" in helps["color_fix"]
+    assert "no progress bars" in helps["quiet"]
+    assert "--color-fix" in parser.format_help()
 
 
 def test_cli_module_runs_as_script(tmp_path):
