@@ -2,8 +2,8 @@
 
 INPUT is an image file or a folder of images; OUT is a file (single input) or a folder. Bad input
 files are reported and skipped; the rest are processed. A video INPUT is restored frame by frame
-into an MP4 (``cli_video.py``). Exit status: 0 all done, 1 some failed,
-2 usage or model errors.
+into an MP4 (``cli_video.py``). stdout carries one JSON line per result (``cli_lines.py``);
+everything else goes to stderr. Exit status: 0 all done, 1 some failed, 2 usage or model errors.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from PIL import Image
 
 from . import cli_video
 from .catalog import all_models, availability, default_model_for
+from .cli_lines import result_line, skipped_line
 from .diffusion.schedule import SPACINGS
 from .errors import InvalidRequest, is_out_of_memory
 from .files import folder_inputs, mask_for, output_names
@@ -245,17 +246,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                              **({"helpers": manager} if args.task == "face" else {}))
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.ascontiguousarray(result.image)).save(out)
-            tqdm.write(f"{inp.name} -> {out} " + json.dumps(result.facts()), file=sys.stdout)
+            tqdm.write(result_line(inp, out, result.facts()), file=sys.stdout)
         except (InvalidRequest, OSError) as exc:
             failures += 1
-            tqdm.write(f"skipped {inp.name}: {exc}", file=sys.stdout)
+            tqdm.write(skipped_line(inp.name, str(exc)), file=sys.stderr)
         except (MemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
                 raise
             failures += 1
             log.warning("out of memory on %s: %s", inp.name, exc)
             _free_cuda_cache()
-            tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels", file=sys.stdout)
+            tqdm.write(skipped_line(inp.name, "out of memory; try a smaller --tile or --max-pixels"), file=sys.stderr)
     bar.close()
     if failures:
         print(f"{failures} of {len(plan.inputs)} inputs failed", file=sys.stderr)

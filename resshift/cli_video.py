@@ -1,19 +1,19 @@
 """The command line's video branch: ``python -m resshift sr clip.mp4 -o clip_x4.mp4`` (and ``face``).
 
 ``cli.py`` adds these flags to its parser (:func:`add_arguments`) and hands a video input here
-(:func:`is_video`, :func:`run`) once the model is loaded. A video is refused from its headers (no
-video stream, an unknown codec, too long, frames too large or too small, truncated) with one
-``skipped NAME: sentence`` line and exit status 1, as a bad image is; a run shows a progress bar
-per frame.
+(:func:`is_video`, :func:`run`) once the model is loaded. A video is refused from its headers (no video stream, an unknown codec,
+too long, frames too large or too small, truncated) with one ``skipped NAME: sentence`` line on
+stderr and exit status 1, as a bad image is; a run shows a progress bar per frame and prints its
+result as one JSON line on stdout (``cli_lines.py``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
+from .cli_lines import result_line, skipped_line
 from .errors import InvalidRequest, is_out_of_memory
 from .image_io import parse_pixels
 from .pipelines.video import NOISES, VideoLimits, VideoOptions, restore_video
@@ -120,16 +120,16 @@ def run(args: argparse.Namespace, model, options, photo, manager) -> int:
         result = restore_video(model, source, target, options, video, photo=photo, limits=limits,
                                helpers=manager, on_frame=on_frame, callback=on_step)
     except (InvalidRequest, OSError) as exc:
-        print(f"skipped {source.name}: {exc}")
+        tqdm.write(skipped_line(source.name, str(exc)), file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:
         if not is_out_of_memory(exc):
             raise
         log.warning("out of memory on %s: %s", source.name, exc)
-        print(f"skipped {source.name}: out of memory; try a smaller --batch-size or --tile")
+        tqdm.write(skipped_line(source.name, "out of memory; try a smaller --batch-size or --tile"), file=sys.stderr)
         return 1
     finally:
         for bar in bars:
             bar.close()
-    print(f"{source.name} -> {target} " + json.dumps(result.facts()))
+    print(result_line(source, target, result.facts()))
     return 0

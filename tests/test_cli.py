@@ -1,4 +1,5 @@
 """The command line end to end, on real image files, with tiny randomly initialised models."""
+import json
 import subprocess
 import sys
 
@@ -24,7 +25,12 @@ def test_cli_sr_folder_with_a_bad_file(tmp_path):
     res = run_cli("sr", str(inputs), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
                "--offline", "--seed", "7", "--steps", "2", "--device", "cpu", "-q")
     assert res.returncode == 1, res.stderr  # one input failed, the others were processed
-    assert "broken.png" in res.stdout + res.stderr and "not an image" in res.stdout + res.stderr
+    # stdout: one JSON object per result, nothing else; the failure is a sentence on stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert sorted((r["input"], r["output"]) for r in lines) == [
+        (str(inputs / "a.png"), str(out / "a.png")), (str(inputs / "b.jpg"), str(out / "b.png"))]
+    assert all(r["model"] == "tiny-sr" and r["seed"] == 7 and r["steps"] == 2 for r in lines)
+    assert "skipped broken.png: " in res.stderr and "not an image" in res.stderr
     a = np.asarray(Image.open(out / "a.png"))
     b = np.asarray(Image.open(out / "b.png"))
     assert a.shape == (96, 160, 3) and b.shape == (80, 80, 3)
