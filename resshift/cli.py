@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from . import cli_video
 from .catalog import all_models, availability, default_model_for
@@ -121,6 +121,25 @@ def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
     return [output / n for n in output_names([p.name for p in inputs])]
 
 
+def _image_suffixes() -> frozenset[str]:
+    """The suffixes Pillow writes images as (lower case, with the dot): its registered extensions
+    whose format has a save handler, less the stub formats that need an outside one (HDF5, BUFR, ...)."""
+    Image.init()
+
+    def stub(fmt: str) -> bool:
+        factory = Image.OPEN.get(fmt, (None,))[0]
+        return isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
+
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE and not stub(fmt))
+
+
+def _check_image_output(output: Path) -> None:
+    """ValueError unless Pillow can write an image named ``output``."""
+    if output.suffix.lower() not in _image_suffixes():
+        raise ValueError(f"cannot write an image as {output.name}: {output.suffix} is not an image format "
+                         f"Pillow writes; name the output e.g. {output.stem}.png (or .jpg, .webp, .tif)")
+
+
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
     """The catalogue, plus (or with its entry of the same name replaced by) a --model-spec JSON."""
     specs = list(all_models())
@@ -174,6 +193,10 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         if many and args.output.exists() and not args.output.is_dir():
             raise ValueError(f"{args.output} is a file; a folder of inputs needs an output folder")
         outputs = _output_paths(inputs, args.output, many)
+        if not many and cli_video.is_video(inputs[0]):
+            outputs = [cli_video.target_for(inputs[0], args.output)]  # an MP4
+        elif not many:
+            _check_image_output(outputs[0])
         manager = ModelManager(specs, device=device, weights_dir=args.weights_dir,
                                allow_download=not args.offline, max_loaded=4, mirror=args.weights_mirror)
         name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
@@ -230,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)
         return 2
     if not plan.many and cli_video.is_video(plan.inputs[0]):  # a video: frames restored into an MP4
-        return cli_video.run(args, model, plan.options, plan.photo, manager)
+        return cli_video.run(args, plan.outputs[0], model, plan.options, plan.photo, manager)
     if plan.many:
         args.output.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm

@@ -1,7 +1,8 @@
 """The command line's video branch: ``python -m resshift sr clip.mp4 -o clip_x4.mp4`` (and ``face``).
 
-``cli.py`` adds these flags to its parser (:func:`add_arguments`) and hands a video input here
-(:func:`is_video`, :func:`run`) once the model is loaded. A video is refused from its headers (no video stream, an unknown codec,
+``cli.py`` adds these flags to its parser (:func:`add_arguments`), names the output while it checks
+the arguments (:func:`target_for`) and hands a video input here (:func:`is_video`, :func:`run`)
+once the model is loaded. A video is refused from its headers (no video stream, an unknown codec,
 too long, frames too large or too small, truncated) with one ``skipped NAME: sentence`` line on
 stderr and exit status 1, as a bad image is; a run shows a progress bar per frame and prints its
 result as one JSON line on stdout (``cli_lines.py``).
@@ -89,16 +90,11 @@ def target_for(source: Path, output: Path) -> Path:
     return output
 
 
-def run(args: argparse.Namespace, model, options, photo, manager) -> int:
-    """Restore the video ``args.input`` to ``args.output``: 0 done, 1 refused or failed, 2 usage."""
+def run(args: argparse.Namespace, target: Path, model, options, photo, manager) -> int:
+    """Restore the video ``args.input`` to ``target`` (:func:`target_for`): 0 done, 1 refused or failed."""
     from tqdm import tqdm
 
     source = Path(args.input)
-    try:
-        target = target_for(source, Path(args.output))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     video = VideoOptions(noise=args.noise, batch_size=args.batch_size, crf=args.crf)
     limits = VideoLimits(max_seconds=args.max_video_seconds, max_pixels=args.max_frame_pixels)
     bars: list = []  # the progress bar, made once the file is accepted (its frame count known)

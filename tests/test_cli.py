@@ -92,6 +92,10 @@ def test_cli_lists_models_without_a_task():
     (["inpaint", str(REAL), "-o", "x.png"], "inpainting needs --mask"),
     (["inpaint", str(REAL), "-o", "x.png", "--mask", "missing.png"], "--mask missing.png does not exist"),
     (["sr", str(DATA / "images"), "-o", str(REAL)], "is a file; a folder of inputs needs an output folder"),
+    (["sr", str(REAL), "-o", "x.xyz"],
+     "cannot write an image as x.xyz: .xyz is not an image format Pillow writes; name the output e.g. x.png"),
+    (["sr", str(REAL), "-o", "x.mp4"], "cannot write an image as x.mp4"),
+    (["sr", str(REAL), "-o", "x.h5"], "cannot write an image as x.h5"),  # Pillow's stub: no writer installed
 ])
 def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path, monkeypatch):
     """Wrong arguments are one 'error:' line and exit status 2, found before any weights load (an
@@ -106,6 +110,21 @@ def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path,
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "error: " in err and message in err, err
     assert "Traceback" not in err
+
+
+def test_cli_writes_any_suffix_pillow_writes(tmp_path):
+    """An output named .WEBP (upper case) or .tif is accepted, written in that format, and reported
+    as one JSON line with the paths as given."""
+    spec, wdir = write_tiny_model(tmp_path, "sr")
+    Image.open(REAL).crop((0, 0, 24, 16)).save(tmp_path / "in.png")
+    for name, fmt in (("o.WEBP", "WEBP"), ("o.tif", "TIFF")):
+        res = run_cli("sr", str(tmp_path / "in.png"), "-o", str(tmp_path / name), "--model-spec", str(spec),
+                      "--weights-dir", str(wdir), "--offline", "--steps", "1", "-q")
+        assert res.returncode == 0, res.stderr
+        assert Image.open(tmp_path / name).format == fmt
+        facts = json.loads(res.stdout)
+        assert (facts["input"], facts["output"], facts["size"]) == (str(tmp_path / "in.png"), str(tmp_path / name),
+                                                                    "96x64")
 
 
 def test_every_argument_has_help():

@@ -106,9 +106,15 @@ def test_video_usage_errors_exit_2(tmp_path, capsys, extra, message):
     assert exit_.value.code == 2 and message in err, err
 
 
-def test_a_video_is_written_as_mp4_only(tiny, tmp_path, capsys):
+def test_a_video_is_written_as_mp4_only(tiny, tmp_path, capsys, monkeypatch):
+    """A usage error, found before the model loads."""
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the usage error")
+
+    monkeypatch.setattr("resshift.manager.ModelManager.get", no_loading)
     src = make_clip(tmp_path / "clip.mp4", n=2, width=16, height=16, audio=None)
-    code = main(["sr", str(src), "-o", str(tmp_path / "clip.png"), *_model_args(tiny, "sr")])
-    assert code == 2 and "error: a video is written as MP4: name the output clip.mp4, not clip.png" in \
+    with pytest.raises(SystemExit) as exit_:
+        main(["sr", str(src), "-o", str(tmp_path / "clip.png"), *_model_args(tiny, "sr")])
+    assert exit_.value.code == 2 and "error: a video is written as MP4: name the output clip.mp4, not clip.png" in \
         capsys.readouterr().err
     assert not (tmp_path / "clip.png").exists()
