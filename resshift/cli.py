@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ from .pipelines.dispatch import restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device
-from .weights.registry import ModelSpec
+from .weights import ENV_WEIGHTS_DIR, default_cache_dir, weight_status
+from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
 
@@ -140,6 +142,30 @@ def _check_image_output(output: Path) -> None:
                          f"Pillow writes; name the output e.g. {output.stem}.png (or .jpg, .webp, .tif)")
 
 
+def _check_weights_offline(manager: ModelManager, name: str, files: Sequence[WeightFile]) -> None:
+    """With downloads off, a model whose weight ``files`` (those looked up, not given by path) are
+    not on disk is a usage error, said in the command line's words: ValueError naming the files,
+    their URLs, where they were looked for and the flags that matter."""
+    if manager.allow_download:
+        return
+    absent = [f for f in files if weight_status(f, weights_dir=manager.weights_dir) == "downloadable"]
+    if not absent:
+        return
+    folders = [str(d) for d in (manager.weights_dir or _env_weights_dir(), default_cache_dir()) if d]
+    what = ", ".join(f"{f.filename} ({f.url})" for f in absent)
+    its, it = ("its weight file", "it") if len(absent) == 1 else ("its weight files", "them")
+    raise ValueError(
+        f"cannot load model {name!r}: {its} {what} {'is' if len(absent) == 1 else 'are'} not on disk "
+        f"(looked in {' and '.join(folders)}) and --offline (or RESSHIFT_OFFLINE=1) turns downloads off: "
+        f"download {it} into a folder and name it with --weights-dir (or RESSHIFT_WEIGHTS_DIR), "
+        f"or run without --offline")
+
+
+def _env_weights_dir() -> Path | None:
+    value = os.environ.get(ENV_WEIGHTS_DIR)
+    return Path(value).expanduser() if value else None
+
+
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
     """The catalogue, plus (or with its entry of the same name replaced by) a --model-spec JSON."""
     specs = list(all_models())
@@ -205,6 +231,8 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         spec = manager.spec(name)
         check_task(spec, args.task)
         options = options.resolve(spec)
+        given = ((spec.unet_weights, args.unet_weights), (spec.first_stage_weights, args.first_stage_weights))
+        _check_weights_offline(manager, spec.name, [f for f, path in given if f is not None and path is None])
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         parser.error(str(exc))
     return _Plan(manager, spec, options, photo, inputs, outputs, many)

@@ -56,11 +56,19 @@ def test_cli_inpaint_keeps_known_pixels(tmp_path):
 
 
 def test_cli_reports_missing_weights_offline(tmp_path):
+    """In the command line's words (the flags the user typed, --weights-dir), both files named,
+    found while the arguments are checked (argparse's usage line comes with it)."""
     spec, _ = write_tiny_model(tmp_path, "sr")
     res = run_cli("sr", str(REAL), "-o", str(tmp_path / "o.png"), "--model-spec", str(spec),
                "--weights-dir", str(tmp_path / "empty"), "--offline")
     assert res.returncode == 2
     assert "tiny-sr-unet.safetensors" in res.stderr and "Traceback" not in res.stderr
+    error = [line for line in res.stderr.splitlines() if "error: " in line]
+    assert len(error) == 1 and res.stderr.startswith("usage: "), res.stderr
+    assert "error: cannot load model 'tiny-sr': its weight files tiny-sr-unet.safetensors" in error[0]
+    assert "tiny-sr-vq.safetensors" in error[0] and f"looked in {tmp_path / 'empty'} and " in error[0]
+    assert "--offline (or RESSHIFT_OFFLINE=1) turns downloads off" in error[0] and "--weights-dir" in error[0]
+    assert "allow_download" not in res.stderr and not (tmp_path / "o.png").exists()
 
 
 def test_cli_lists_models():
