@@ -2,24 +2,26 @@
 
 INPUT is an image file or a folder of images; OUT is a file (single input) or a folder. Bad input
 files are reported and skipped; the rest are processed. A video INPUT is restored frame by frame
-into an MP4 (``cli_video.py``). Exit status: 0 all done, 1 some failed,
-2 usage or model errors.
+into an MP4 (``cli_video.py``). stdout carries one JSON line per result (``cli_lines.py``);
+everything else goes to stderr. Exit status: 0 all done, 1 some failed, 2 usage or model errors.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from . import cli_video
 from .catalog import all_models, availability, default_model_for
+from .cli_lines import result_line, skipped_line
 from .diffusion.schedule import SPACINGS
 from .errors import InvalidRequest, is_out_of_memory
 from .files import folder_inputs, mask_for, output_names
@@ -31,7 +33,8 @@ from .pipelines.dispatch import restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device
-from .weights.registry import ModelSpec
+from .weights import ENV_WEIGHTS_DIR, default_cache_dir, weight_status
+from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
 
@@ -59,8 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m resshift", description="ResShift image restoration",
         usage="%(prog)s {sr,inpaint,face} INPUT -o OUTPUT [options]\n       %(prog)s --list-models")
-    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"])
-    p.add_argument("input", nargs="?", type=Path, help="an image file or a folder of images")
+    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"],
+                   help="sr: super-resolution; inpaint: fill the --mask area; face: restore the faces of "
+                        "a photo (or --aligned 512x512 faces)")
+    p.add_argument("input", nargs="?", type=Path, help="an image or video file, or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (required)")
     p.add_argument("--mask", type=Path, help="inpainting mask file, or a folder of masks named like the "
                    "inputs (NAME.png or NAME_mask.png; may be the input folder itself)")
@@ -69,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"random seed (default {DEFAULT_SEED}, as the studio's)")
     p.add_argument("--spacing", choices=SPACINGS, help="timestep respacing (default: the model's, trailing)")
-    p.add_argument("--model", default="auto", help="model name (see --list-models); auto = best available")
+    p.add_argument("--model", default="auto",
+                   help="model name (see --list-models); default auto: the best model of the task that can "
+                        "run here: on CUDA the official one (downloaded unless --offline), on a CPU the "
+                        "bundled lite one")
     p.add_argument("--model-spec", type=Path, help="JSON ModelSpec of a custom model (its weight files "
                    "are looked up like any other: --weights-dir, or explicit --unet-weights)")
     p.add_argument("--unet-weights", type=Path, help="explicit Swin-UNet weight file")
@@ -92,14 +100,17 @@ def _parser() -> argparse.ArgumentParser:
                         "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
     p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
-    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none")
+    p.add_argument("--color-fix", choices=COLOR_FIXES, default="none",
+                   help="pull the result's colours towards the input's: wavelet (keep its detail, take the "
+                        "input's low frequencies) or adain (match each channel's mean and spread); default none")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help='run on Ray Data: a local Ray, or the cluster at ADDRESS (host:port or auto); one model '
                         'replica per GPU, else CPU replicas; existing outputs are kept (pip install "ray[data]")')
     p.add_argument("--ray-actors", type=int, metavar="N", help="--ray: model replicas (default: one per GPU, "
                    "else one per node, each with an equal share of the CPUs)")
     p.add_argument("--list-models", action="store_true", help="print the models and exit")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars or INFO lines on stderr (warnings, errors and skipped files still show)")
     cli_video.add_arguments(p)
     return p
 
@@ -110,6 +121,49 @@ def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
     if not many and output.suffix and not output.is_dir():
         return [output]
     return [output / n for n in output_names([p.name for p in inputs])]
+
+
+def _image_suffixes() -> frozenset[str]:
+    """The suffixes Pillow writes images as (lower case, with the dot): its registered extensions
+    whose format has a save handler, less the stub formats that need an outside one (HDF5, BUFR, ...)."""
+    Image.init()
+
+    def stub(fmt: str) -> bool:
+        factory = Image.OPEN.get(fmt, (None,))[0]
+        return isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
+
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE and not stub(fmt))
+
+
+def _check_image_output(output: Path) -> None:
+    """ValueError unless Pillow can write an image named ``output``."""
+    if output.suffix.lower() not in _image_suffixes():
+        raise ValueError(f"cannot write an image as {output.name}: {output.suffix} is not an image format "
+                         f"Pillow writes; name the output e.g. {output.stem}.png (or .jpg, .webp, .tif)")
+
+
+def _check_weights_offline(manager: ModelManager, name: str, files: Sequence[WeightFile]) -> None:
+    """With downloads off, a model whose weight ``files`` (those looked up, not given by path) are
+    not on disk is a usage error, said in the command line's words: ValueError naming the files,
+    their URLs, where they were looked for and the flags that matter."""
+    if manager.allow_download:
+        return
+    absent = [f for f in files if weight_status(f, weights_dir=manager.weights_dir) == "downloadable"]
+    if not absent:
+        return
+    folders = [str(d) for d in (manager.weights_dir or _env_weights_dir(), default_cache_dir()) if d]
+    what = ", ".join(f"{f.filename} ({f.url})" for f in absent)
+    its, it = ("its weight file", "it") if len(absent) == 1 else ("its weight files", "them")
+    raise ValueError(
+        f"cannot load model {name!r}: {its} {what} {'is' if len(absent) == 1 else 'are'} not on disk "
+        f"(looked in {' and '.join(folders)}) and --offline (or RESSHIFT_OFFLINE=1) turns downloads off: "
+        f"download {it} into a folder and name it with --weights-dir (or RESSHIFT_WEIGHTS_DIR), "
+        f"or run without --offline")
+
+
+def _env_weights_dir() -> Path | None:
+    value = os.environ.get(ENV_WEIGHTS_DIR)
+    return Path(value).expanduser() if value else None
 
 
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
@@ -165,6 +219,10 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         if many and args.output.exists() and not args.output.is_dir():
             raise ValueError(f"{args.output} is a file; a folder of inputs needs an output folder")
         outputs = _output_paths(inputs, args.output, many)
+        if not many and cli_video.is_video(inputs[0]):
+            outputs = [cli_video.target_for(inputs[0], args.output)]  # an MP4
+        elif not many:
+            _check_image_output(outputs[0])
         manager = ModelManager(specs, device=device, weights_dir=args.weights_dir,
                                allow_download=not args.offline, max_loaded=4, mirror=args.weights_mirror)
         name = specs[-1].name if args.model_spec and args.model == "auto" else args.model
@@ -173,6 +231,8 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         spec = manager.spec(name)
         check_task(spec, args.task)
         options = options.resolve(spec)
+        given = ((spec.unet_weights, args.unet_weights), (spec.first_stage_weights, args.first_stage_weights))
+        _check_weights_offline(manager, spec.name, [f for f, path in given if f is not None and path is None])
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         parser.error(str(exc))
     return _Plan(manager, spec, options, photo, inputs, outputs, many)
@@ -221,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)
         return 2
     if not plan.many and cli_video.is_video(plan.inputs[0]):  # a video: frames restored into an MP4
-        return cli_video.run(args, model, plan.options, plan.photo, manager)
+        return cli_video.run(args, plan.outputs[0], model, plan.options, plan.photo, manager)
     if plan.many:
         args.output.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
@@ -237,17 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                              **({"helpers": manager} if args.task == "face" else {}))
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.ascontiguousarray(result.image)).save(out)
-            tqdm.write(f"{inp.name} -> {out} " + json.dumps(result.facts()), file=sys.stdout)
+            tqdm.write(result_line(inp, out, result.facts()), file=sys.stdout)
         except (InvalidRequest, OSError) as exc:
             failures += 1
-            tqdm.write(f"skipped {inp.name}: {exc}", file=sys.stdout)
+            tqdm.write(skipped_line(inp.name, str(exc)), file=sys.stderr)
         except (MemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
                 raise
             failures += 1
             log.warning("out of memory on %s: %s", inp.name, exc)
             _free_cuda_cache()
-            tqdm.write(f"skipped {inp.name}: out of memory; try a smaller --tile or --max-pixels", file=sys.stdout)
+            tqdm.write(skipped_line(inp.name, "out of memory; try a smaller --tile or --max-pixels"), file=sys.stderr)
     bar.close()
     if failures:
         print(f"{failures} of {len(plan.inputs)} inputs failed", file=sys.stderr)

@@ -1,19 +1,20 @@
 """The command line's video branch: ``python -m resshift sr clip.mp4 -o clip_x4.mp4`` (and ``face``).
 
-``cli.py`` adds these flags to its parser (:func:`add_arguments`) and hands a video input here
-(:func:`is_video`, :func:`run`) once the model is loaded. A video is refused from its headers (no
-video stream, an unknown codec, too long, frames too large or too small, truncated) with one
-``skipped NAME: sentence`` line and exit status 1, as a bad image is; a run shows a progress bar
-per frame.
+``cli.py`` adds these flags to its parser (:func:`add_arguments`), names the output while it checks
+the arguments (:func:`target_for`) and hands a video input here (:func:`is_video`, :func:`run`)
+once the model is loaded. A video is refused from its headers (no video stream, an unknown codec,
+too long, frames too large or too small, truncated) with one ``skipped NAME: sentence`` line on
+stderr and exit status 1, as a bad image is; a run shows a progress bar per frame and prints its
+result as one JSON line on stdout (``cli_lines.py``).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
+from .cli_lines import result_line, skipped_line
 from .errors import InvalidRequest, is_out_of_memory
 from .image_io import parse_pixels
 from .pipelines.video import NOISES, VideoLimits, VideoOptions, restore_video
@@ -89,16 +90,11 @@ def target_for(source: Path, output: Path) -> Path:
     return output
 
 
-def run(args: argparse.Namespace, model, options, photo, manager) -> int:
-    """Restore the video ``args.input`` to ``args.output``: 0 done, 1 refused or failed, 2 usage."""
+def run(args: argparse.Namespace, target: Path, model, options, photo, manager) -> int:
+    """Restore the video ``args.input`` to ``target`` (:func:`target_for`): 0 done, 1 refused or failed."""
     from tqdm import tqdm
 
     source = Path(args.input)
-    try:
-        target = target_for(source, Path(args.output))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     video = VideoOptions(noise=args.noise, batch_size=args.batch_size, crf=args.crf)
     limits = VideoLimits(max_seconds=args.max_video_seconds, max_pixels=args.max_frame_pixels)
     bars: list = []  # the progress bar, made once the file is accepted (its frame count known)
@@ -120,16 +116,16 @@ def run(args: argparse.Namespace, model, options, photo, manager) -> int:
         result = restore_video(model, source, target, options, video, photo=photo, limits=limits,
                                helpers=manager, on_frame=on_frame, callback=on_step)
     except (InvalidRequest, OSError) as exc:
-        print(f"skipped {source.name}: {exc}")
+        tqdm.write(skipped_line(source.name, str(exc)), file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:
         if not is_out_of_memory(exc):
             raise
         log.warning("out of memory on %s: %s", source.name, exc)
-        print(f"skipped {source.name}: out of memory; try a smaller --batch-size or --tile")
+        tqdm.write(skipped_line(source.name, "out of memory; try a smaller --batch-size or --tile"), file=sys.stderr)
         return 1
     finally:
         for bar in bars:
             bar.close()
-    print(f"{source.name} -> {target} " + json.dumps(result.facts()))
+    print(result_line(source, target, result.facts()))
     return 0

@@ -15,9 +15,10 @@ actor per machine, the default, has all of them, as the CLI does.
 Without an address a local Ray is started (all this machine's CPUs); with one (``host:6379`` or
 ``auto``) the driver joins that cluster, whose nodes must have the project installed and see the
 input and output folders at the same paths (a shared file system). Outputs that already exist are
-not redone, so a rerun finishes what an interrupted run left. Failures are listed at the end as the
-CLI lists them (``skipped NAME: reason``), with the same exit status (0 all done, 1 some failed,
-2 usage or model errors).
+not redone, so a rerun finishes what an interrupted run left. Each result is printed as the CLI
+prints it (one JSON line on stdout, ``cli_lines.result_line``); failures are listed at the end on
+stderr as the CLI words them (``skipped NAME: reason``), with the same exit status (0 all done, 1
+some failed, 2 usage or model errors).
 
 Ray is imported only here; it is an optional dependency (``pip install "ray[data]"``).
 """
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .cli_lines import result_line, skipped_line
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +249,7 @@ def run_on_ray(plan, args) -> int:
         if status is not None:
             return status
     for name, reason in sorted(failures):
-        print(f"skipped {name}: {reason}")
+        print(skipped_line(name, reason), file=sys.stderr)
     if failures:
         print(f"{len(failures)} of {len(plan.inputs)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
@@ -262,6 +265,7 @@ def _run_rows(plan, args, rows: list[dict], failures: list[tuple[str, str]]) -> 
     import ray
     from tqdm import tqdm
 
+    named = {str(inp.resolve()): (inp, out) for inp, out in zip(plan.inputs, plan.outputs)}  # as the CLI names them
     try:
         init_seconds = _start_ray(args.ray, args.quiet)
     except Exception as exc:  # noqa: BLE001 - Ray's own errors, shown in one line
@@ -295,14 +299,15 @@ def _run_rows(plan, args, rows: list[dict], failures: list[tuple[str, str]]) -> 
         first_done = None
         for row in ds.iter_rows():
             loads[int(row["pid"])] = float(row["load_seconds"])
-            name = Path(row["input"]).name
+            inp, out = named[str(row["input"])]
+            name = inp.name
             if row["status"] == "load-error":
                 bar.close()
                 print(f"error: {row['text']}", file=sys.stderr)
                 return 2
             if row["status"] == "done":
                 first_done = first_done or time.perf_counter() - started
-                tqdm.write(f"{name} -> {row['output']} {row['text']}", file=sys.stdout)
+                tqdm.write(result_line(inp, out, json.loads(str(row["text"]))), file=sys.stdout)
             else:
                 failures.append((name, str(row["text"])))
             bar.update(1)

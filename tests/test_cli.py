@@ -1,4 +1,5 @@
 """The command line end to end, on real image files, with tiny randomly initialised models."""
+import json
 import subprocess
 import sys
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.cli import main
+from resshift.cli import _parser, main
 
 from .helpers import DATA, ROOT, run_cli, write_tiny_model
 
@@ -24,7 +25,12 @@ def test_cli_sr_folder_with_a_bad_file(tmp_path):
     res = run_cli("sr", str(inputs), "-o", str(out), "--model-spec", str(spec), "--weights-dir", str(wdir),
                "--offline", "--seed", "7", "--steps", "2", "--device", "cpu", "-q")
     assert res.returncode == 1, res.stderr  # one input failed, the others were processed
-    assert "broken.png" in res.stdout + res.stderr and "not an image" in res.stdout + res.stderr
+    # stdout: one JSON object per result, nothing else; the failure is a sentence on stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert sorted((r["input"], r["output"]) for r in lines) == [
+        (str(inputs / "a.png"), str(out / "a.png")), (str(inputs / "b.jpg"), str(out / "b.png"))]
+    assert all(r["model"] == "tiny-sr" and r["seed"] == 7 and r["steps"] == 2 for r in lines)
+    assert "skipped broken.png: " in res.stderr and "not an image" in res.stderr
     a = np.asarray(Image.open(out / "a.png"))
     b = np.asarray(Image.open(out / "b.png"))
     assert a.shape == (96, 160, 3) and b.shape == (80, 80, 3)
@@ -50,11 +56,19 @@ def test_cli_inpaint_keeps_known_pixels(tmp_path):
 
 
 def test_cli_reports_missing_weights_offline(tmp_path):
+    """In the command line's words (the flags the user typed, --weights-dir), both files named,
+    found while the arguments are checked (argparse's usage line comes with it)."""
     spec, _ = write_tiny_model(tmp_path, "sr")
     res = run_cli("sr", str(REAL), "-o", str(tmp_path / "o.png"), "--model-spec", str(spec),
                "--weights-dir", str(tmp_path / "empty"), "--offline")
     assert res.returncode == 2
     assert "tiny-sr-unet.safetensors" in res.stderr and "Traceback" not in res.stderr
+    error = [line for line in res.stderr.splitlines() if "error: " in line]
+    assert len(error) == 1 and res.stderr.startswith("usage: "), res.stderr
+    assert "error: cannot load model 'tiny-sr': its weight files tiny-sr-unet.safetensors" in error[0]
+    assert "tiny-sr-vq.safetensors" in error[0] and f"looked in {tmp_path / 'empty'} and " in error[0]
+    assert "--offline (or RESSHIFT_OFFLINE=1) turns downloads off" in error[0] and "--weights-dir" in error[0]
+    assert "allow_download" not in res.stderr and not (tmp_path / "o.png").exists()
 
 
 def test_cli_lists_models():
@@ -86,6 +100,10 @@ def test_cli_lists_models_without_a_task():
     (["inpaint", str(REAL), "-o", "x.png"], "inpainting needs --mask"),
     (["inpaint", str(REAL), "-o", "x.png", "--mask", "missing.png"], "--mask missing.png does not exist"),
     (["sr", str(DATA / "images"), "-o", str(REAL)], "is a file; a folder of inputs needs an output folder"),
+    (["sr", str(REAL), "-o", "x.xyz"],
+     "cannot write an image as x.xyz: .xyz is not an image format Pillow writes; name the output e.g. x.png"),
+    (["sr", str(REAL), "-o", "x.mp4"], "cannot write an image as x.mp4"),
+    (["sr", str(REAL), "-o", "x.h5"], "cannot write an image as x.h5"),  # Pillow's stub: no writer installed
 ])
 def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path, monkeypatch):
     """Wrong arguments are one 'error:' line and exit status 2, found before any weights load (an
@@ -100,6 +118,31 @@ def test_cli_usage_errors_exit_2_before_loading(args, message, capsys, tmp_path,
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "error: " in err and message in err, err
     assert "Traceback" not in err
+
+
+def test_cli_writes_any_suffix_pillow_writes(tmp_path):
+    """An output named .WEBP (upper case) or .tif is accepted, written in that format, and reported
+    as one JSON line with the paths as given."""
+    spec, wdir = write_tiny_model(tmp_path, "sr")
+    Image.open(REAL).crop((0, 0, 24, 16)).save(tmp_path / "in.png")
+    for name, fmt in (("o.WEBP", "WEBP"), ("o.tif", "TIFF")):
+        res = run_cli("sr", str(tmp_path / "in.png"), "-o", str(tmp_path / name), "--model-spec", str(spec),
+                      "--weights-dir", str(wdir), "--offline", "--steps", "1", "-q")
+        assert res.returncode == 0, res.stderr
+        assert Image.open(tmp_path / name).format == fmt
+        facts = json.loads(res.stdout)
+        assert (facts["input"], facts["output"], facts["size"]) == (str(tmp_path / "in.png"), str(tmp_path / name),
+                                                                    "96x64")
+
+
+def test_every_argument_has_help():
+    parser = _parser()
+    assert [a.dest for a in parser._actions if not a.help] == []
+    helps = {a.dest: a.help for a in parser._actions}
+    assert "default auto: the best model of the task that can run here" in helps["model"]
+    assert helps["task"].startswith("sr: super-resolution") and "wavelet" in helps["color_fix"]
+    assert "no progress bars" in helps["quiet"]
+    assert "--color-fix" in parser.format_help()
 
 
 def test_cli_module_runs_as_script(tmp_path):

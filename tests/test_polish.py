@@ -1,5 +1,6 @@
 """What a first-time user tripped over in the studio's and the CLI's output: the start-up lines,
 OpenCV's log, the CLI's facts lines."""
+import json
 import os
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def test_cli_facts_are_json_lines_on_stdout_and_the_bar_on_stderr(tmp_path):
     res = run_cli("sr", str(DATA / "images" / "realsr_canon006_crop.png"), "-o", str(tmp_path / "o.png"),
                   "--model-spec", str(spec), "--weights-dir", str(wdir), "--offline", "--steps", "1")
     assert res.returncode == 0, res.stderr
-    out = [line for line in res.stdout.splitlines() if line.strip()]
-    assert len(out) == 1 and out[0].startswith("realsr_canon006_crop.png -> ") and out[0].endswith("}")
-    assert '"seed": 42' in out[0]  # the studio's default seed
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(out) == 1 and out[0]["output"] == str(tmp_path / "o.png")
+    assert out[0]["input"] == str(DATA / "images" / "realsr_canon006_crop.png")
+    assert out[0]["seed"] == 42  # the studio's default seed
     assert "img/s" in res.stderr or "it/s" in res.stderr or "100%" in res.stderr  # the bar

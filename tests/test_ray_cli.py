@@ -3,6 +3,7 @@ and a cluster the command joins) gives the single-process CLI's files, byte for 
 redoes only what is missing; failures are listed as the CLI lists them."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,8 +43,13 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def _skipped(stdout: str) -> list[str]:
-    return sorted(line for line in stdout.splitlines() if line.startswith("skipped "))
+def _skipped(stderr: str) -> list[str]:
+    return sorted(line for line in stderr.splitlines() if line.startswith("skipped "))
+
+
+def _results(stdout: str) -> dict[str, str]:
+    """{input: output} from the JSON lines on stdout (every line is one)."""
+    return {r["input"]: r["output"] for r in map(json.loads, stdout.splitlines())}
 
 
 def test_a_local_ray_with_two_cpu_actors_gives_the_cli_bytes(tmp_path):
@@ -63,7 +69,9 @@ def test_a_local_ray_with_two_cpu_actors_gives_the_cli_bytes(tmp_path):
     assert Image.open(tmp_path / "ray" / "img0.png").size == (160, 128)
     modes = {(tmp_path / d / "img0.png").stat().st_mode for d in ("cli", "ray")}
     assert len(modes) == 1  # written atomically, yet with the permissions of a plain save
-    assert _skipped(on_ray.stdout) == _skipped(single.stdout) == [
+    assert _results(on_ray.stdout) == {str(inputs / n): str(tmp_path / "ray" / n) for n in ray_files}
+    assert _results(single.stdout) == {str(inputs / n): str(tmp_path / "cli" / n) for n in cli_files}
+    assert _skipped(on_ray.stderr) == _skipped(single.stderr) == [
         "skipped broken.png: the file is not an image this server can read (supported: PNG, JPEG, WebP, BMP, "
         "TIFF, GIF)"]
     assert on_ray.stderr.rstrip().endswith("1 of 5 inputs failed")
@@ -98,8 +106,8 @@ def test_joining_a_cluster_inpaints_with_masks_and_a_rerun_redoes_only_what_is_m
     assert "Ray joined in" in on_ray.stderr
     assert _files(tmp_path / "ray") == _files(tmp_path / "cli")
     assert sorted(_files(tmp_path / "ray")) == ["img0.png", "img1.png"]
-    assert _skipped(on_ray.stdout) == _skipped(single.stdout)
-    assert _skipped(on_ray.stdout)[0].startswith("skipped img2.png: no mask for img2.png")
+    assert _skipped(on_ray.stderr) == _skipped(single.stderr)
+    assert _skipped(on_ray.stderr)[0].startswith("skipped img2.png: no mask for img2.png")
     # a rerun keeps what exists and makes what is missing
     kept = tmp_path / "ray" / "img1.png"
     before = kept.stat().st_mtime_ns
@@ -107,7 +115,7 @@ def test_joining_a_cluster_inpaints_with_masks_and_a_rerun_redoes_only_what_is_m
     again = _cli(*args, "-o", str(tmp_path / "ray"), "--ray", cluster, "--ray-actors", "2", "-q")
     assert again.returncode == 1
     assert "1 of 3 outputs already exist and are kept" in again.stderr
-    assert "img0.png -> " in again.stdout and "img1.png -> " not in again.stdout
+    assert _results(again.stdout) == {str(inputs / "img0.png"): str(tmp_path / "ray" / "img0.png")}
     assert kept.stat().st_mtime_ns == before
     assert _files(tmp_path / "ray") == _files(tmp_path / "cli")
     assert not [p for p in (tmp_path / "ray").iterdir() if p.name.startswith(".")]  # no temporary file left

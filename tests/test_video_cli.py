@@ -1,5 +1,6 @@
 """``python -m resshift sr clip.mp4 -o clip_x4.mp4`` (and ``face``): real clips, tiny random models
 as a user's custom model, bad files reported in one line (exit status 1), never a traceback."""
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -32,8 +33,9 @@ def test_sr_clip_through_python_m_resshift(tiny, tmp_path):
     info = probe(out, **ANY)
     assert (info.width, info.height, info.rotation, info.has_audio) == (128, 96, 270, True)
     assert len(list(read_frames(out))) == 4
-    assert res.stdout.startswith(f"clip.mp4 -> {out} ") and '"frames": 4' in res.stdout
-    assert '"noise": "steady"' in res.stdout and '"seed": 3' in res.stdout
+    facts = json.loads(res.stdout)  # stdout: the result as one JSON line
+    assert (facts["input"], facts["output"], facts["frames"]) == (str(src), str(out), 4)
+    assert facts["noise"] == "steady" and facts["seed"] == 3
     assert "4/4" in res.stderr  # the progress bar counts frames
 
 
@@ -47,7 +49,8 @@ def test_face_aligned_clip_and_an_output_folder(tiny, tmp_path, capsys):
                  *_model_args(tiny, "face")])
     assert code == 0
     assert probe(tmp_path / "out" / "face.mp4", **ANY).width == 64
-    assert '"noise": "fresh"' in capsys.readouterr().out
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["noise"] == "fresh" and facts["output"] == str(tmp_path / "out" / "face.mp4")
 
 
 def _cut(path, cut):
@@ -75,15 +78,15 @@ def test_bad_videos_are_reported_and_the_run_fails(tiny, tmp_path, capsys, make,
     code = main(["sr", str(src), "-o", str(out), "-q", "--max-frame-pixels", "64x64", *_model_args(tiny, "sr")])
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.out.startswith(words), captured.out
-    assert "Traceback" not in captured.out + captured.err and not out.exists()
+    assert captured.out == "" and captured.err.startswith(words), captured.err  # a sentence, on stderr
+    assert "Traceback" not in captured.err and not out.exists()
 
 
 def test_a_long_video_under_a_raised_limit_runs(tiny, tmp_path, capsys):
     src = make_clip(tmp_path / "slow.mp4", n=2, width=16, height=16, fps=Fraction(1, 30), audio=None)  # 60 s
     code = main(["sr", str(src), "-o", str(tmp_path / "o.mp4"), "-q", "--max-video-seconds", "30",
                  *_model_args(tiny, "sr")])
-    assert code == 1 and "lasts 1.0 minutes; the limit is 30.0 seconds" in capsys.readouterr().out
+    assert code == 1 and "lasts 1.0 minutes; the limit is 30.0 seconds" in capsys.readouterr().err
     assert main(["sr", str(src), "-o", str(tmp_path / "o.mp4"), "-q", "--max-video-seconds", "61",
                  *_model_args(tiny, "sr")]) == 0
 
@@ -103,9 +106,15 @@ def test_video_usage_errors_exit_2(tmp_path, capsys, extra, message):
     assert exit_.value.code == 2 and message in err, err
 
 
-def test_a_video_is_written_as_mp4_only(tiny, tmp_path, capsys):
+def test_a_video_is_written_as_mp4_only(tiny, tmp_path, capsys, monkeypatch):
+    """A usage error, found before the model loads."""
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the usage error")
+
+    monkeypatch.setattr("resshift.manager.ModelManager.get", no_loading)
     src = make_clip(tmp_path / "clip.mp4", n=2, width=16, height=16, audio=None)
-    code = main(["sr", str(src), "-o", str(tmp_path / "clip.png"), *_model_args(tiny, "sr")])
-    assert code == 2 and "error: a video is written as MP4: name the output clip.mp4, not clip.png" in \
+    with pytest.raises(SystemExit) as exit_:
+        main(["sr", str(src), "-o", str(tmp_path / "clip.png"), *_model_args(tiny, "sr")])
+    assert exit_.value.code == 2 and "error: a video is written as MP4: name the output clip.mp4, not clip.png" in \
         capsys.readouterr().err
     assert not (tmp_path / "clip.png").exists()
