@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,29 @@ def serve_studio(manager: ModelManager, limits=None, *, files_root: Path | None 
             yield demo
         finally:
             demo.close()
+
+
+@contextlib.contextmanager
+def runs_held_until_cancelled(model: RestorationModel):
+    """While open, every run of ``model`` made for a request (one with a CancelToken) waits inside
+    its first Swin-UNet step until the request is cancelled. Yields a semaphore released once per
+    run that got there."""
+    from studio.cancel import CURRENT
+
+    inside, holding = threading.Semaphore(0), [True]
+
+    def hold(module, args):
+        token = CURRENT.get()
+        if holding[0] and token is not None and not token.cancelled:
+            inside.release()
+            assert token.wait(120), "the request was never cancelled"
+
+    handle = model.unet.register_forward_pre_hook(hold)
+    try:
+        yield inside
+    finally:
+        holding[0] = False
+        handle.remove()
 
 
 def write_tiny_model(tmp_path: Path, task: str) -> tuple[Path, Path]:

@@ -9,9 +9,8 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 from PIL import Image
 
-from studio.cancel import CURRENT
 from studio.limits import Limits
-from tests.helpers import serve_studio, tiny_manager
+from tests.helpers import runs_held_until_cancelled, serve_studio, tiny_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -48,16 +47,7 @@ def photo(tmp_path) -> str:
 
 def test_submit_and_cancel_rounds_run_one_at_a_time_and_write_nothing(served, photo):
     client, model, files, peak, active = served
-    inside, holding = threading.Semaphore(0), [True]
-
-    def hold_until_cancelled(module, args):  # each round's run waits here, inside a step
-        token = CURRENT.get()
-        if holding[0] and token is not None and not token.cancelled:
-            inside.release()
-            assert token.wait(120), "the request was never cancelled"
-
-    handle = model.unet.register_forward_pre_hook(hold_until_cancelled)
-    try:
+    with runs_held_until_cancelled(model) as inside:  # each round's run waits inside a step
         for seed in (101, 102, 103):  # three submit-and-cancel rounds, as the audit did
             job = client.submit(handle_file(photo), "tiny-sr", 4, 2.0, seed, api_name="/super_resolve")
             assert inside.acquire(timeout=120), "the run never reached the model"
@@ -65,9 +55,6 @@ def test_submit_and_cancel_rounds_run_one_at_a_time_and_write_nothing(served, ph
             while not job.done():
                 job.status()  # poll until the server has let go of it
             assert job.status().code == Status.CANCELLED
-    finally:
-        holding[0] = False
-        handle.remove()
     facts = client.predict(handle_file(photo), "tiny-sr", 2, 2.0, 7, api_name="/super_resolve")[3]
     assert facts["seed"] == 7 and facts["size"] == "128x96"  # the next request is served
     assert peak[0] == 1  # never two runs at once

@@ -14,17 +14,14 @@ from studio.handlers import BLANK_CANVAS, NO_IMAGE, NO_STROKE, Studio, parse_val
 from studio.images import editor_mask, safe_stem
 from studio.limits import Limits
 from resshift.catalog import find_model
-from tests.helpers import tiny_model, tiny_spec
+from tests.helpers import tiny_manager, tiny_model, tiny_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
 def manager():
-    m = ModelManager([], device="cpu")
-    for task in ("sr", "inpaint", "face"):
-        m.put(tiny_model(task))
-    return m
+    return tiny_manager("sr", "inpaint", "face")
 
 
 @pytest.fixture

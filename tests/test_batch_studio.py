@@ -13,23 +13,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.manager import ModelManager
 from resshift.progress import CancelToken
 from studio.batch import Batches, limits_text, output_names
 from studio.cancel import CURRENT
 from studio.handlers import Studio
 from studio.limits import Limits
-from tests.helpers import tiny_model
+from tests.helpers import tiny_manager
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
 def manager():
-    m = ModelManager([], device="cpu")
-    for task in ("sr", "inpaint", "face"):
-        m.put(tiny_model(task))
-    return m
+    return tiny_manager("sr", "inpaint", "face")
 
 
 def _studio(manager, root, **env) -> Studio:

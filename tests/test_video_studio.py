@@ -1,7 +1,6 @@
 """The studio's video section: its handlers on real clips with tiny random models, its limits from the
 environment, refusals as sentences, and, through a served page, the API endpoint, cancelling and the
 server serving on after a bad file."""
-import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,11 +12,10 @@ from gradio_client.utils import Status
 
 from resshift.manager import ModelManager
 from resshift.media import VideoWriter, probe, read_frames
-from studio.cancel import CURRENT
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.video import NO_VIDEO, VideoRunner, runner_for, video_limits
-from tests.helpers import serve_studio, tiny_manager, tiny_model
+from tests.helpers import runs_held_until_cancelled, serve_studio, tiny_manager, tiny_model
 from tests.media_clips import make_audio_only, make_clip
 
 ANY = {"max_seconds": 60, "max_pixels": 10 ** 8, "min_side": 1}
@@ -151,16 +149,7 @@ def test_the_api_refuses_a_bad_file_cancels_and_serves_on(served, tmp_path):
                        api_name="/super_resolve_video")
     # a run cancelled inside a sampling step stops there and writes nothing
     clip = make_clip(tmp_path / "clip.mp4", n=6, width=16, height=16)
-    inside, holding = threading.Semaphore(0), [True]
-
-    def hold_until_cancelled(module, args):
-        token = CURRENT.get()
-        if holding[0] and token is not None and not token.cancelled:
-            inside.release()
-            assert token.wait(120), "the request was never cancelled"
-
-    handle = model.unet.register_forward_pre_hook(hold_until_cancelled)
-    try:
+    with runs_held_until_cancelled(model) as inside:
         job = client.submit(handle_file(str(clip)), "tiny-sr", 1, 2.0, 101, "auto", "none", "steady",
                             api_name="/super_resolve_video")
         assert inside.acquire(timeout=120), "the run never reached the model"
@@ -168,9 +157,6 @@ def test_the_api_refuses_a_bad_file_cancels_and_serves_on(served, tmp_path):
         while not job.done():
             job.status()
         assert job.status().code == Status.CANCELLED
-    finally:
-        holding[0] = False
-        handle.remove()
     # the server serves the next request
     value, facts = client.predict(handle_file(str(clip)), "tiny-sr", 1, 2.0, 7, "auto", "none", "fresh",
                                   api_name="/super_resolve_video")
