@@ -356,10 +356,9 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                     "serving locally at %s", app.local_url)
     else:
         print("* For a temporary public link, start the studio with --share", flush=True)
-    if mcp:  # the four task tools first: some of the page's endpoints cannot be called over MCP (README)
+    if mcp:  # Gradio prints the URL with every endpoint; some page tools cannot be called over MCP (README)
         base = f"{app.local_url.rstrip('/')}/gradio_api/mcp/"
-        print(f"* MCP server (streamable HTTP), the task tools: {base}?tools={','.join(agents.TASK_TOOLS)}",
-              f"\n* MCP, every endpoint as a tool: {base}", flush=True)
+        print(f"* MCP, the four task tools: {base}?tools={','.join(agents.TASK_TOOLS)}", flush=True)
     serving.warm_up(app.local_url)
     return app
 

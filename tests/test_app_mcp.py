@@ -159,16 +159,16 @@ def test_a_page_tool_runs_its_endpoint(url):
 
 
 def test_the_start_up_lines_give_the_mcp_urls(tmp_path, capsys):
-    """With MCP on, the studio says where its task tools are (the URL narrowed to them) and where
-    every endpoint is."""
+    """With MCP on, the studio says where its task tools are (the URL narrowed to them); Gradio's own
+    line gives the URL with every endpoint."""
     limits = Limits.defaults("cpu")
     demo = app.build_demo(tiny_manager("sr"), limits=limits, files_root=tmp_path / "files")
     app.serve(demo, limits, host="127.0.0.1", mcp=True)
     try:
         base = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
         out = capsys.readouterr().out
-        assert f"the task tools: {base}?tools=super_resolution,inpainting,face_restoration,list_models" in out
-        assert f"every endpoint as a tool: {base}\n" in out
+        assert f"the four task tools: {base}?tools=super_resolution,inpainting,face_restoration,list_models\n" in out
+        assert f"Streamable HTTP URL: {base}\n" in out
     finally:
         demo.close()
 
