@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - the app runs without it off Spaces
 
 import argparse
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -263,13 +264,25 @@ def _parser() -> argparse.ArgumentParser:
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
     add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
         help="load each task's default model at start (always on ZeroGPU Spaces)")
-    add("--max-upload-mb", type=float, help="largest upload (RESSHIFT_MAX_UPLOAD_MB)")
+    cpu, gpu = Limits.defaults("cpu"), Limits.defaults("cuda")
+
+    def default(value) -> str:  # the limit's default on each kind of device
+        def side(limits: Limits) -> str:
+            v = value(limits)
+            return f"{math.isqrt(v)}x{math.isqrt(v)}" if isinstance(v, int) and v >= 1 << 16 else f"{v:g}"
+        return f"default {side(cpu)} on a CPU, {side(gpu)} on a GPU"
+
+    add("--max-upload-mb", type=float,
+        help=f"largest upload in MB ({default(lambda lim: lim.max_upload_bytes / (1 << 20))}; RESSHIFT_MAX_UPLOAD_MB)")
     for task in ("sr", "inpaint", "face"):
-        add(f"--max-pixels-{task}",
-            help=f"largest {task} input, e.g. 1024x1024 (RESSHIFT_MAX_PIXELS_{task.upper()})")
-    add("--max-output-pixels", help="largest result, e.g. 4096x4096 (RESSHIFT_MAX_OUTPUT_PIXELS)")
-    add("--timeout", type=float, help="seconds of sampling per request, 0 = none (RESSHIFT_REQUEST_TIMEOUT)")
-    add("--queue-size", type=int, help="requests waiting at most (RESSHIFT_QUEUE_SIZE)")
+        add(f"--max-pixels-{task}", help=f"largest {task} input, e.g. 1024x1024 "
+            f"({default(lambda lim, t=task: lim.max_pixels[t])}; RESSHIFT_MAX_PIXELS_{task.upper()})")
+    add("--max-output-pixels", help=f"largest result, e.g. 4096x4096 "
+        f"({default(lambda lim: lim.max_output_pixels)}; RESSHIFT_MAX_OUTPUT_PIXELS)")
+    add("--timeout", type=float, help="seconds of sampling per request, 0 = none "
+        f"({default(lambda lim: lim.request_timeout)}; RESSHIFT_REQUEST_TIMEOUT)")
+    add("--queue-size", type=int,
+        help=f"requests waiting at most ({default(lambda lim: lim.queue_size)}; RESSHIFT_QUEUE_SIZE)")
     return p
 
 

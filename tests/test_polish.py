@@ -48,3 +48,12 @@ def test_cli_facts_are_json_lines_on_stdout_and_the_bar_on_stderr(tmp_path):
     assert out[0]["input"] == str(DATA / "images" / "realsr_canon006_crop.png")
     assert out[0]["seed"] == 42  # the studio's default seed
     assert "img/s" in res.stderr or "it/s" in res.stderr or "100%" in res.stderr  # the bar
+
+
+def test_the_studios_help_gives_each_limits_default():
+    import app
+
+    text = " ".join(app._parser().format_help().split())
+    assert "largest upload in MB (default 20 on a CPU, 50 on a GPU; RESSHIFT_MAX_UPLOAD_MB)" in text
+    assert "(default 512x512 on a CPU, 1024x1024 on a GPU; RESSHIFT_MAX_PIXELS_SR)" in text
+    assert "(default 600 on a CPU, 300 on a GPU; RESSHIFT_REQUEST_TIMEOUT)" in text
