@@ -101,20 +101,18 @@ def _weight_files(spec: ModelSpec, unet: nn.Module, first: nn.Module, unet_path,
     return files
 
 
-def _resolve_all(spec: ModelSpec, files: list, **kwargs) -> list[Path]:
-    """The paths of ``files`` (:func:`_weight_files`); when one is unavailable, its error also names
-    the later ones that are not on disk (looked up without the network)."""
+def _resolve_nth(spec: ModelSpec, files: list, i: int, **kwargs) -> Path:
+    """The path of ``files[i]`` (:func:`_weight_files`); when it is unavailable, the error also
+    names the later files that are not on disk either (looked up without the network)."""
     from .weights import WeightsUnavailable, weight_status
 
-    paths = []
-    for i, (module, file, path, what) in enumerate(files):
-        try:
-            paths.append(_resolve(spec, module, file, path, what, **kwargs))
-        except WeightsUnavailable as exc:
-            later = [f.filename for _, f, p, _ in files[i + 1:] if p is None and
-                     weight_status(f, weights_dir=kwargs.get("weights_dir")) in ("downloadable", "missing")]
-            raise exc.needing_also(later) from None
-    return paths
+    module, file, path, what = files[i]
+    try:
+        return _resolve(spec, module, file, path, what, **kwargs)
+    except WeightsUnavailable as exc:
+        later = [f.filename for _, f, p, _ in files[i + 1:] if p is None and
+                 weight_status(f, weights_dir=kwargs.get("weights_dir")) in ("downloadable", "missing")]
+        raise exc.needing_also(later) from None
 
 
 def _resolve(spec: ModelSpec, module: nn.Module, file, path, what: str, **kwargs) -> Path:
@@ -134,8 +132,9 @@ def resolve_files(spec: ModelSpec, *, weights_dir: str | Path | None = None, all
     layout, built on the meta device (no memory, no initialisation)."""
     with torch.device("meta"):
         unet, first = build_networks(spec)
-    paths = _resolve_all(spec, _weight_files(spec, unet, first, None, None), weights_dir=weights_dir,
-                         allow_download=allow_download, progress=progress, mirror=mirror)
+    files = _weight_files(spec, unet, first, None, None)
+    paths = [_resolve_nth(spec, files, i, weights_dir=weights_dir, allow_download=allow_download, progress=progress,
+                          mirror=mirror) for i in range(len(files))]
     return paths[0], paths[1] if len(paths) > 1 else None
 
 
@@ -156,9 +155,9 @@ def load_model(
 
     unet, first = build_networks(spec)
     files = _weight_files(spec, unet, first, unet_path, first_stage_path)
-    paths = _resolve_all(spec, files, weights_dir=weights_dir, allow_download=allow_download, progress=progress,
-                         mirror=mirror)  # every file found (or fetched) before any is loaded
-    for (module, file, path, what), resolved in zip(files, paths):
+    for i, (module, file, path, what) in enumerate(files):
+        resolved = _resolve_nth(spec, files, i, weights_dir=weights_dir, allow_download=allow_download,
+                                progress=progress, mirror=mirror)
         log.info("loading %s weights of %s from %s", what, spec.name, resolved)
         load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}", source=resolved)
     return RestorationModel(spec, unet, first).to(device)
