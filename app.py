@@ -97,7 +97,7 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
             c = widgets.controls(studio, "sr", "Upscale ×4")
         with gr.Column(scale=7):
             o = widgets.outputs("sr")
-    cmp = widgets.compare_panel(studio, o)
+    cmp = widgets.compare_panel(studio, o, task="sr")
     gr.Examples(_examples("sr", "crowd_x4_lr.png", "portrait_lr.jpg", "handshake_lq.jpg"), [image],
                 label="Examples (click one, then Upscale)", cache_examples=False)
     inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
@@ -127,7 +127,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
             c = widgets.controls(studio, "inpaint", "Inpaint")
         with gr.Column(scale=6):
             o = widgets.outputs("inpaint")
-    cmp = widgets.compare_panel(studio, o)
+    cmp = widgets.compare_panel(studio, o, task="inpaint")
     examples = [{"background": str(EXAMPLES / "inpaint" / f"{n}.png"),
                  "layers": [str(EXAMPLES / "inpaint" / f"{n}_mask.png")], "composite": None}
                 for n in ("face_256", "office_256") if (EXAMPLES / "inpaint" / f"{n}.png").is_file()]
@@ -177,7 +177,7 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
     gfpgan = files_availability(studio.manager, [GFPGAN_WEIGHTS])
     gfpgan_label = "ResShift vs GFPGAN v1.4" + {"offline": " (not available offline)",
                                                "downloadable": " (downloaded on first use)"}.get(gfpgan, "")
-    cmp = widgets.compare_panel(studio, o, extra=[(gfpgan_label, "gfpgan")])
+    cmp = widgets.compare_panel(studio, o, extra=[(gfpgan_label, "gfpgan")], task="face")
     gr.Examples(_examples("face", "celebahq_00234_lq.jpg", "celebahq_00277_lq.jpg", "speaker_photo.jpg",
                           "handshake_photo.jpg"), [image],
                 label="Examples (aligned faces and whole photos)", cache_examples=False)

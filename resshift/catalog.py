@@ -100,12 +100,16 @@ def ready_models(manager: "ModelManager", task: str) -> list[str]:
 def runnable_comparison(manager: "ModelManager", task: str) -> tuple[list[str], dict[str, str]]:
     """The model comparison of ``task`` that runs when none is named, as it can run now:
     (:func:`comparison_models` whose weights are here or were fetched now, topped up to two with
-    the task's other models ready here; {model left out: why}). Fetching may download."""
+    the task's other models ready here; {model of :data:`COMPARISON` left out: why}). Fetching
+    may download."""
     from .weights import WeightsUnavailable
 
+    wanted = comparison_models(manager, task)
+    left_out = {n: "not on this machine, and this server does not download" if availability(manager, n) == "offline"
+                else "its weight files are missing" for n in COMPARISON.get(task, ())
+                if n in manager.specs and n not in wanted}
     kept: list[str] = []
-    left_out: dict[str, str] = {}
-    for name in comparison_models(manager, task):
+    for name in wanted:
         try:
             manager.fetch(name)
         except WeightsUnavailable as exc:

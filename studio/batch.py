@@ -253,7 +253,7 @@ def panel(studio: Studio, task: str, settings: list) -> BatchPanel:
                                   elem_id=f"{task}-batch-zip")
             with gr.Column(scale=7):
                 gallery = gr.Gallery(label="Batch results", columns=4, height=320, object_fit="contain",
-                                     interactive=False, elem_id=f"{task}-batch-gallery")
+                                     fit_columns=False, interactive=False, elem_id=f"{task}-batch-gallery")
                 report = gr.Markdown("", elem_id=f"{task}-batch-report")
         with gr.Accordion("Batch manifest", open=False):
             manifest = gr.JSON(label="manifest.json")

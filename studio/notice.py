@@ -20,8 +20,9 @@ def _officials(manager: ModelManager) -> list[str]:
 
 
 def _lites(manager: ModelManager) -> list[str]:
-    """The bundled models (the tasks' lite models first, then the others, e.g. lite-sr-bicubic)."""
-    bundled = [n for n in manager.specs if availability(manager, n) == "bundled"]
+    """The bundled models (the tasks' lite models first, then the others, e.g. lite-sr-bicubic),
+    loaded or not."""
+    bundled = [n for n, s in manager.specs.items() if s.weight_files and all(f.bundled for f in s.weight_files)]
     first = [PREFERENCE[t][1] for t in PREFERENCE if PREFERENCE[t][1] in bundled]
     return first + [n for n in bundled if n not in first]
 
@@ -44,7 +45,7 @@ def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
     lites = _lites(manager)
     millions = max((parameter_count(manager.spec(n)) for n in lites), default=0) / 1e6
     lite_words = (f"**The bundled models ({', '.join(lites)}) are small preview models** (under {millions:.0f} M "
-                  "parameters each, trained by this project): quick, but far below ResShift's real quality.")
+                  "parameters each, trained by this project): quick, but far below the official models.")
     if prefetch is not None and prefetch.status():
         states = prefetch.status()
         if prefetch.running:
@@ -61,9 +62,10 @@ def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
         return ""
     wanted = ", ".join(f"{n} ({sizes[n] / 1e9:.1f} GB)" for n in needed)
     if not manager.allow_download:
-        return (lite_words + f" ResShift's real quality comes from the official models {wanted}. This server "
-                f"does not download: to use them, put their weight files ({_files(manager, needed)}) in its "
-                "weights folder (--weights-dir).")
+        cost = f"; {CPU_TIME}" if manager.device.type == "cpu" else ""
+        return (lite_words + f" ResShift's real quality comes from the official models {wanted}{cost}. This "
+                f"server does not download: to use them, put their weight files ({_files(manager, needed)}) in "
+                "its weights folder (--weights-dir).")
     where = f"; {CPU_TIME}" if manager.device.type == "cpu" else ""
     return (lite_words + f" ResShift's real quality comes from the official models: pick {wanted} in a "
             f"tab's model list (downloaded on first use{where}).")

@@ -83,8 +83,10 @@ def controls(studio: Studio, task: str, run_label: str) -> Controls:
     default = catalog.default_name(manager, task)
     spec = manager.spec(default) if default else None
     steps_max, steps0, kappa0 = (spec.diffusion.steps, spec.default_steps, spec.diffusion.kappa) if spec else (4, 4, 2.0)
+    fetch = "official ones download on first use" if manager.allow_download else \
+        "this server does not download: models not on disk are marked"
     model = gr.Dropdown(choices=catalog.choices(manager, task), value=default, label="Model",
-                        info="Weights load once and stay cached; official ones download on first use.")
+                        info=f"Weights load once and stay cached; {fetch}.")
     steps = NumberSlider(1, steps_max, value=steps0, step=1,
                          label=_steps_label(spec) if spec else f"Steps (1–{steps_max})")
     kappa = NumberSlider(*KAPPA_RANGE, value=kappa0, step=0.1, label=_kappa_label(kappa0))
@@ -118,19 +120,23 @@ def outputs(task: str) -> Outputs:
     return Outputs(slider, caption, file, facts)
 
 
-def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, str]] = ()) -> Compare:
-    """extra: more (label, value) choices of what to compare, e.g. GFPGAN for faces."""
+def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, str]] = (), *,
+                  task: str = "") -> Compare:
+    """extra: more (label, value) choices of what to compare, e.g. GFPGAN for faces; task: the
+    prefix of its elements' ids (``sr-compare-*``)."""
+    ids = f"{task}-compare" if task else None
     title = "Compare steps, kappa or models" + (" (or another method)" if extra else "") + \
         " on the same input and seed"
-    with gr.Accordion(title, open=False):
+    with gr.Accordion(title, open=False, elem_id=ids):
         with gr.Row(equal_height=True):
             vary = gr.Radio([("steps", "steps"), ("kappa", "kappa"), ("models", "models"), *extra], value="steps",
-                            label="Vary", scale=1)
-            values = gr.Textbox("", label="Values", scale=2,
+                            label="Vary", scale=1, elem_id=ids and f"{ids}-vary")
+            values = gr.Textbox("", label="Values", scale=2, elem_id=ids and f"{ids}-values",
                                 placeholder="empty: 1..trained steps; kappa 0.5, 1, 2, 4; models: "
                                             "ResShift, SinSR and the bundled model")
-            go = gr.Button("Run comparison", variant="secondary", scale=1)
-        gallery = gr.Gallery(label="Results", columns=4, height=260, object_fit="contain", interactive=False)
+            go = gr.Button("Run comparison", variant="secondary", scale=1, elem_id=ids and f"{ids}-run")
+        gallery = gr.Gallery(label="Results", columns=4, height="auto", object_fit="contain", fit_columns=False,
+                             interactive=False, elem_id=ids and f"{ids}-gallery")  # four across, each whole
         gr.Markdown("Same input and seed for every run. Click a result to put it on the slider's right, "
                     "or pick any two below.")
         with gr.Row():

@@ -203,6 +203,35 @@ def test_super_resolution_tab(page, tmp_path):
     _assert_clean(page)
 
 
+def test_a_comparison_shows_each_result_whole(page, tmp_path):
+    """Two results of a comparison sit side by side, each whole inside the gallery (Gradio fits
+    its columns to the count by default: two results were each as wide as half the page and cut
+    off at the gallery's height)."""
+    src = tmp_path / "crowd.png"
+    Image.open(EXAMPLES / "sr" / "crowd_x4_lr.png").crop((40, 30, 88, 62)).save(src)  # 48x32
+    page.set_input_files("#sr-input input[type=file]", str(src))
+    page.locator("#sr-input img").first.wait_for()
+    page.click("#sr-compare")  # the accordion opens
+    page.fill("#sr-compare-values textarea, #sr-compare-values input", "1,2")
+    page.click("#sr-compare-run")
+    _images_shown(page, "#sr-compare-gallery", 2)
+    page.screenshot(path=str(ARTIFACTS / "studio_compare.png"), full_page=True)
+    boxes = page.evaluate("""() => {
+        const gallery = document.querySelector('#sr-compare-gallery .grid-wrap') ||
+                        document.querySelector('#sr-compare-gallery');
+        const outer = gallery.getBoundingClientRect();
+        return [...document.querySelectorAll('#sr-compare-gallery img')].map((img) => {
+            const r = img.getBoundingClientRect();
+            return [r.top - outer.top, outer.bottom - r.bottom, r.width, outer.width];
+        });
+    }""")
+    assert len(boxes) == 2
+    for above, below, width, outer in boxes:
+        assert above >= 0 and below >= 0, boxes  # whole inside the gallery
+        assert width <= outer / 3, boxes  # four columns, not two
+    _assert_clean(page)
+
+
 def test_inpainting_a_blank_canvas_asks_for_an_image(page):
     """Painting on the editor's canvas with no image in it, then running at once: the page says to
     add one. (Run pressed right after the stroke sent the editor's empty first snapshot, and the page

@@ -455,8 +455,12 @@ def test_the_page_says_what_the_bundled_models_are(tmp_path, monkeypatch):
     online = notice(ModelManager(device="cpu", allow_download=True))
     assert "small preview models" in online and "realsr-v3 (0.7 GB)" in online
     assert "on a 2-core CPU, about 4 s for a 64×64 input" in online and "lite-sr-bicubic" in online
-    offline = notice(ModelManager(device="cpu", allow_download=False))
+    offline_manager = ModelManager(device="cpu", allow_download=False)
+    offline = notice(offline_manager)
     assert "small preview models" in offline and "downloaded on first use" not in offline
+    assert "faceir (0.8 GB); on a 2-core CPU, about 4 s for a 64×64 input" in offline
+    offline_manager.get("lite-sr")  # a bundled model in use is still named among the bundled ones
+    assert "(lite-sr, lite-inpaint, lite-face, lite-sr-bicubic) are small preview models" in notice(offline_manager)
     assert "This server does not download: to use them, put their weight files (resshift_realsrx4_s4_v3.pth, " \
            "autoencoder_vq_f4.pth, resshift_inpainting_imagenet_s4.pth, " in offline
 

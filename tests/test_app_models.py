@@ -16,3 +16,17 @@ def test_without_official_weights_the_bundled_model_is_preselected(tmp_path):
     m = ModelManager(all_models(), device="cpu", weights_dir=tmp_path, allow_download=True)
     assert "download on first use" in label(m, "realsr-v3")
     assert [default_name(m, t) for t in ("sr", "inpaint", "face")] == ["lite-sr", "lite-inpaint", "lite-face"]
+
+
+def test_the_model_lists_help_says_whether_this_server_downloads(tmp_path):
+    import app
+    from studio.limits import Limits
+
+    def infos(allow_download: bool) -> set[str]:
+        manager = ModelManager(all_models(), device="cpu", weights_dir=tmp_path, allow_download=allow_download)
+        demo = app.build_demo(manager, limits=Limits.defaults("cpu"), files_root=tmp_path / "files")
+        return {c["props"].get("info") for c in demo.config["components"] if c["props"].get("label") == "Model"}
+
+    assert infos(True) == {"Weights load once and stay cached; official ones download on first use."}
+    assert infos(False) == {"Weights load once and stay cached; this server does not download: models not on "
+                            "disk are marked."}

@@ -54,8 +54,10 @@ def test_the_default_comparison_runs_what_it_can_and_says_what_it_left_out():
     nothing listens), the official models are tried, left out with the reason, and the bundled
     models fill in."""
     offline = _manager("cpu", allow_download=False)
-    assert runnable_comparison(offline, "sr") == (["lite-sr", "lite-sr-bicubic"], {})
-    assert runnable_comparison(offline, "inpaint") == (["lite-inpaint"], {})  # one: the caller says so
+    off = "not on this machine, and this server does not download"
+    assert runnable_comparison(offline, "sr") == (["lite-sr", "lite-sr-bicubic"], {"realsr-v3": off, "sinsr": off})
+    assert runnable_comparison(offline, "inpaint") == (["lite-inpaint"], {"inpaint-imagenet": off})  # the caller
+    # says that one model is too few
     unreachable = ModelManager(device="cpu", allow_download=True, mirror="http://127.0.0.1:9")
     names, left_out = runnable_comparison(unreachable, "sr")
     assert names == ["lite-sr", "lite-sr-bicubic"] and list(left_out) == ["realsr-v3", "sinsr"]
