@@ -108,7 +108,7 @@ class Batches:
             s.check_model(model, "sr")
             seed = s.options_for(model, steps, kappa, seed, tile, color_fix).seed  # one seed for every image
             return self._run("sr", files, lambda item: s._prepare_sr(str(item.path), model, steps, kappa, seed,
-                                                                     tile, color_fix)[0], progress)
+                                                                     tile, color_fix, hold=False)[0], progress)
 
     def inpaint(self, files: list[str] | None, model: str, steps: float, kappa: float, seed: float | None,
                 tile: str = "auto", color_fix: str = "none", progress=gr.Progress()):
@@ -139,7 +139,7 @@ class Batches:
             seed = s.options_for(model, steps, kappa, seed, "auto", color_fix).seed
             return self._run("face", files, lambda item: s._prepare_face(
                 str(item.path), mode, model, steps, kappa, seed, color_fix, scale, background, select,
-                min_face_size)[0], progress)
+                min_face_size, hold=False)[0], progress)
 
     # ------------------------------------------------------------------ the run
     def _gather(self, task: str, files: list[str] | None, folder: Path):

@@ -132,10 +132,14 @@ class Studio:
         self.limits.check_upload(len(source) if isinstance(source, bytes) else os.path.getsize(source))
         return self.limits.decode(task, source, scale)
 
-    def read_upload(self, task: str, path: str | None, scale: int = 1) -> tuple[DecodedImage, str]:
+    def read_upload(self, task: str, path: str | None, scale: int = 1, *,
+                    hold: bool = True) -> tuple[DecodedImage, str]:
+        """Decode the file at ``path``; ``hold``: it is the session's input for ``task`` (kept until
+        the session sends another; a batch's images are not: they would release the page's)."""
         if not path:
             raise InvalidRequest(NO_IMAGE)
-        self.inputs.hold(task, [path])
+        if hold:
+            self.inputs.hold(task, [path])
         return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
@@ -285,10 +289,10 @@ class Studio:
         return (by_label[left], by_label[right]), self._caption(left, right), download
 
     # ---------------------------------------------------------------- super-resolution
-    def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix):
+    def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix, hold=True):
         self.check_model(model, "sr")
         sf = self.manager.spec(model).diffusion.sf
-        decoded, stem = self.read_upload("sr", image, scale=sf)
+        decoded, stem = self.read_upload("sr", image, scale=sf, hold=hold)
         job = Job("sr", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix))
         return job, to_uint8(decoded.rgb, decoded.alpha), stem
 
@@ -363,7 +367,7 @@ class Studio:
 
     # ---------------------------------------------------------------- faces
     def _prepare_face(self, image, mode, model, steps, kappa, seed, color_fix, scale, background,
-                      select, min_face_size):
+                      select, min_face_size, hold=True):
         self.check_model(model, "face")
         if mode not in FACE_MODES:
             raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
@@ -377,7 +381,7 @@ class Studio:
             if sr_model is None:
                 raise InvalidRequest("no super-resolution model is available for the background; "
                                      "choose Background: Resize")
-        decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale)
+        decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale, hold=hold)
         if photo is not None and photo.background == "sr" and photo.scale > 1:  # the whole photo goes through SR
             self.limits.check_input("sr", *decoded.size, scale=4)
         job = Job("face", model, decoded, options, photo=photo, sr_model=sr_model)

@@ -205,3 +205,18 @@ def test_the_gate_counts_a_sliding_minute(tmp_path):
     assert gate.check(scope("a", 10)) is None
     status, text, _ = gate.check(scope("c", 2 << 20))  # bytes count too
     assert status == 429 and "1 MB a minute" in text
+
+
+def test_a_batch_leaves_the_pages_input_in_place(tmp_path):
+    """A batch's images (unpacked in its own folder) are not the session's input: running a batch
+    after a single run keeps the single run's upload, and the next run on it is served."""
+    with serve(Limits.defaults("cpu"), tmp_path / "gradio") as demo:
+        image = _image(tmp_path, "page.png", 3)
+        client = Client(demo.local_url, verbose=False)
+        _sr(client, image)
+        (held,) = demo.studio.inputs.held()
+        batch = [handle_file(str(_image(tmp_path, f"{n}.png", seed))) for n, seed in (("a", 4), ("b", 5))]
+        client.predict(batch, "tiny-sr", 1, 2.0, 1, "auto", "none", api_name="/batch_sr")
+        assert Path(held).is_file() and held in demo.studio.inputs.held()
+        assert _sr(client, image)[3]["size"] == "80x48"
+        client.close()
