@@ -45,7 +45,7 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         return name
 
     def _run(job: Job, stem: str, what: str) -> FileData:
-        (result,) = studio.run_jobs([job], None)
+        (result,) = studio.run([job])
         folder = images.new_request_dir(studio.files_root)
         return FileData(path=str(images.save_png(result.image, folder, f"{stem}_{what}_{job.model}_seed{job.options.seed}")))
 

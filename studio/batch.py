@@ -10,7 +10,7 @@ on; a request that runs past the server's time limit returns what was done. Endp
 Inputs are read by :func:`resshift.batch.gather` (zips: limits from the central directory, zip
 bombs refused before extracting, folders flattened into the names; inpainting masks paired as
 ``NAME.png`` + ``NAME_mask.png``). Each image then goes through the tab's own preparation (its
-pixel limits, its messages) and the studio's job runner (``Studio.run_jobs``: ZeroGPU, the request
+pixel limits, its messages) and the studio's job runner (``Studio.run``: the work limit, ZeroGPU, the request
 timeout and cancellation).
 """
 from __future__ import annotations
@@ -205,7 +205,7 @@ class Batches:
             try:
                 job = replace(prepare(item), label=item.name)
                 first = first or job
-                (result,) = self.studio.run_jobs([job], report)
+                (result,) = self.studio.run([job], report)
             except RequestTimeout as exc:  # the request's time is up: keep what is done
                 failed.extend((rest, f"not run: the batch {exc}") for rest in items[i:])
                 break

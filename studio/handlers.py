@@ -125,6 +125,12 @@ class Studio:
 
         return run_jobs(self.manager, jobs, report, timeout=self.limits.request_timeout, cancel=current_token())
 
+    def run(self, jobs: list[Job], progress: Any = None) -> list:
+        """Every route's way to run jobs: the work budget (work.py) checked before any model runs,
+        then the job runner (one run at a time, the request timeout, cancellation)."""
+        check_jobs(self.limits, self.manager, jobs)
+        return self.run_jobs(jobs, progress)
+
     # ---------------------------------------------------------------- reading inputs
     def decode_upload(self, task: str, source: str | bytes, scale: int = 1) -> DecodedImage:
         """Decode an uploaded file once (EXIF orientation applied): refused over the upload limit
@@ -194,8 +200,7 @@ class Studio:
                 progress: Any, before_name: str) -> tuple[tuple[str, str], str, str, dict]:
         """One run -> (slider pair, caption, PNG path, facts)."""
         _check_resample(resample)
-        check_jobs(self.limits, self.manager, jobs)  # the work budget (work.py), before any model runs
-        (result,) = self.run_jobs(jobs, progress)
+        (result,) = self.run(jobs, progress)
         if result.message:
             gr.Info(result.message)
         o = jobs[0].options
@@ -242,8 +247,7 @@ class Studio:
                 jobs = [job.with_options(f"{v} step{'s' if v != 1 else ''}", steps=v) for v in grid]
             else:
                 jobs = [job.with_options(f"kappa {v:g}", kappa=v) for v in grid]
-        check_jobs(self.limits, self.manager, jobs)
-        results = self.run_jobs(jobs, progress)
+        results = self.run(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
         caption = self._caption(labels[0], labels[-1])

@@ -86,6 +86,19 @@ def test_a_thin_image_is_refused_for_its_work(client, tmp_path, good):
     assert _sr(client, good, "1")[3]["size"] == "80x48"  # the next request is served
 
 
+def test_the_task_endpoint_and_a_batch_keep_the_work_limit_too(client, tmp_path, good):
+    """The same 4x16384 image through the plain task endpoint (agents, MCP) and in a batch: each
+    refused for its work with the same sentence (the batch reports it for that image and goes on)."""
+    thin = tmp_path / "thin.png"
+    Image.fromarray(texture(4, 16384, seed=1)).save(thin)
+    with pytest.raises(AppError, match="This image is 4x16384 pixels, a very thin shape"):
+        client.predict(handle_file(str(thin)), "tiny-sr", 4, 0.0, 1, api_name="/super_resolution")
+    gallery, _, report, manifest = client.predict([handle_file(str(thin)), handle_file(str(good))], "tiny-sr", 4,
+                                                  2.0, 1, "auto", "none", api_name="/batch_sr")
+    assert len(gallery) == 1 and [f["input"] for f in manifest["failed"]] == ["thin.png"]
+    assert "a very thin shape" in manifest["failed"][0]["reason"]
+
+
 def test_the_page_states_the_work_limit(server):
     page = httpx.get(server.local_url, timeout=60).text
     assert "work up to 2.5x that of a square image with as many pixels" in page
