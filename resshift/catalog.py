@@ -2,6 +2,7 @@
 models), where each one's weights are, and which model a task uses when none is named."""
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from .errors import UnknownModelError
@@ -120,15 +121,22 @@ def runnable_comparison(manager: "ModelManager", task: str) -> tuple[list[str], 
     return kept, left_out
 
 
+_PARAMETERS: dict[str, int] = {}  # architecture (its parameters as JSON) -> parameter count
+
+
 def parameter_count(spec: ModelSpec) -> int:
-    """The model's parameters (Swin-UNet and first stage), counted on the meta device (no memory)."""
-    import torch
+    """The model's parameters (Swin-UNet and first stage), counted on the meta device (no memory)
+    once per architecture: the page's notice asks on every load."""
+    key = json.dumps([dict(spec.unet_params), spec.first_stage, dict(spec.first_stage_params)], sort_keys=True)
+    if key not in _PARAMETERS:
+        import torch
 
-    from .loader import build_networks
+        from .loader import build_networks
 
-    with torch.device("meta"):
-        nets = build_networks(spec)
-    return sum(p.numel() for net in nets for p in net.parameters())
+        with torch.device("meta"):
+            nets = build_networks(spec)
+        _PARAMETERS[key] = sum(p.numel() for net in nets for p in net.parameters())
+    return _PARAMETERS[key]
 
 
 def download_bytes(spec: ModelSpec) -> int:

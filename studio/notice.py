@@ -28,10 +28,9 @@ def _lites(manager: ModelManager) -> list[str]:
 
 
 def _files(manager: ModelManager, names: list[str]) -> str:
-    """The weight files of ``names`` that are not on this machine, each once."""
+    """The weight files of ``names`` (models not loaded) that are not on this machine, each once."""
     files = dict.fromkeys(f.filename for n in names for f in manager.spec(n).weight_files
-                          if availability(manager, n) != "loaded" and
-                          files_availability(manager, [f]) not in ("local", "bundled", "cached"))
+                          if files_availability(manager, [f]) not in ("local", "bundled", "cached"))
     return ", ".join(files)
 
 
@@ -46,8 +45,8 @@ def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
     millions = max((parameter_count(manager.spec(n)) for n in lites), default=0) / 1e6
     lite_words = (f"**The bundled models ({', '.join(lites)}) are small preview models** (under {millions:.0f} M "
                   "parameters each, trained by this project): quick, but far below the official models.")
-    if prefetch is not None and prefetch.status():
-        states = prefetch.status()
+    states = prefetch.status() if prefetch is not None else []
+    if states:
         if prefetch.running:
             return ("**Fetching the official ResShift models** in the background: "
                     + " · ".join(s.describe() for s in states)
