@@ -11,7 +11,6 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
-from .loader import resolve_files
 from .manager import ModelManager
 from .weights import WeightsLoadError, WeightsUnavailable
 
@@ -73,9 +72,7 @@ class Prefetch:
         for name in list(self._states):
             self._set(name, state="fetching")
             try:
-                resolve_files(m.spec(name), weights_dir=m.weights_dir, allow_download=m.allow_download,
-                              mirror=m.mirror, progress=lambda done, total, name=name: self._set(
-                                  name, done=done, total=total))
+                m.fetch(name, progress=lambda done, total, name=name: self._set(name, done=done, total=total))
             except (WeightsUnavailable, WeightsLoadError) as err:
                 log.warning("could not fetch %s: %s", name, err)
                 self._set(name, state="failed", error=getattr(err, "reason", str(err)))
