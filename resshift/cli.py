@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 from PIL import Image, ImageFile
 
 from . import cli_video
@@ -28,12 +26,12 @@ from .files import folder_inputs, mask_for, output_names
 from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
-from .pipelines import InvalidMaskError, PhotoOptions, RestoreOptions, check_task
+from .pipelines import PhotoOptions, RestoreOptions, check_task
 from .pipelines.dispatch import restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device
-from .weights import ENV_WEIGHTS_DIR, default_cache_dir, weight_status
+from .weights import default_cache_dir, weight_status, weights_folder
 from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
@@ -151,7 +149,7 @@ def _check_weights_offline(manager: ModelManager, name: str, files: Sequence[Wei
     absent = [f for f in files if weight_status(f, weights_dir=manager.weights_dir) == "downloadable"]
     if not absent:
         return
-    folders = [str(d) for d in (manager.weights_dir or _env_weights_dir(), default_cache_dir()) if d]
+    folders = [str(d) for d in (weights_folder(manager.weights_dir), default_cache_dir()) if d]
     what = ", ".join(f"{f.filename} ({f.url})" for f in absent)
     its, it = ("its weight file", "it") if len(absent) == 1 else ("its weight files", "them")
     raise ValueError(
@@ -159,11 +157,6 @@ def _check_weights_offline(manager: ModelManager, name: str, files: Sequence[Wei
         f"(looked in {' and '.join(folders)}) and --offline (or RESSHIFT_OFFLINE=1) turns downloads off: "
         f"download {it} into a folder and name it with --weights-dir (or RESSHIFT_WEIGHTS_DIR), "
         f"or run without --offline")
-
-
-def _env_weights_dir() -> Path | None:
-    value = os.environ.get(ENV_WEIGHTS_DIR)
-    return Path(value).expanduser() if value else None
 
 
 def _specs(custom_spec: Path | None) -> list[ModelSpec]:
@@ -294,9 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             mask = mask_for(inp, args.mask) if args.task == "inpaint" else None
             result = restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit,
-                             **({"helpers": manager} if args.task == "face" else {}))
+                             helpers=manager)
             out.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.ascontiguousarray(result.image)).save(out)
+            result.save(out)
             tqdm.write(result_line(inp, out, result.facts()), file=sys.stdout)
         except (InvalidRequest, OSError) as exc:
             failures += 1

@@ -149,7 +149,7 @@ class Replica:
         cfg = self.config
         try:
             result = restore(self.model, source, cfg.options, mask=mask, photo=cfg.photo,
-                             max_pixels=cfg.max_pixels, **({"helpers": self.manager} if cfg.task == "face" else {}))
+                             max_pixels=cfg.max_pixels, helpers=self.manager)
             save_atomic(result.image, target)
             return "done", json.dumps(result.facts())
         except (InvalidRequest, OSError) as exc:

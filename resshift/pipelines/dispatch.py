@@ -16,9 +16,10 @@ from .tasks import InvalidMaskError, inpaint, super_resolve
 
 def restore(model: RestorationModel, image: ImageLike | DecodedImage, options: RestoreOptions = RestoreOptions(),
             *, mask: ImageLike | np.ndarray | None = None, photo: PhotoOptions | None = None,
-            **kwargs) -> RestoreResult:
+            helpers=None, **kwargs) -> RestoreResult:
     """Run the pipeline of the model's task: ``super_resolve``, ``inpaint`` (needs ``mask``) or
-    ``restore_face`` (``photo``: a whole photo). kwargs: the pipeline's keyword arguments."""
+    ``restore_face`` (``photo``: a whole photo; ``helpers``: the owner of its face networks, e.g.
+    a ModelManager, used by face models only). kwargs: the pipeline's keyword arguments."""
     task = model.spec.task
     if mask is not None and task != "inpaint":
         raise InvalidRequest(f"a mask is for inpainting; the model {model.spec.name} is {a_task_model(task)}")
@@ -31,4 +32,4 @@ def restore(model: RestorationModel, image: ImageLike | DecodedImage, options: R
         if mask is None:
             raise InvalidMaskError("inpainting needs a mask: white (or 1) marks the pixels to repaint")
         return inpaint(model, image, mask, options, **kwargs)
-    return restore_face(model, image, options, photo=photo, **kwargs)
+    return restore_face(model, image, options, photo=photo, helpers=helpers, **kwargs)

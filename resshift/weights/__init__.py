@@ -12,6 +12,7 @@ from .download import (
     resolve_weight,
     verify_pins,
     weight_status,
+    weights_folder,
 )
 from .registry import OFFICIAL_MODELS, OFFICIAL_RELEASE, TASKS, ModelSpec, WeightFile
 from .safe_load import (
@@ -34,5 +35,5 @@ __all__ = [
     "OFFICIAL_RELEASE", "TASKS", "ModelSpec", "UnsafeWeightsError", "WeightFile",
     "WeightsLoadError", "WeightsUnavailable", "assets_dir", "check_layout", "checkpoint_validator",
     "default_cache_dir", "download_url", "layout_of", "load_into", "load_state_dict",
-    "resolve_weight", "verify_pins", "weight_status",
+    "resolve_weight", "verify_pins", "weight_status", "weights_folder",
 ]

@@ -112,7 +112,8 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "resshift"
 
 
-def _weights_dir(weights_dir: str | os.PathLike | None) -> Path | None:
+def weights_folder(weights_dir: str | os.PathLike | None = None) -> Path | None:
+    """The weights folder looked in: ``weights_dir``, else $RESSHIFT_WEIGHTS_DIR, else None."""
     chosen = weights_dir if weights_dir is not None else os.environ.get(ENV_WEIGHTS_DIR)
     return Path(chosen).expanduser() if chosen else None
 
@@ -190,7 +191,7 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
     'missing'. Only sizes are checked here (hashing is left to :func:`resolve_weight`; neither when
     :func:`verify_pins` is off); a cached file of the wrong size counts as 'downloadable'.
     """
-    candidates = _local_candidates(file, _weights_dir(weights_dir), _cache_dir(cache_dir))
+    candidates = _local_candidates(file, weights_folder(weights_dir), _cache_dir(cache_dir))
     size = file.size if verify_pins() else None
     for status, candidate in candidates:
         if candidate.is_file() and (size is None or candidate.stat().st_size == size):
@@ -221,7 +222,7 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
     Raises :class:`WeightsUnavailable` with one clear message naming the file, the URL tried and
     where to put the file by hand.
     """
-    wdir, cdir = _weights_dir(weights_dir), _cache_dir(cache_dir)
+    wdir, cdir = weights_folder(weights_dir), _cache_dir(cache_dir)
     url = download_url(file, mirror)
 
     def unavailable(reason: str) -> WeightsUnavailable:
