@@ -235,7 +235,7 @@ class Studio:
                 names = parse_models(values, self.manager, task, self.limits.max_compare)
             else:  # the library's comparison as it can run now: what cannot be had is left out, and said
                 names, left_out = runnable_comparison(self.manager, task)
-                names = parse_models(",".join(names), self.manager, task, self.limits.max_compare, left_out)
+                names = check_models(names, self.manager, task, self.limits.max_compare, left_out)
             jobs = []
             for name in names:
                 options = replace(job.options, steps=None, kappa=None, spacing=None).resolve(self.manager.spec(name))
@@ -459,11 +459,16 @@ def _blank_canvas(arr: np.ndarray) -> bool:
     return bool((first[:3] == 255).all() or (arr.shape[2] == 4 and first[3] == 0))
 
 
-def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int,
-                 left_out: dict[str, str] | None = None) -> list[str]:
-    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr', each a model of ``task``
-    (``left_out``: the default comparison's models that cannot be had here, and why)."""
+def parse_models(text: str | None, manager: ModelManager, task: str, max_count: int) -> list[str]:
+    """The models a model comparison runs: 'realsr-v3, sinsr, lite-sr' (:func:`check_models`)."""
     names = list(dict.fromkeys(n.strip() for n in (text or "").replace(";", ",").split(",") if n.strip()))
+    return check_models(names, manager, task, max_count)
+
+
+def check_models(names: list[str], manager: ModelManager, task: str, max_count: int,
+                 left_out: dict[str, str] | None = None) -> list[str]:
+    """``names``, each a model of ``task``, at least two and at most ``max_count`` (``left_out``:
+    the default comparison's models that cannot be had here, and why, said when too few are left)."""
     if len(names) < 2:
         ready = ready_models(manager, task)
         can = f"name them, e.g. {', '.join(ready[:3])}" if len(ready) >= 2 else \
