@@ -256,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     plan = _plan(parser, args)
     if args.ray is not None:  # the same plan on a Ray cluster, one model replica per GPU (cluster.py)
+        if not plan.many and cli_video.is_video(plan.inputs[0]):
+            parser.error(f"--ray restores images; restore the video {plan.inputs[0].name} without --ray")
         from .cluster import run_on_ray
 
         return run_on_ray(plan, args)

@@ -53,6 +53,16 @@ def test_face_aligned_clip_and_an_output_folder(tiny, tmp_path, capsys):
     assert facts["noise"] == "fresh" and facts["output"] == str(tmp_path / "out" / "face.mp4")
 
 
+def test_a_video_with_ray_is_a_usage_error(tmp_path, capsys):
+    """The Ray runner restores images: a video given with --ray is refused before anything loads
+    (it used to reach the image reader and fail as an undecodable image)."""
+    src = make_clip(tmp_path / "clip.mp4", n=2, width=16, height=16)
+    with pytest.raises(SystemExit) as exit_:
+        main(["sr", str(src), "-o", str(tmp_path / "clip_x4.mp4"), "--ray", "--model", "lite-sr"])
+    assert exit_.value.code == 2
+    assert "--ray restores images; restore the video clip.mp4 without --ray" in capsys.readouterr().err
+
+
 def _cut(path, cut):
     """The first 60 % of a file: a download or copy that stopped midway."""
     data = path.read_bytes()
