@@ -1,6 +1,7 @@
 """Build a ready-to-sample model (Swin-UNet + first stage) from a :class:`ModelSpec`."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -93,8 +94,10 @@ def build_networks(spec: ModelSpec) -> tuple[SwinUNet, nn.Module]:
     return unet.eval().requires_grad_(False), first.eval().requires_grad_(False)
 
 
-def _weight_files(spec: ModelSpec, unet: nn.Module, first: nn.Module, unet_path, first_stage_path):
-    """(module, weight file, explicit path, words) for each of the spec's weight files."""
+def _weight_files(spec: ModelSpec, unet: Callable[[], nn.Module], first: Callable[[], nn.Module], unet_path,
+                  first_stage_path):
+    """(module, weight file, explicit path, words) for each of the spec's weight files; each module
+    is a callable that gives it (built only when a download has to be checked against it)."""
     files = [(unet, spec.unet_weights, unet_path, "Swin-UNet")]
     if spec.first_stage_weights is not None:
         files.append((first, spec.first_stage_weights, first_stage_path, "autoencoder"))
@@ -115,13 +118,15 @@ def _resolve_nth(spec: ModelSpec, files: list, i: int, **kwargs) -> Path:
         raise exc.needing_also(later) from None
 
 
-def _resolve(spec: ModelSpec, module: nn.Module, file, path, what: str, **kwargs) -> Path:
-    """One weight file's path; a download is checked against ``module``'s layout before it enters
-    the cache (``resolve_weight``'s ``validate``)."""
+def _resolve(spec: ModelSpec, module: Callable[[], nn.Module], file, path, what: str, **kwargs) -> Path:
+    """One weight file's path; a download is checked against ``module()``'s layout before it
+    enters the cache (``resolve_weight``'s ``validate``)."""
     from .weights import checkpoint_validator, resolve_weight
 
-    return resolve_weight(file, path=path, validate=checkpoint_validator(module, name=f"{spec.name} {what}"),
-                          **kwargs)
+    def validate(downloaded: Path) -> None:
+        checkpoint_validator(module(), name=f"{spec.name} {what}")(downloaded)
+
+    return resolve_weight(file, path=path, validate=validate, **kwargs)
 
 
 def resolve_files(spec: ModelSpec, *, weights_dir: str | Path | None = None, allow_download: bool = True,
@@ -129,10 +134,13 @@ def resolve_files(spec: ModelSpec, *, weights_dir: str | Path | None = None, all
                   mirror: str | None = None) -> tuple[Path, Path | None]:
     """The paths of the spec's weight files (weights dir > bundled > cache > download, from
     ``mirror`` when given), without loading them: downloads are checked against the model's
-    layout, built on the meta device (no memory, no initialisation)."""
-    with torch.device("meta"):
-        unet, first = build_networks(spec)
-    files = _weight_files(spec, unet, first, None, None)
+    layout, built on the meta device (no memory, no initialisation) when a download needs it."""
+    @functools.cache
+    def meta() -> tuple[nn.Module, nn.Module]:
+        with torch.device("meta"):
+            return build_networks(spec)
+
+    files = _weight_files(spec, lambda: meta()[0], lambda: meta()[1], None, None)
     paths = [_resolve_nth(spec, files, i, weights_dir=weights_dir, allow_download=allow_download, progress=progress,
                           mirror=mirror) for i in range(len(files))]
     return paths[0], paths[1] if len(paths) > 1 else None
@@ -154,10 +162,10 @@ def load_model(
     from .weights import load_into, load_state_dict
 
     unet, first = build_networks(spec)
-    files = _weight_files(spec, unet, first, unet_path, first_stage_path)
+    files = _weight_files(spec, lambda: unet, lambda: first, unet_path, first_stage_path)
     for i, (module, file, path, what) in enumerate(files):
         resolved = _resolve_nth(spec, files, i, weights_dir=weights_dir, allow_download=allow_download,
                                 progress=progress, mirror=mirror)
         log.info("loading %s weights of %s from %s", what, spec.name, resolved)
-        load_into(module, load_state_dict(resolved), name=f"{spec.name} {what}", source=resolved)
+        load_into(module(), load_state_dict(resolved), name=f"{spec.name} {what}", source=resolved)
     return RestorationModel(spec, unet, first).to(device)
