@@ -44,7 +44,6 @@ from .tool_docs import as_tool
 # compress; BMP and TIFF do), and no entry may declare more than ZIP_MAX_RATIO times its packed size
 ZIP_EXPANSION = 4
 ZIP_MAX_RATIO = 50.0
-TASK_WORDS = {"sr": "super-resolving", "inpaint": "inpainting", "face": "restoring the faces of"}
 
 
 @dataclass

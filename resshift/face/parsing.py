@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..settings import resolve_device
-from ..weights import WeightFile, WeightsUnavailable, load_into, load_state_dict, resolve_weight
+from ..weights import WeightFile, load_into, load_state_dict, resolve_weight
 from .align import CROP_SIZE
 from .paste import face_mask
 

@@ -102,8 +102,7 @@ def restore_faces_with(
             callback(ProgressEvent.stage(stage[0], f"{stage[1]}: {event.describe()}" if stage[1] else event.describe()))
 
     restore_faces = lambda crops: restorer(crops, on_step)  # noqa: E731
-    if photo is None:
-        check_aligned_size(*img.size)
+    if photo is None:  # restore_aligned refuses a size that cannot be an aligned face
         face = restore_aligned(rgb, restore_faces)
         h, w = rgb.shape[:2]
         if face.shape[:2] != (h, w):
