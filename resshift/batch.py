@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .files import mask_stem
 from .errors import InvalidRequest
-from .media.archive import IMAGE_EXTENSIONS, SkippedEntry, read_zip
+from .media.archive import IMAGE_EXTENSIONS, SkippedEntry, read_zip, unique_name
 from .media.errors import InvalidArchiveError
 
 ZIP_SUFFIX = ".zip"
@@ -55,16 +55,6 @@ def header_pixels(path: str | os.PathLike) -> int:
         return 0
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem-2.ext``, ``stem-3.ext``, ... when taken (compared case-insensitively)."""
-    candidate, n, path = name, 1, PurePosixPath(name)
-    while candidate.lower() in taken:
-        n += 1
-        candidate = f"{path.stem}-{n}{path.suffix}"
-    taken.add(candidate.lower())
-    return candidate
-
-
 def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, masks: bool, max_images: int,
            max_zip_bytes: int, max_ratio: float = 50.0) -> Gathered:
     """The batch in ``files``: image files as they are, zips extracted into ``folder`` (which must
@@ -95,13 +85,13 @@ def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, mas
                 continue
             skipped.extend(SkippedEntry(f"{path.name}: {s.name}", s.reason) for s in zipped.skipped)
             for entry in zipped.entries:
-                name = _unique(entry.name, taken)
+                name = unique_name(entry.name, taken)
                 target = folder / name
                 target.write_bytes(entry.data)
                 budget_bytes -= len(entry.data)
                 found.append((name, f"{path.name}: {entry.original}", target))
         elif suffix in IMAGE_EXTENSIONS:
-            found.append((_unique(path.name, taken), path.name, path))
+            found.append((unique_name(path.name, taken), path.name, path))
         else:
             skipped.append(SkippedEntry(path.name, f"not an image or a zip ({suffix or 'no extension'})"))
     if not masks:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .media.archive import unique_name
 from .pipelines.tasks import InvalidMaskError
 
 # files a folder input picks up (HEIC/AVIF too: where Pillow cannot read them they are reported)
@@ -44,12 +45,7 @@ def output_names(names: Sequence[str], stem: Callable[[str], str] = lambda name:
     for name, s in zip(names, stems):
         if stems.count(s) > 1:
             s = f"{s}_{Path(name).suffix.lstrip('.').lower() or 'image'}"
-        candidate, n = f"{s}.png", 1
-        while candidate.lower() in taken:
-            n += 1
-            candidate = f"{s}-{n}.png"
-        taken.add(candidate.lower())
-        out.append(candidate)
+        out.append(unique_name(f"{s}.png", taken))
     return out
 
 

@@ -118,8 +118,10 @@ def _safe_name(parts: Sequence[str]) -> str:
     return name
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``stem-2.ext``, ``stem-3.ext``, ... if taken (compared case-insensitively)."""
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``stem-2.ext``, ``stem-3.ext``, ... if taken (compared case-insensitively); the
+    name chosen is added to ``taken`` (lower case). The one rule for names in a zip, a batch's
+    files and its results."""
     candidate, n = name, 1
     path = PurePosixPath(name)
     while candidate.lower() in taken:
@@ -221,7 +223,7 @@ def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_tota
         taken: set[str] = set()
         entries = []
         for info in images:
-            name = _unique(_safe_name(_parts(info.filename)), taken)
+            name = unique_name(_safe_name(_parts(info.filename)), taken)
             entries.append(ArchiveEntry(name, info.filename, _extract(zf, info)))
         for s in skipped:
             log.info("zip entry %r skipped: %s", s.name, s.reason)
