@@ -25,7 +25,7 @@ from resshift.errors import InvalidRequest
 from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
 from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, RestoreOptions, check_task,
-                                decode_image, decode_mask)
+                                decode_mask)
 
 from . import images
 from .cancel import current_token
@@ -370,21 +370,32 @@ class Studio:
         return images.mask_preview(background[..., :3], mask)
 
     # ---------------------------------------------------------------- faces
+    @staticmethod
+    def photo_options(mode: str, scale, background, select, min_face_size) -> PhotoOptions | None:
+        """The face tab's mode and whole-photo settings as the library's PhotoOptions (None: an
+        aligned face)."""
+        if mode not in FACE_MODES:
+            raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
+        return None if mode == "aligned" else PhotoOptions(
+            scale=parse_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
+            min_face_size=parse_whole(min_face_size or 0, "min face size"))
+
+    def background_model(self, photo: PhotoOptions | None) -> str | None:
+        """The SR model a whole photo's background is super-resolved with (None: resized)."""
+        if photo is None or photo.background != "sr":
+            return None
+        sr_model = default_model_for(self.manager, "sr")
+        if sr_model is None:
+            raise InvalidRequest("no super-resolution model is available for the background; "
+                                 "choose Background: Resize")
+        return sr_model
+
     def _prepare_face(self, image, mode, model, steps, kappa, seed, color_fix, scale, background,
                       select, min_face_size, hold=True):
         self.check_model(model, "face")
-        if mode not in FACE_MODES:
-            raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
-        photo = None if mode == "aligned" else PhotoOptions(
-            scale=parse_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
-            min_face_size=parse_whole(min_face_size or 0, "min face size"))
+        photo = self.photo_options(mode, scale, background, select, min_face_size)
         options = self.options_for(model, steps, kappa, seed, "auto", color_fix)
-        sr_model = None
-        if photo is not None and photo.background == "sr":
-            sr_model = default_model_for(self.manager, "sr")
-            if sr_model is None:
-                raise InvalidRequest("no super-resolution model is available for the background; "
-                                     "choose Background: Resize")
+        sr_model = self.background_model(photo)
         decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale, hold=hold)
         if photo is not None and photo.background == "sr" and photo.scale > 1:  # the whole photo goes through SR
             self.limits.check_input("sr", *decoded.size, scale=4)
@@ -435,17 +446,24 @@ class Studio:
 
 
 def result_name(stem: str, job: Job) -> str:
+    """A result's file name (:func:`run_name`; GFPGAN's without ResShift's settings)."""
+    if job.task == "face_gfpgan":
+        return f"{stem[:24]}_gfpgan-v1.4{_photo_suffix(job.photo)}"
+    return run_name(stem, job.model, job.options, job.photo)
+
+
+def run_name(stem: str, model: str, options: RestoreOptions, photo: PhotoOptions | None = None) -> str:
     """A result's file name, short enough to read in the page: the upload's name (at most 24
     characters), then the model and the settings that made it, e.g. ``group_21_lite-face_4s_k2_seed42_x2``
     (whole photos: ``_x`` the scale, ``_srbg`` a super-resolved background, the faces chosen)."""
-    o = job.options
-    name = f"{stem[:24]}_{'gfpgan-v1.4' if job.task == 'face_gfpgan' else job.model}"
-    if job.task != "face_gfpgan":
-        name += f"_{o.steps}s_k{o.kappa:g}_seed{o.seed}"
-    if job.photo is not None:
-        name += f"_x{job.photo.scale}" + ("_srbg" if job.photo.background == "sr" else "")
-        name += "" if job.photo.select == "all" else f"_{job.photo.select}"
-    return name
+    return f"{stem[:24]}_{model}_{options.steps}s_k{options.kappa:g}_seed{options.seed}{_photo_suffix(photo)}"
+
+
+def _photo_suffix(photo: PhotoOptions | None) -> str:
+    if photo is None:
+        return ""
+    return f"_x{photo.scale}" + ("_srbg" if photo.background == "sr" else "") + \
+        ("" if photo.select == "all" else f"_{photo.select}")
 
 
 def _blank_canvas(arr: np.ndarray) -> bool:

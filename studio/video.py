@@ -33,7 +33,6 @@ from typing import Any, Mapping
 
 import gradio as gr
 
-from resshift.catalog import default_model_for
 from resshift.errors import InvalidRequest
 from resshift.image_io import parse_pixels
 from resshift.media import probe
@@ -43,7 +42,7 @@ from resshift.pipelines.video import VideoLimits, VideoOptions, restore_video
 from . import images
 from .cancel import cancellable, current_token
 from .errors import friendly_errors
-from .handlers import FACE_MODES, Studio, parse_whole, gpu_decorator
+from .handlers import Studio, gpu_decorator, run_name
 from .limits import describe_pixels
 from .tool_docs import as_tool
 
@@ -139,13 +138,9 @@ class VideoRunner:
         video = VideoOptions(noise=noise or "steady", batch_size=self.batch)
         info = probe(source, max_seconds=self.limits.max_seconds, max_pixels=self.limits.max_pixels,
                      min_side=self.limits.min_side)
-        # named like the image results (handlers.result_name), then the noise: clip_lite-sr_4s_k2_seed42_steady
+        # named like the image results, then the noise: clip_lite-sr_4s_k2_seed42_steady
         stem = images.safe_stem(Path(source).name, fallback="video")
-        name = f"{stem[:24]}_{model}_{options.steps}s_k{options.kappa:g}_seed{options.seed}"
-        if photo is not None:
-            name += f"_x{photo.scale}" + ("_srbg" if photo.background == "sr" else "")
-            name += "" if photo.select == "all" else f"_{photo.select}"
-        name += f"_{video.noise}"
+        name = f"{run_name(stem, model, options, photo)}_{video.noise}"
         target = images.new_request_dir(self.studio.files_root) / f"{name}.mp4"
         return VideoJob(model, source, str(target), options, video, self.limits, photo, sr_model,
                         info.frame_count or 0)
@@ -173,18 +168,9 @@ class VideoRunner:
         (mode 'photo') -> (MP4 path, facts)."""
         with friendly_errors("restoring the faces of the video"):
             self.studio.check_model(model, "face")
-            if mode not in FACE_MODES:
-                raise InvalidRequest(f"mode must be one of {', '.join(FACE_MODES)}; got {mode!r}")
-            photo = None if mode == "aligned" else PhotoOptions(
-                scale=parse_whole(scale or 1, "scale"), background=background or "resize", select=select or "all",
-                min_face_size=parse_whole(min_face_size or 0, "min face size"))
+            photo = self.studio.photo_options(mode, scale, background, select, min_face_size)
             options = self.studio.options_for(model, steps, kappa, seed, "auto", color_fix)
-            sr_model = None
-            if photo is not None and photo.background == "sr":
-                sr_model = default_model_for(self.studio.manager, "sr")
-                if sr_model is None:
-                    raise InvalidRequest("no super-resolution model is available for the background; "
-                                         "choose Background: Resize")
+            sr_model = self.studio.background_model(photo)
             return self._restore(self._job(video, model, options, noise, photo, sr_model), progress)
 
     # ---------------------------------------------------------------- the page
