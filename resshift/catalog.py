@@ -2,7 +2,6 @@
 models), where each one's weights are, and which model a task uses when none is named."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from .errors import UnknownModelError
@@ -25,6 +24,14 @@ COMPARISON = {
     "inpaint": ("inpaint-imagenet", "lite-inpaint"),
     "face": ("faceir", "lite-face"),
 }
+COMPARISON_ON_GPU: dict[str, tuple[str, ...]] = {}  # where a GPU's default comparison differs
+
+
+def comparison_set(manager: "ModelManager", task: str) -> tuple[str, ...]:
+    """What a model comparison of ``task`` puts side by side by default on ``manager``'s device."""
+    if manager.device.type == "cuda" and task in COMPARISON_ON_GPU:
+        return COMPARISON_ON_GPU[task]
+    return COMPARISON.get(task, ())
 # where a model's weights are, best first: one ready without a download beats one that needs it
 AVAILABILITY = ("loaded", "local", "bundled", "cached", "downloadable", "offline", "missing")
 READY = ("loaded", "local", "bundled", "cached")
@@ -89,7 +96,7 @@ def default_model_for(manager: "ModelManager", task: str) -> str | None:
 def comparison_models(manager: "ModelManager", task: str) -> list[str]:
     """The models a model comparison of ``task`` runs when none are named: those of
     :data:`COMPARISON` this manager has or can download (never one that is unavailable offline)."""
-    return [name for name in COMPARISON.get(task, ()) if name in manager.specs
+    return [name for name in comparison_set(manager, task) if name in manager.specs
             and availability(manager, name) not in ("offline", "missing")]
 
 
@@ -107,7 +114,7 @@ def runnable_comparison(manager: "ModelManager", task: str) -> tuple[list[str], 
 
     wanted = comparison_models(manager, task)
     left_out = {n: "not on this machine, and this server does not download" if availability(manager, n) == "offline"
-                else "its weight files are missing" for n in COMPARISON.get(task, ())
+                else "its weight files are missing" for n in comparison_set(manager, task)
                 if n in manager.specs and n not in wanted}
     kept: list[str] = []
     for name in wanted:
@@ -127,7 +134,7 @@ _PARAMETERS: dict[str, int] = {}  # architecture (its parameters as JSON) -> par
 def parameter_count(spec: ModelSpec) -> int:
     """The model's parameters (Swin-UNet and first stage), counted on the meta device (no memory)
     once per architecture: the page's notice asks on every load."""
-    key = json.dumps([dict(spec.unet_params), spec.first_stage, dict(spec.first_stage_params)], sort_keys=True)
+    key = spec.networks_key
     if key not in _PARAMETERS:
         import torch
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from .diffusion.graphs import CudaGraphs
 from .diffusion.schedule import DEFAULT_SPACING, Schedule
-from .models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
+from .models import SwinUNet, build
 from .models.cast import autocast_weights
 from .models.compiled import compiled_first_stage
 from .weights.registry import ModelSpec
@@ -85,13 +85,10 @@ class RestorationModel:
 
 
 def build_networks(spec: ModelSpec) -> tuple[SwinUNet, nn.Module]:
-    """The spec's networks with freshly initialised weights (in eval mode)."""
-    unet = SwinUNet(**spec.unet_params)
-    if spec.first_stage == "vq":
-        first: nn.Module = VQAutoencoder(**spec.first_stage_params)
-    else:
-        first = PixelUnshuffleStage(**spec.first_stage_params)
-    return unet.eval().requires_grad_(False), first.eval().requires_grad_(False)
+    """The spec's networks, built by their registered architectures (``spec.network``,
+    ``spec.first_stage``: :mod:`resshift.models.architectures`), freshly initialised, in eval mode."""
+    unet = build(spec.network, "denoiser", spec.unet_params)
+    return unet, build(spec.first_stage, "first_stage", spec.first_stage_params)  # type: ignore[return-value]
 
 
 def _weight_files(spec: ModelSpec, unet: Callable[[], nn.Module], first: Callable[[], nn.Module], unet_path,

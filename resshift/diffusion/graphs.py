@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .sampler import (FirstStage, SamplerNoise, StepResult, _draw_all, autocast_context, encode_first_stage,
-                      sample)
+                      input_noise_shape, sample)
 from .schedule import DiffusionConfig, Schedule
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class _Recorded:
     noise: torch.Tensor  # (steps + 1, *latent shape): the prior's, then one per step
     out: torch.Tensor
     steps: list[StepResult]
+    planes: torch.Tensor | None = None  # the network's input noise planes (RSD), drawn after `noise`
 
 
 def _shape_key(t: torch.Tensor) -> tuple:
@@ -98,6 +99,8 @@ class CudaGraphs:
                 # drawn on the host while the GPU encodes
                 rec.noise.copy_(_draw_all(rec.noise.shape[1:], rec.noise.shape[0], generator, y.device,
                                           shared=shared_noise))
+                if rec.planes is not None:
+                    rec.planes.copy_(_draw_all(rec.planes.shape, 1, generator, y.device, shared=shared_noise)[0])
                 rec.sample.replay()
                 out = rec.out.clone()
                 steps = [StepResult(s.index, s.total, s.t, s.x_t.clone(), s.x0_pred.clone())
@@ -113,6 +116,7 @@ class CudaGraphs:
             static_y = y.clone()
             static_kwargs = {k: v.clone() for k, v in model_kwargs.items()}
             steps: list[StepResult] = []
+            planes: torch.Tensor | None = None
 
             def encode() -> torch.Tensor:
                 with autocast_context(y.device, precision):
@@ -121,7 +125,7 @@ class CudaGraphs:
             def run(z_y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
                 steps.clear()
                 return sample(model, static_y, schedule, config, first_stage=first_stage,
-                              model_kwargs=static_kwargs, noise=SamplerNoise(noise[0], noise[1:]), z_y=z_y,
+                              model_kwargs=static_kwargs, noise=SamplerNoise(noise[0], noise[1:], planes), z_y=z_y,
                               precision=precision, callback=steps.append)
 
             side = torch.cuda.Stream(device=y.device)
@@ -132,6 +136,8 @@ class CudaGraphs:
                 for _ in range(2):
                     z_y = encode()
                     noise = torch.zeros((schedule.num_steps + 1, *z_y.shape), device=y.device)
+                    shape = input_noise_shape(model, z_y.shape)
+                    planes = None if shape is None else torch.zeros(shape, device=y.device)
                     run(z_y, noise)
             torch.cuda.current_stream(y.device).wait_stream(side)
             # thread_local: other threads may keep using the GPU while this one records
@@ -143,4 +149,4 @@ class CudaGraphs:
         self.captures += 1
         log.info("recorded CUDA graphs for input %s, %d steps (%d kept)", tuple(y.shape),
                  schedule.num_steps, len(self._graphs) + 1)
-        return _Recorded(encode_graph, sample_graph, static_y, static_kwargs, noise, out, list(steps))
+        return _Recorded(encode_graph, sample_graph, static_y, static_kwargs, noise, out, list(steps), planes)

@@ -38,11 +38,20 @@ class SamplerNoise:
     """Explicit noise for an exactly reproducible run: the prior's, then one per step.
 
     ``steps[i]`` is used by the i-th step taken (in sampling order); the last step adds no noise,
-    so ``steps`` may hold n or n - 1 tensors.
+    so ``steps`` may hold n or n - 1 tensors. ``inputs``: the noise planes of a network that takes
+    them in its input (``noise_channels``, RSD), (B, noise_channels, h, w) at the latent size.
     """
 
     prior: torch.Tensor
     steps: Sequence[torch.Tensor]
+    inputs: torch.Tensor | None = None
+
+
+def input_noise_shape(model: Any, z_shape: Sequence[int]) -> tuple[int, ...] | None:
+    """The shape of the noise planes ``model`` takes in its input (``noise_channels`` planes at the
+    latent size, RSD), None for a network that takes none."""
+    planes = int(getattr(model, "noise_channels", 0))
+    return (z_shape[0], planes, *z_shape[2:]) if planes else None
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,10 @@ def iter_sample(
         own. Restoring a video's frames in batches this way gives every frame the same noise
         whatever the batch size ("steady noise": static content is restored the same way in
         every frame). Ignored when ``noise`` is given.
+
+    A network with ``noise_channels`` (RSD) also takes that many noise planes at the latent size
+    in its input: drawn from ``generator`` right after the prior and step noise (or
+    ``noise.inputs``), once per call, and passed to the network as ``noise``.
     """
     if config.predict_type != "xstart":
         raise ValueError(f"predict_type {config.predict_type!r} is not supported (only 'xstart')")
@@ -229,6 +242,15 @@ def iter_sample(
         else:
             drawn = _draw_all(z_y.shape, n + 1, generator, device, shared=shared_noise)
             prior, step_noise = drawn[0], drawn[1:]
+        planes = input_noise_shape(model, z_y.shape)
+        if planes is not None:
+            if noise is None:
+                plane = _draw_all(planes, 1, generator, device, shared=shared_noise)[0]
+            elif noise.inputs is None or tuple(noise.inputs.shape[1:]) != planes[1:]:
+                raise ValueError(f"this network takes noise planes of shape {planes}: give SamplerNoise(inputs=...)")
+            else:
+                plane = noise.inputs.to(device=device, dtype=torch.float32)
+            model_kwargs = {**model_kwargs, "noise": plane}
         if model_kwargs and hasattr(model, "condition"):  # lq features do not change between steps
             model_kwargs = {"cond": model.condition(**model_kwargs)}
         x = z_y + c.prior_scale * prior

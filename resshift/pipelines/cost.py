@@ -22,7 +22,6 @@ networks are built on the meta device and run on fake tensors) and is kept for t
 """
 from __future__ import annotations
 
-import json
 import math
 import threading
 import warnings
@@ -78,8 +77,7 @@ class ModelCost:
 
 def _architecture_key(spec: ModelSpec) -> str:
     """What the networks' cost depends on (models sharing an architecture share it)."""
-    return json.dumps([spec.first_stage, dict(spec.unet_params), dict(spec.first_stage_params), spec.diffusion.sf],
-                      sort_keys=True, default=str)
+    return f"{spec.networks_key} sf={spec.diffusion.sf}"
 
 
 _COSTS: dict[str, ModelCost] = {}  # architecture key -> cost: numbers only, never networks
@@ -127,6 +125,8 @@ def _count(spec: ModelSpec) -> ModelCost:
                 lq = torch.zeros(1, 3, inp, inp)
                 masked = {"mask": torch.zeros(1, 1, inp, inp)} if getattr(unet, "cond_mask", False) else {}
                 cond = None
+                if getattr(unet, "noise_channels", 0):  # noise planes at the latent size (RSD)
+                    masked["noise"] = torch.zeros(1, unet.noise_channels, lat, lat)
                 if getattr(unet, "cond_lq", True):
                     def condition():
                         nonlocal cond

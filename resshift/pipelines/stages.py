@@ -54,6 +54,7 @@ class TiledDenoiser(nn.Module):
         self.tile, self.overlap, self.multiple, self.batch = tile, overlap, multiple, batch
         self.on_tile = on_tile  # (tiles done, tiles) after every call of the network
         self.cond_lq = getattr(unet, "cond_lq", True)
+        self.noise_channels = getattr(unet, "noise_channels", 0)  # input noise planes (RSD): cut like x_t
 
     def condition(self, **kwargs: Any) -> Condition:
         return self.unet.condition(**kwargs)

@@ -38,6 +38,7 @@ from typing import Callable, Literal
 
 import resshift
 
+from . import gdrive
 from .registry import WeightFile
 
 logger = logging.getLogger(__name__)
@@ -174,12 +175,13 @@ def _check(file: WeightFile, path: Path) -> None:
 
 def _local_candidates(file: WeightFile, weights_dir: Path | None, cache_dir: Path
                       ) -> list[tuple[WeightStatus, Path]]:
+    names = (file.filename, *file.aliases)  # an upstream name (RSD's ema_model_2800.pth) is found too
     found: list[tuple[WeightStatus, Path]] = []
     if weights_dir is not None:
-        found.append(("local", weights_dir / file.filename))
+        found += [("local", weights_dir / name) for name in names]
     if file.bundled is not None:
         found.append(("bundled", assets_dir() / file.bundled))
-    found.append(("cached", cache_dir / file.filename))
+    found += [("cached", cache_dir / name) for name in names]
     return found
 
 
@@ -311,6 +313,12 @@ def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | 
                                     suffix=".part" + Path(file.filename).suffix)
     tmp = Path(tmp_name)
     try:
+        if gdrive.is_drive_url(url):  # Drive's confirmation and quota pages: gdown follows them
+            with os.fdopen(fd, "w+b") as out:
+                done, sha256 = gdrive.fetch(url, out, timeout=timeout, progress=progress)
+                os.fsync(out.fileno())
+            _finish(file, tmp, target, done, sha256, validate)
+            return
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length is not None else file.size
@@ -332,19 +340,23 @@ def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | 
             os.fsync(out.fileno())
         if length is not None and done != int(length):
             raise _Mismatch(f"the transfer was interrupted after {done} of {length} bytes")
-        if verify_pins():
-            if file.size is not None and done != file.size:
-                raise _Mismatch(f"size mismatch: downloaded {done} bytes, expected {file.size}")
-            if file.sha256 is not None and digest.hexdigest() != file.sha256.lower():
-                raise _Mismatch(f"SHA-256 mismatch: downloaded {digest.hexdigest()}, "
-                                f"expected {file.sha256}")
-        if validate is not None:
-            try:
-                validate(tmp)
-            except ValueError as err:  # the validator names the temporary file: name the download
-                raise _Invalid(str(err).replace(str(tmp), f"the downloaded {file.filename}")) from err
-        os.replace(tmp, target)
+        _finish(file, tmp, target, done, digest.hexdigest(), validate)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _finish(file: WeightFile, tmp: Path, target: Path, done: int, sha256: str, validate: Validate | None) -> None:
+    """Check a complete download in ``tmp`` (pins, then ``validate``) and rename it onto ``target``."""
+    if verify_pins():
+        if file.size is not None and done != file.size:
+            raise _Mismatch(f"size mismatch: downloaded {done} bytes, expected {file.size}")
+        if file.sha256 is not None and sha256 != file.sha256.lower():
+            raise _Mismatch(f"SHA-256 mismatch: downloaded {sha256}, expected {file.sha256}")
+    if validate is not None:
+        try:
+            validate(tmp)
+        except ValueError as err:  # the validator names the temporary file: name the download
+            raise _Invalid(str(err).replace(str(tmp), f"the downloaded {file.filename}")) from err
+    os.replace(tmp, target)
     logger.info("saved %s (%d bytes)", target, done)

@@ -10,11 +10,13 @@ release page itself publishes no digests. ``RESSHIFT_VERIFY_WEIGHTS=0`` turns pi
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS, DiffusionConfig
+from ..models.architectures import architecture
 
 Task = Literal["sr", "inpaint", "face"]
 TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
@@ -32,17 +34,23 @@ OFFICIAL_RELEASE = "https://github.com/zsyOAOA/ResShift/releases/download/v2.0/"
 @dataclass(frozen=True)
 class WeightFile:
     """One weight file. ``url`` None means it ships with the package (``bundled`` is then the path
-    relative to the repository's ``assets/`` folder). ``sha256``/``size`` are checked when known."""
+    relative to the repository's ``assets/`` folder). ``sha256``/``size`` are checked when known.
+    ``aliases``: other names the same file goes by upstream (RSD publishes ``ema_model_2800.pth``),
+    also found in a weights folder or the cache. A Google Drive ``url`` (drive.google.com) is
+    fetched with gdown (:mod:`.gdrive`)."""
 
     filename: str
     url: str | None = None
     sha256: str | None = None
     size: int | None = None
     bundled: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if "/" in self.filename or "\\" in self.filename or self.filename in ("", ".", ".."):
-            raise ValueError(f"weight file name must be a plain file name: {self.filename!r}")
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+        for name in (self.filename, *self.aliases):
+            if "/" in name or "\\" in name or name in ("", ".", ".."):
+                raise ValueError(f"weight file name must be a plain file name: {name!r}")
         if self.url is None and self.bundled is None:
             raise ValueError(f"{self.filename}: a weight file needs a url or a bundled path")
 
@@ -51,8 +59,10 @@ class WeightFile:
 class ModelSpec:
     """A restoration model: Swin-UNet parameters, its first stage, weights and diffusion settings.
 
-    first_stage: 'vq' (``VQAutoencoder(**first_stage_params)``) or 'pixel'
-    (``PixelUnshuffleStage(**first_stage_params)``, weight-free). sampling_steps / spacing: how it
+    network / first_stage: registered architectures (:mod:`resshift.models.architectures`), built
+    from ``unet_params`` / ``first_stage_params``: the denoiser ('swin-unet', or 'swin-unet-noise'
+    for RSD's widened input) and the first stage ('vq': ``VQAutoencoder``, or 'pixel':
+    ``PixelUnshuffleStage``, weight-free). sampling_steps / spacing: how it
     is sampled by default (None: its trained steps ``diffusion.steps``); a one-step distillation
     such as SinSR was trained on a 15-step schedule and is sampled in one step, 'trailing'.
     licence and source: what a user may do with the weights, and where they come from.
@@ -64,7 +74,7 @@ class ModelSpec:
     unet_params: Mapping[str, Any]
     diffusion: DiffusionConfig
     unet_weights: WeightFile
-    first_stage: Literal["vq", "pixel"]
+    first_stage: str
     first_stage_params: Mapping[str, Any] = field(default_factory=dict)
     first_stage_weights: WeightFile | None = None
     official: bool = True
@@ -73,14 +83,15 @@ class ModelSpec:
     spacing: str = DEFAULT_SPACING
     licence: str = ""
     source: str = ""
+    network: str = "swin-unet"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.first_stage not in ("vq", "pixel"):
-            raise ValueError(f"first_stage must be 'vq' or 'pixel', got {self.first_stage!r}")
-        if self.first_stage == "vq" and self.first_stage_weights is None:
-            raise ValueError(f"{self.name}: a VQ first stage needs weights")
+        architecture(self.network, "denoiser")
+        first = architecture(self.first_stage, "first_stage")
+        if first.weights and self.first_stage_weights is None:
+            raise ValueError(f"{self.name}: a {first.title} first stage needs weights")
         if self.sampling_steps is not None and not 1 <= self.sampling_steps <= self.diffusion.steps:
             raise ValueError(f"{self.name}: sampling_steps must be in 1..{self.diffusion.steps}")
         if self.spacing not in SPACINGS:
@@ -104,7 +115,7 @@ class ModelSpec:
                 "first_stage_params": dict(self.first_stage_params),
                 "first_stage_weights": wf(self.first_stage_weights), "official": self.official,
                 "notes": self.notes, "sampling_steps": self.sampling_steps, "spacing": self.spacing,
-                "licence": self.licence, "source": self.source}
+                "licence": self.licence, "source": self.source, "network": self.network}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
@@ -118,8 +129,15 @@ class ModelSpec:
             first_stage_weights=None if fsw is None else WeightFile(**fsw),
             official=bool(d.get("official", False)), notes=d.get("notes", ""),
             sampling_steps=d.get("sampling_steps"), spacing=d.get("spacing", DEFAULT_SPACING),
-            licence=d.get("licence", ""), source=d.get("source", ""),
+            licence=d.get("licence", ""), source=d.get("source", ""), network=d.get("network", "swin-unet"),
         )
+
+    @property
+    def networks_key(self) -> str:
+        """What the networks are (architectures and their parameters), as text: models that share
+        it share their parameter count and their cost per call."""
+        return json.dumps([self.network, dict(self.unet_params), self.first_stage, dict(self.first_stage_params)],
+                          sort_keys=True, default=str)
 
     @property
     def default_steps(self) -> int:
