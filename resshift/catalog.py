@@ -24,7 +24,10 @@ COMPARISON = {
     "inpaint": ("inpaint-imagenet", "lite-inpaint"),
     "face": ("faceir", "lite-face"),
 }
-COMPARISON_ON_GPU: dict[str, tuple[str, ...]] = {}  # where a GPU's default comparison differs
+# on a GPU, where every official model runs in seconds: ResShift and its two one-step distillations
+COMPARISON_ON_GPU = {
+    "sr": ("realsr-v3", "rsd", "sinsr"),
+}
 
 
 def comparison_set(manager: "ModelManager", task: str) -> tuple[str, ...]:

@@ -156,6 +156,7 @@ def _official(filename: str, sha256: str | None = None, size: int | None = None)
 RESSHIFT_LICENCE = "S-Lab License 1.0 (non-commercial)"
 RESSHIFT_SOURCE = "github.com/zsyOAOA/ResShift, release v2.0"
 SINSR_RELEASE = "https://github.com/wyf0912/SinSR/releases/download/v1.0/"
+RSD_DRIVE = "https://drive.google.com/uc?id=1EQbO1Bw2HtGmGad4uk3g2wTFjdH22B2X"  # RSD's download script's file
 
 
 # The released Swin-UNet (118.6 M parameters), as in the official YAML configs.
@@ -218,6 +219,13 @@ OFFICIAL_MODELS: tuple[ModelSpec, ...] = (
               WeightFile(filename="SinSR_v1.pth", url=SINSR_RELEASE + "SinSR_v1.pth"), "vq", _VQ_F4, VQ_F4,
               sampling_steps=1, spacing="trailing", licence=RESSHIFT_LICENCE,
               source="github.com/wyf0912/SinSR, release v1.0"),
+    # RSD (Selikhanovych et al., arXiv 2503.13358): ResShift v1 distilled into one stochastic step;
+    # SinSR's network with one noise plane more in its input ('swin-unet-noise'), sampled as SinSR.
+    # Published on Google Drive only (as ema_model_2800.pth), with no size or digest: layout-checked.
+    ModelSpec("rsd", "sr", "RSD x4, one step (distilled ResShift v1)", dict(_SWIN_UNET, noise_channels=1), _S15,
+              WeightFile(filename="rsd_ema_model_2800.pth", url=RSD_DRIVE, aliases=("ema_model_2800.pth",)), "vq",
+              _VQ_F4, VQ_F4, sampling_steps=1, spacing="trailing", licence="CC BY-NC-SA 4.0 (non-commercial)",
+              source="github.com/Daniil-Selikhanovych/RSD, Google Drive release", network="swin-unet-noise"),
     _resshift("inpaint-imagenet", "inpaint", "ResShift inpainting, ImageNet (4 steps)",
               dict(_SWIN_UNET, cond_mask=True, lq_size=256), _S4_SF1,
               _official("resshift_inpainting_imagenet_s4.pth"), _VQ_F4, VQ_F4),
