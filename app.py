@@ -11,7 +11,7 @@ Importing this module builds ``demo`` (nothing is loaded or downloaded until a r
 model); ``python app.py`` parses the flags and serves it. Named API endpoints: super_resolve,
 inpaint, restore_face, compare_sr, compare_inpaint, compare_face, super_resolve_video,
 restore_face_video, batch_sr, batch_inpaint, batch_face, and for programs super_resolution,
-inpainting, face_restoration, list_models (see README.md, "API").
+inpainting, face_restoration, list_models (see docs/api.md).
 """
 from __future__ import annotations
 
@@ -369,7 +369,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                     "serving locally at %s", app.local_url)
     else:
         print("* For a temporary public link, start the studio with --share", flush=True)
-    if mcp:  # Gradio prints the URL with every endpoint; some page tools cannot be called over MCP (README)
+    if mcp:  # Gradio prints the URL with every endpoint; some page tools cannot be called over MCP (docs/api.md)
         base = f"{app.local_url.rstrip('/')}/gradio_api/mcp/"
         print(f"* MCP, the four task tools: {base}?tools={','.join(agents.TASK_TOOLS)}", flush=True)
     serving.warm_up(app.local_url)

@@ -21,7 +21,7 @@ from tests.helpers import tiny_manager, tiny_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 AGENT_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
-# the page's endpoints and their parameters, as the README's API table lists them
+# the page's endpoints and their parameters, as docs/api.md's API table lists them
 PAGE_ENDPOINTS = {
     "super_resolve": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix"],
     "compare_sr": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix", "vary", "values"],

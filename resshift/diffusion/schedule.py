@@ -22,7 +22,7 @@ import numpy as np
 
 Spacing = Literal["leading", "trailing"]
 SPACINGS: tuple[str, ...] = ("leading", "trailing")
-# Default respacing for sampling with fewer steps than trained (see README, "Respacing").
+# Default respacing for sampling with fewer steps than trained (see docs/library.md, "Respacing").
 DEFAULT_SPACING: Spacing = "trailing"
 
 
