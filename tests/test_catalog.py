@@ -62,3 +62,12 @@ def test_the_default_comparison_runs_what_it_can_and_says_what_it_left_out():
     names, left_out = runnable_comparison(unreachable, "sr")
     assert names == ["lite-sr", "lite-sr-bicubic"] and list(left_out) == ["realsr-v3", "sinsr"]
     assert left_out["sinsr"].startswith("SinSR_v1.pth could not be had: could not connect")
+
+
+def test_a_gpu_compares_resshift_with_its_two_one_step_distillations():
+    """On a GPU the default SR comparison is realsr-v3, rsd and sinsr (each at its own steps);
+    realsr-v3 stays the default model."""
+    cuda = _manager("cuda", allow_download=True)
+    assert comparison_models(cuda, "sr") == ["realsr-v3", "rsd", "sinsr"]
+    assert default_model_for(cuda, "sr") == "realsr-v3"
+    assert [cuda.spec(n).default_steps for n in comparison_models(cuda, "sr")] == [4, 1, 1]
