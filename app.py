@@ -38,6 +38,7 @@ from resshift.manager import ModelManager
 from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
+from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
@@ -234,7 +235,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
 
         def refresh():  # availability labels and the notice change as weights download
             text = notice(manager, prefetch)
-            return (*(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face")),
+            return (*(gr.update(choices=catalog.choices(manager, t)) for t in TASK_REGISTRY),
                     gr.update(value=text, visible=bool(text)),
                     gr.Timer(active=prefetch is not None and prefetch.running))
 
@@ -274,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add("--max-upload-mb", type=float,
         help=f"largest upload in MB ({default(lambda lim: lim.max_upload_bytes / (1 << 20))}; RESSHIFT_MAX_UPLOAD_MB)")
-    for task in ("sr", "inpaint", "face"):
+    for task in TASK_REGISTRY:
         add(f"--max-pixels-{task}", help=f"largest {task} input, e.g. 1024x1024 "
             f"({default(lambda lim, t=task: lim.max_pixels[t])}; RESSHIFT_MAX_PIXELS_{task.upper()})")
     add("--max-output-pixels", help=f"largest result, e.g. 4096x4096 "
@@ -288,9 +289,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
     """The environment's limits, with the command line's flags on top."""
-    flags = {"RESSHIFT_MAX_UPLOAD_MB": args.max_upload_mb, "RESSHIFT_MAX_PIXELS_SR": args.max_pixels_sr,
-             "RESSHIFT_MAX_PIXELS_INPAINT": args.max_pixels_inpaint,
-             "RESSHIFT_MAX_PIXELS_FACE": args.max_pixels_face,
+    flags = {"RESSHIFT_MAX_UPLOAD_MB": args.max_upload_mb,
+             **{f"RESSHIFT_MAX_PIXELS_{t.upper()}": getattr(args, f"max_pixels_{t}") for t in TASK_REGISTRY},
              "RESSHIFT_MAX_OUTPUT_PIXELS": args.max_output_pixels, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
              "RESSHIFT_QUEUE_SIZE": args.queue_size}
     env = dict(os.environ)
@@ -303,14 +303,14 @@ def start_prefetch(manager: ModelManager) -> Prefetch | None:
     background at start, so the first visitor's run does not wait for a download; None elsewhere."""
     if manager.device.type != "cuda" or not manager.allow_download:
         return None
-    names = [name for name in (default_model_for(manager, t) for t in ("sr", "inpaint", "face"))
+    names = [name for name in (default_model_for(manager, t) for t in TASK_REGISTRY)
              if name is not None and manager.spec(name).official]
     return Prefetch(manager, names).start() if names else None
 
 
 def preload(manager: ModelManager) -> None:
     """Load each task's default model now (on ZeroGPU the workers then inherit them)."""
-    for task in ("sr", "inpaint", "face"):
+    for task in TASK_REGISTRY:
         name = catalog.default_name(manager, task)
         if name is None:
             continue

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .errors import InvalidRequest
     from .manager import ModelManager
     from .pipelines.options import PhotoOptions, RestoreOptions
-    from .pipelines.dispatch import restore
+    from .pipelines.registry import restore
     from .pipelines.faces import restore_face
     from .pipelines.tasks import inpaint, super_resolve
     from .progress import CancelToken, Cancelled, ProgressEvent

@@ -5,36 +5,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import UnknownModelError
+from .pipelines.registry import TASK_REGISTRY
 from .weights import KNOWN_MODELS, weight_status
 from .weights.registry import ModelSpec
 
 if TYPE_CHECKING:
     from .manager import ModelManager
 
-# each task's official model (ResShift's real quality) and its bundled lite model
-PREFERENCE = {
-    "sr": ("realsr-v3", "lite-sr"),
-    "inpaint": ("inpaint-imagenet", "lite-inpaint"),
-    "face": ("faceir", "lite-face"),
-}
-# what "compare models" puts side by side by default: the task's ResShift model, the one-step
-# distillations built on it, and the bundled preview model
-COMPARISON = {
-    "sr": ("realsr-v3", "sinsr", "lite-sr"),
-    "inpaint": ("inpaint-imagenet", "lite-inpaint"),
-    "face": ("faceir", "lite-face"),
-}
-# on a GPU, where every official model runs in seconds: ResShift and its two one-step distillations
-COMPARISON_ON_GPU = {
-    "sr": ("realsr-v3", "rsd", "sinsr"),
-}
+# each task's official model (ResShift's real quality) and its bundled lite model: the task registry's
+PREFERENCE = {name: task.preferred for name, task in TASK_REGISTRY.items()}
 
 
 def comparison_set(manager: "ModelManager", task: str) -> tuple[str, ...]:
-    """What a model comparison of ``task`` puts side by side by default on ``manager``'s device."""
-    if manager.device.type == "cuda" and task in COMPARISON_ON_GPU:
-        return COMPARISON_ON_GPU[task]
-    return COMPARISON.get(task, ())
+    """What a model comparison of ``task`` puts side by side by default on ``manager``'s device:
+    the task's ResShift model, the one-step distillations built on it, and the bundled preview
+    model (on a GPU: ResShift and its two one-step distillations, :class:`~.pipelines.registry.Task`)."""
+    declared = TASK_REGISTRY.get(task)
+    if declared is None:
+        return ()
+    if manager.device.type == "cuda" and declared.comparison_on_gpu:
+        return declared.comparison_on_gpu
+    return declared.comparison
+
+
 # where a model's weights are, best first: one ready without a download beats one that needs it
 AVAILABILITY = ("loaded", "local", "bundled", "cached", "downloadable", "offline", "missing")
 READY = ("loaded", "local", "bundled", "cached")
@@ -98,7 +91,7 @@ def default_model_for(manager: "ModelManager", task: str) -> str | None:
 
 def comparison_models(manager: "ModelManager", task: str) -> list[str]:
     """The models a model comparison of ``task`` runs when none are named: those of
-    :data:`COMPARISON` this manager has or can download (never one that is unavailable offline)."""
+    :func:`comparison_set` this manager has or can download (never one that is unavailable offline)."""
     return [name for name in comparison_set(manager, task) if name in manager.specs
             and availability(manager, name) not in ("offline", "missing")]
 
@@ -111,7 +104,7 @@ def ready_models(manager: "ModelManager", task: str) -> list[str]:
 def runnable_comparison(manager: "ModelManager", task: str) -> tuple[list[str], dict[str, str]]:
     """The model comparison of ``task`` that runs when none is named, as it can run now:
     (:func:`comparison_models` whose weights are here or were fetched now, topped up to two with
-    the task's other models ready here; {model of :data:`COMPARISON` left out: why}). Fetching
+    the task's other models ready here; {model of :func:`comparison_set` left out: why}). Fetching
     may download."""
     from .weights import WeightsUnavailable
 

@@ -27,7 +27,7 @@ from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
 from .pipelines import PhotoOptions, RestoreOptions, check_task
-from .pipelines.dispatch import restore
+from .pipelines.registry import TASK_REGISTRY, restore
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device
@@ -59,10 +59,9 @@ def _free_cuda_cache() -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m resshift", description="ResShift image restoration",
-        usage="%(prog)s {sr,inpaint,face} INPUT -o OUTPUT [options]\n       %(prog)s --list-models")
-    p.add_argument("task", nargs="?", choices=["sr", "inpaint", "face"],
-                   help="sr: super-resolution; inpaint: fill the --mask area; face: restore the faces of "
-                        "a photo (or --aligned 512x512 faces)")
+        usage=f"%(prog)s {{{','.join(TASK_REGISTRY)}}} INPUT -o OUTPUT [options]\n       %(prog)s --list-models")
+    p.add_argument("task", nargs="?", choices=list(TASK_REGISTRY),
+                   help="; ".join(f"{t.name}: {t.help}" for t in TASK_REGISTRY.values()))
     p.add_argument("input", nargs="?", type=Path, help="an image or video file, or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (required)")
     p.add_argument("--mask", type=Path, help="inpainting mask file, or a folder of masks named like the "
@@ -195,17 +194,18 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         options = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
                                  tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
                                  compile=args.compile)
-        photo = PhotoOptions(scale=args.scale) if args.task == "face" and not args.aligned else None
+        task = TASK_REGISTRY[args.task]
+        photo = PhotoOptions(scale=args.scale) if task.photo and not args.aligned else None
         try:
             device = resolve_device(args.device)
         except ValueError as exc:
             raise ValueError(f"--{exc}") from None
-        if args.task == "inpaint":
+        if task.mask:
             if args.mask is None:
                 raise ValueError("inpainting needs --mask (a mask file, or a folder of masks)")
             if not args.mask.exists():
                 raise ValueError(f"--mask {args.mask} does not exist")
-        inputs = folder_inputs(args.input, args.mask if args.task == "inpaint" else None)
+        inputs = folder_inputs(args.input, args.mask if task.mask else None)
         if not inputs:
             raise ValueError(f"no images in {args.input}")
         many = len(inputs) > 1 or args.input.is_dir()
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for inp, out in bar:
         bar.set_postfix_str(inp.name)
         try:
-            mask = mask_for(inp, args.mask) if args.task == "inpaint" else None
+            mask = mask_for(inp, args.mask) if TASK_REGISTRY[args.task].mask else None
             result = restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit,
                              helpers=manager)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -144,7 +144,7 @@ class Replica:
     def restore_one(self, source: Path, target: Path, mask: Path | None) -> tuple[str, str]:
         """(status, text): ('done', facts JSON) or ('failed', the reason, as the CLI words it)."""
         from .errors import InvalidRequest, is_out_of_memory
-        from .pipelines.dispatch import restore
+        from .pipelines.registry import restore
 
         cfg = self.config
         try:
@@ -228,6 +228,8 @@ def run_on_ray(plan, args) -> int:
     if args.ray_actors is not None and args.ray_actors < 1:
         print(f"error: --ray-actors must be at least 1, got {args.ray_actors}", file=sys.stderr)
         return 2
+    from .pipelines.registry import TASK_REGISTRY
+
     failures: list[tuple[str, str]] = []
     rows, kept = [], 0
     for inp, out in zip(plan.inputs, plan.outputs):
@@ -235,7 +237,7 @@ def run_on_ray(plan, args) -> int:
             kept += 1
             continue
         try:
-            mask = mask_for(inp, args.mask) if args.task == "inpaint" else None
+            mask = mask_for(inp, args.mask) if TASK_REGISTRY[args.task].mask else None
         except InvalidMaskError as exc:
             failures.append((inp.name, str(exc)))
             continue

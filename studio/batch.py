@@ -30,6 +30,7 @@ from resshift.errors import InvalidRequest, is_out_of_memory
 from resshift.files import output_names as _output_names
 from resshift.media.archive import write_zip
 from resshift.pipelines import InvalidMaskError, decode_mask
+from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.progress import Cancelled, RequestTimeout
 
 from . import images
@@ -68,7 +69,7 @@ def limits_text(studio: Studio, task: str) -> str:
             f"limit) on this {lim.hardware} server. Every image is restored with this tab's model, settings "
             "and seed; the results come back in the gallery and as one zip, with a manifest.json of the "
             "settings and seed. An image that fails is listed with the reason, and the others go on.")
-    if task == "inpaint":
+    if TASK_REGISTRY[task].mask:
         text += (" **Masks:** pair each image with its mask by name, `NAME.png` with `NAME_mask.png` "
                  "(white = repaint), in the zip or among the files.")
     return text
@@ -86,7 +87,7 @@ def _settings(job: Job) -> dict:
         settings["photo"] = asdict(job.photo)
         if job.sr_model:
             settings["photo"]["sr_model"] = job.sr_model
-    if job.task == "face":
+    if TASK_REGISTRY[job.task].photo:
         settings["mode"] = "photo" if job.photo is not None else "aligned"
     return settings
 
@@ -149,7 +150,7 @@ class Batches:
                                  "input")
         for f in files:
             lim.check_upload(Path(f).stat().st_size)
-        gathered = gather(files, folder, masks=task == "inpaint", max_images=lim.max_batch_images,
+        gathered = gather(files, folder, masks=TASK_REGISTRY[task].mask, max_images=lim.max_batch_images,
                           max_zip_bytes=ZIP_EXPANSION * lim.max_upload_bytes, max_ratio=ZIP_MAX_RATIO)
         total = sum(header_pixels(item.path) for item in gathered.items)
         if total > lim.max_batch_pixels:

@@ -13,9 +13,9 @@ from typing import Any, Callable
 import numpy as np
 
 from resshift.manager import ModelManager
-from resshift.pipelines import (CancelToken, DecodedImage, PhotoOptions, ProgressEvent, RestoreOptions,
-                                RestoreResult, inpaint, restore_face, super_resolve)
+from resshift.pipelines import CancelToken, DecodedImage, PhotoOptions, ProgressEvent, RestoreOptions, RestoreResult
 from resshift.pipelines.faces import plain_faces, restore_faces_with
+from resshift.pipelines.registry import restore
 
 Report = Callable[[float, str], None]
 """report(fraction in [0, 1], description) - how a run tells the UI how far it is."""
@@ -57,15 +57,8 @@ def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent],
                                   helpers=manager, device=str(manager.device), callback=callback, cancel=cancel)
     model = manager.get(job.model, progress=load_progress)
     cancel.set_deadline(timeout)
-    kwargs = {"callback": callback, "cancel": cancel}
-    if job.task == "sr":
-        return super_resolve(model, job.image, job.options, **kwargs)
-    if job.task == "inpaint":
-        return inpaint(model, job.image, job.mask, job.options, **kwargs)
-    if job.task == "face":
-        return restore_face(model, job.image, job.options, photo=job.photo, sr_model=sr_model, helpers=manager,
-                            **kwargs)
-    raise ValueError(f"unknown task {job.task!r}")
+    return restore(model, job.image, job.options, mask=job.mask, photo=job.photo, sr_model=sr_model, helpers=manager,
+                   callback=callback, cancel=cancel)
 
 
 def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = None,
