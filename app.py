@@ -40,7 +40,7 @@ from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.prefetch import Prefetch
-from resshift.settings import env_flag, offline_by_env, resolve_device
+from resshift.settings import env_flag, offline_by_env, resolve_device, settings
 from studio import models as catalog
 from studio import agents, batch, serving, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
@@ -205,7 +205,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
     prefetch: a background fetch of the default models, whose progress the page shows."""
     if manager is None:
         offline = offline if offline is not None else offline_by_env()
-        manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
+        manager = make_manager(device, weights_dir or settings().weights_dir, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
     where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_model": "resshift.api", "list_models": "resshift.api",
     "super_resolve": "resshift.pipelines.tasks", "inpaint": "resshift.pipelines.tasks",
-    "restore_face": "resshift.pipelines.faces", "restore": "resshift.pipelines.dispatch",
+    "restore_face": "resshift.pipelines.faces", "restore": "resshift.pipelines.registry",
     "RestoreOptions": "resshift.pipelines.options", "PhotoOptions": "resshift.pipelines.options",
     "RestoreResult": "resshift.result", "InvalidRequest": "resshift.errors",
     "ProgressEvent": "resshift.progress", "CancelToken": "resshift.progress", "Cancelled": "resshift.progress",

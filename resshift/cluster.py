@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .cli_lines import result_line, skipped_line
+from .settings import ENV_DEVICE, forwarded_env, settings
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def plan_layout(resources: dict, nodes: list[dict], device: str | None, actors: 
     ``resources``: ``ray.cluster_resources()``; ``nodes``: ``ray.nodes()``. Raises ValueError when
     a GPU was asked for and the cluster has none."""
     gpus = int(resources.get("GPU", 0))
-    wants = (device or os.environ.get("RESSHIFT_DEVICE") or "auto").strip().lower()
+    wants = (device or settings().device).strip().lower()
     if wants.startswith("cuda") and not gpus:
         raise ValueError(f"--device {wants}: the Ray cluster has no GPUs")
     if gpus and wants != "cpu":
@@ -204,10 +205,10 @@ def _start_ray(address: str, quiet: bool) -> float:
 
     started = time.perf_counter()
     # the library's settings (weights folder, cache, mirror, offline, pins) reach every node's replicas
-    settings = {k: v for k, v in os.environ.items() if k.startswith("RESSHIFT_") and k != "RESSHIFT_DEVICE"}
+    env_vars = forwarded_env(leave_out=(ENV_DEVICE,))
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": not quiet,
                               "logging_level": logging.WARNING if quiet else logging.INFO,
-                              "runtime_env": {"env_vars": settings}}
+                              "runtime_env": {"env_vars": env_vars}}
     if address:
         ray.init(address=address, **kwargs)
     else:

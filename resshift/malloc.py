@@ -17,7 +17,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
+
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ KEEP = 1 << 30  # blocks up to this size come from (and return to) the heap
 
 def tune_malloc() -> bool:
     """Keep blocks of up to 1 GiB in one heap (glibc only). True when the settings were applied."""
-    if os.environ.get("RESSHIFT_MALLOC", "").lower() == "default":
+    if not settings().tune_malloc:
         return False
     name = ctypes.util.find_library("c")
     try:

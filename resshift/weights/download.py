@@ -26,6 +26,7 @@ Environment:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import http.client
 import logging
 import os
@@ -36,18 +37,22 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Literal
 
-import resshift
-
+from ..settings import ENV_CACHE_DIR, ENV_MIRROR, ENV_VERIFY, ENV_WEIGHTS_DIR, settings
 from . import gdrive
 from .registry import WeightFile
 
 logger = logging.getLogger(__name__)
 
-ENV_WEIGHTS_DIR = "RESSHIFT_WEIGHTS_DIR"
-ENV_CACHE_DIR = "RESSHIFT_CACHE_DIR"
-ENV_MIRROR = "RESSHIFT_WEIGHTS_MIRROR"
-ENV_VERIFY = "RESSHIFT_VERIFY_WEIGHTS"
-USER_AGENT = f"resshift-studio/{resshift.__version__} (python urllib)"
+
+def _installed_version() -> str:
+    """The installed package's version (``pip install -e .``), 'dev' in a plain checkout."""
+    try:
+        return importlib.metadata.version("resshift-studio")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+USER_AGENT = f"resshift-studio/{_installed_version()} (python urllib)"
 CHUNK = 1 << 20  # bytes read per network call
 
 Progress = Callable[[int, int | None], None]
@@ -104,19 +109,19 @@ class _Invalid(Exception):
 
 def assets_dir() -> Path:
     """The repository's ``assets/`` folder, where bundled weight files live."""
-    return Path(resshift.__file__).resolve().parents[1] / "assets"
+    return Path(__file__).resolve().parents[2] / "assets"
 
 
 def default_cache_dir() -> Path:
     """``$RESSHIFT_CACHE_DIR``, else ``~/.cache/resshift``."""
-    env = os.environ.get(ENV_CACHE_DIR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "resshift"
+    return settings().cache_dir
 
 
 def weights_folder(weights_dir: str | os.PathLike | None = None) -> Path | None:
     """The weights folder looked in: ``weights_dir``, else $RESSHIFT_WEIGHTS_DIR, else None."""
-    chosen = weights_dir if weights_dir is not None else os.environ.get(ENV_WEIGHTS_DIR)
-    return Path(chosen).expanduser() if chosen else None
+    if weights_dir is not None:
+        return Path(weights_dir).expanduser() if os.fspath(weights_dir) else None
+    return settings().weights_dir
 
 
 def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
@@ -125,12 +130,7 @@ def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
 
 def verify_pins() -> bool:
     """False when ``$RESSHIFT_VERIFY_WEIGHTS`` is 0/false/no/off: size/SHA-256 pins are skipped."""
-    raw = os.environ.get(ENV_VERIFY, "").strip().lower()
-    if raw in ("0", "false", "no", "off"):
-        return False
-    if raw not in ("", "1", "true", "yes", "on"):
-        logger.warning("%s=%r is not 0/1/true/false; checking size and SHA-256 pins", ENV_VERIFY, raw)
-    return True
+    return settings().verify_pins
 
 
 def download_url(file: WeightFile, mirror: str | None = None) -> str | None:
@@ -138,7 +138,7 @@ def download_url(file: WeightFile, mirror: str | None = None) -> str | None:
     none) joined with the file name, else the registry's URL. None when the file has no URL."""
     if not file.url:
         return None
-    base = mirror if mirror is not None else os.environ.get(ENV_MIRROR, "")
+    base = mirror if mirror is not None else settings().mirror
     base = base.strip()
     return f"{base.rstrip('/')}/{file.filename}" if base else file.url
 
