@@ -21,8 +21,8 @@ from . import cli_video
 from .catalog import all_models, availability, default_model_for
 from .cli_lines import result_line, skipped_line
 from .diffusion.schedule import SPACINGS
-from .errors import InvalidRequest, is_out_of_memory
-from .files import folder_inputs, mask_for, output_names
+from .errors import InvalidRequest
+from .files import folder_inputs, mask_for, output_names, restore_file
 from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
@@ -47,13 +47,6 @@ def _pixels(text: str) -> int:
         return parse_pixels(text, allow_zero=True)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _free_cuda_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -286,23 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = tqdm(list(zip(plan.inputs, plan.outputs)), unit="img", disable=args.quiet, file=sys.stderr)
     for inp, out in bar:
         bar.set_postfix_str(inp.name)
-        try:
+
+        def run(inp=inp):
             mask = mask_for(inp, args.mask) if TASK_REGISTRY[args.task].mask else None
-            result = restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit,
-                             helpers=manager)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            result.save(out)
-            tqdm.write(result_line(inp, out, result.facts()), file=sys.stdout)
-        except (InvalidRequest, OSError) as exc:
+            return restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit, helpers=manager)
+
+        outcome = restore_file(inp, out, run)
+        if outcome.ok:
+            tqdm.write(result_line(inp, out, outcome.result.facts()), file=sys.stdout)
+        else:
             failures += 1
-            tqdm.write(skipped_line(inp.name, str(exc)), file=sys.stderr)
-        except (MemoryError, RuntimeError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            failures += 1
-            log.warning("out of memory on %s: %s", inp.name, exc)
-            _free_cuda_cache()
-            tqdm.write(skipped_line(inp.name, "out of memory; try a smaller --tile or --max-pixels"), file=sys.stderr)
+            tqdm.write(skipped_line(inp.name, outcome.reason), file=sys.stderr)
     bar.close()
     if failures:
         print(f"{failures} of {len(plan.inputs)} inputs failed", file=sys.stderr)

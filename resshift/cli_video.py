@@ -10,16 +10,14 @@ result as one JSON line on stdout (``cli_lines.py``).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from .cli_lines import result_line, skipped_line
-from .errors import InvalidRequest, is_out_of_memory
+from .errors import InvalidRequest
+from .files import restore_file
 from .image_io import parse_pixels
 from .pipelines.video import NOISES, VideoLimits, VideoOptions, restore_video
-
-log = logging.getLogger("resshift")
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
                             ".mts", ".wmv", ".flv", ".3gp", ".ogv"})
@@ -111,21 +109,17 @@ def run(args: argparse.Namespace, target: Path, model, options, photo, manager) 
         if bars:
             bars[0].set_postfix_str(event.describe(), refresh=False)
 
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        result = restore_video(model, source, target, options, video, photo=photo, limits=limits,
-                               helpers=manager, on_frame=on_frame, callback=on_step)
-    except (InvalidRequest, OSError) as exc:
-        tqdm.write(skipped_line(source.name, str(exc)), file=sys.stderr)
-        return 1
-    except (MemoryError, RuntimeError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        log.warning("out of memory on %s: %s", source.name, exc)
-        tqdm.write(skipped_line(source.name, "out of memory; try a smaller --batch-size or --tile"), file=sys.stderr)
-        return 1
+        outcome = restore_file(source, target, lambda: restore_video(
+            model, source, target, options, video, photo=photo, limits=limits, helpers=manager, on_frame=on_frame,
+            callback=on_step), save=False,
+            out_of_memory="out of memory; try a smaller --batch-size or --tile")
     finally:
         for bar in bars:
             bar.close()
-    print(result_line(source, target, result.facts()))
+    if not outcome.ok:
+        tqdm.write(skipped_line(source.name, outcome.reason), file=sys.stderr)
+        return 1
+    print(result_line(source, target, outcome.result.facts()))
     return 0

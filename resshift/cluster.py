@@ -87,21 +87,6 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
-def save_atomic(image: np.ndarray, target: Path) -> None:
-    """Write ``image`` to ``target`` as the CLI does (``Image.save`` with the format of the suffix,
-    default settings: the same bytes), under a temporary name first, renamed when complete."""
-    from PIL import Image
-
-    from .media.atomic import atomic_target
-
-    fmt = Image.registered_extensions().get(target.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unknown image file extension {target.suffix!r} for {target.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt)
-
-
 class Replica:
     """One model replica (a Ray Data actor): loads the model once, then restores the rows it is given.
 
@@ -144,26 +129,14 @@ class Replica:
 
     def restore_one(self, source: Path, target: Path, mask: Path | None) -> tuple[str, str]:
         """(status, text): ('done', facts JSON) or ('failed', the reason, as the CLI words it)."""
-        from .errors import InvalidRequest, is_out_of_memory
+        from .files import restore_file
         from .pipelines.registry import restore
 
         cfg = self.config
-        try:
-            result = restore(self.model, source, cfg.options, mask=mask, photo=cfg.photo,
-                             max_pixels=cfg.max_pixels, helpers=self.manager)
-            save_atomic(result.image, target)
-            return "done", json.dumps(result.facts())
-        except (InvalidRequest, OSError) as exc:
-            return "failed", str(exc)
-        except (MemoryError, RuntimeError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            log.warning("out of memory on %s: %s", source.name, exc)
-            if self.manager.device.type == "cuda":
-                import torch
-
-                torch.cuda.empty_cache()
-            return "failed", "out of memory; try a smaller --tile or --max-pixels"
+        outcome = restore_file(source, target, lambda: restore(self.model, source, cfg.options, mask=mask,
+                                                               photo=cfg.photo, max_pixels=cfg.max_pixels,
+                                                               helpers=self.manager))
+        return ("done", json.dumps(outcome.result.facts())) if outcome.ok else ("failed", outcome.reason)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         statuses, texts = [], []

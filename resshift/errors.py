@@ -38,3 +38,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
         pass
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def free_memory() -> None:
+    """Give back what a run that ran out of memory left: Python's garbage, then CUDA's cache."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,13 +1,19 @@
 """How files become a batch's inputs and outputs: which files of a folder are images, which image
-is an inpainting mask and whose, and what each result is called. One rule for the command line,
-the Ray runner and the studio's batches."""
+is an inpainting mask and whose, what each result is called, and restoring one file
+(:func:`restore_file`). One rule for the command line, the Ray runner and the studio's batches."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .errors import InvalidRequest, free_memory, is_out_of_memory
 from .media.archive import unique_name
 from .pipelines.tasks import InvalidMaskError
+from .result import RestoreResult
+
+log = logging.getLogger(__name__)
 
 # files a folder input picks up (HEIC/AVIF too: where Pillow cannot read them they are reported)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
@@ -60,3 +66,42 @@ def mask_for(inp: Path, mask: Path) -> Path:
         raise InvalidMaskError(f"no mask for {inp.name} in {mask} (looked for {inp.stem}{MASK_TAG}.png, "
                                f"{inp.name}, ...)")
     return mask
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one file: its result (saved at ``target``), or the reason it failed, in a
+    sentence (``result`` None)."""
+
+    source: Path
+    target: Path
+    result: RestoreResult | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+def restore_file(source: Path, target: Path, run: Callable[[], RestoreResult], *, save: bool = True,
+                 out_of_memory: str = "out of memory; try a smaller --tile or --max-pixels") -> FileOutcome:
+    """One file through ``run`` (a restoration of ``source``), its result saved at ``target``
+    atomically (:meth:`RestoreResult.save`; ``save=False`` when ``run`` wrote it, as a video does).
+    The failures a file can meet (a bad request or image, a file system error, running out of
+    memory: ``out_of_memory`` is then the reason) come back as a reason; anything else (a
+    cancellation, the request's time running out) propagates. One routine for the command line,
+    its video path, the Ray runner and the studio's batches."""
+    try:
+        result = run()
+        if save:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result.save(target)
+        return FileOutcome(source, target, result)
+    except (InvalidRequest, OSError) as exc:
+        return FileOutcome(source, target, reason=str(exc))
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        log.warning("out of memory on %s: %s", source.name, exc)
+        free_memory()
+        return FileOutcome(source, target, reason=out_of_memory)

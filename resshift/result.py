@@ -39,10 +39,22 @@ class RestoreResult:
     extra: dict = field(default_factory=dict)
 
     def save(self, path) -> None:
-        """Write the image losslessly (the format follows the file name's suffix; PNG keeps alpha)."""
+        """Write the image losslessly (the format follows the file name's suffix; PNG keeps alpha),
+        under a temporary name beside it first, renamed when complete: a reader (or a rerun that
+        skips finished outputs) never sees a half-written file. ValueError for a suffix Pillow
+        cannot write."""
+        from pathlib import Path
+
         from PIL import Image
 
-        Image.fromarray(np.ascontiguousarray(self.image)).save(path)
+        from .media.atomic import atomic_target
+
+        target = Path(path)
+        fmt = Image.registered_extensions().get(target.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"unknown image file extension {target.suffix!r} for {target.name}")
+        with atomic_target(target) as tmp:
+            Image.fromarray(np.ascontiguousarray(self.image)).save(tmp, format=fmt)
 
     def facts(self) -> dict:
         """The run as plain JSON-able values (what the studio shows and the CLI prints)."""

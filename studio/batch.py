@@ -26,16 +26,18 @@ import gradio as gr
 
 from resshift import __version__
 from resshift.batch import BatchItem, gather, header_pixels
-from resshift.errors import InvalidRequest, is_out_of_memory
+from resshift.errors import InvalidRequest
 from resshift.files import output_names as _output_names
+from resshift.files import restore_file
 from resshift.media.archive import write_zip
 from resshift.pipelines import InvalidMaskError, decode_mask
 from resshift.pipelines.registry import TASK_REGISTRY
-from resshift.progress import Cancelled, RequestTimeout
+from resshift.progress import RequestTimeout
+from resshift.result import RestoreResult
 
 from . import images
 from .cancel import cancellable
-from .errors import OOM_MESSAGE, free_memory, friendly_errors
+from .errors import OOM_MESSAGE, friendly_errors
 from .handlers import Studio
 from .jobs import Job
 from .limits import LimitExceeded, describe_pixels
@@ -202,24 +204,22 @@ class Batches:
             def report(fraction: float, desc: str = "", i=i, where=where) -> None:
                 progress(min(max((i + fraction) / n, 0.0), 1.0), desc=f"{where}: {desc}")
 
-            try:
+            def run(item=item, report=report) -> RestoreResult:
+                nonlocal first
                 job = replace(prepare(item), label=item.name)
                 first = first or job
-                (result,) = self.studio.run([job], report)
+                return self.studio.run([job], report)[0]
+
+            try:
+                outcome = restore_file(item.path, item.path, run, save=False,
+                                       out_of_memory=OOM_MESSAGE.format(where="server"))
             except RequestTimeout as exc:  # the request's time is up: keep what is done
                 failed.extend((rest, f"not run: the batch {exc}") for rest in items[i:])
                 break
-            except Cancelled:
-                raise
-            except InvalidRequest as exc:
-                failed.append((item, str(exc)))
+            if not outcome.ok:
+                failed.append((item, outcome.reason))
                 continue
-            except (MemoryError, RuntimeError) as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                free_memory()
-                failed.append((item, OOM_MESSAGE.format(where="server")))
-                continue
+            result = outcome.result
             done.append((item, images.save_png(result.image, folder, Path(out_name).stem), result.facts()))
         return done, failed, first
 

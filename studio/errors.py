@@ -8,7 +8,6 @@ as HTML and they can quote a user's file name.
 from __future__ import annotations
 
 import contextlib
-import gc
 import html
 import logging
 import secrets
@@ -17,7 +16,7 @@ from typing import Iterator
 import gradio as gr
 import torch
 
-from resshift.errors import InvalidRequest, is_out_of_memory
+from resshift.errors import InvalidRequest, free_memory, is_out_of_memory
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.manager import UnknownModelError
 from resshift.progress import Cancelled, RequestTimeout
@@ -44,12 +43,6 @@ def sentence(text: str) -> str:
 
 def user_error(text: str, title: str = "Cannot run") -> gr.Error:
     return gr.Error(sentence(text), title=title, print_exception=False)
-
-
-def free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _weights_message(exc: WeightsUnavailable) -> str:
