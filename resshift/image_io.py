@@ -232,8 +232,22 @@ def to_model_input(rgb: np.ndarray) -> torch.Tensor:
 
 def from_model_output(x: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) in about [-1, 1] -> (H, W, 3) uint8 (clamped, rounded)."""
-    x = ((x[0].float().clamp(-1, 1) + 1) * 127.5).round()
-    return x.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+    return batch_from_model_output(x[:1])[0]
+
+
+def batch_to_model_input(images: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1] on ``device``, by the arithmetic an
+    image file is read with (x / 255 * 2 - 1): a frame or a face crop gives the numbers its file would."""
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if device is not None:
+        x = x.to(device)
+    return x.permute(0, 3, 1, 2).float().contiguous() / 255.0 * 2 - 1
+
+
+def batch_from_model_output(x: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in about [-1, 1] -> (N, H, W, 3) uint8 (clamped, rounded)."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round()
+    return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
 
 
 def to_uint8(rgb: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 """progress(done_bytes, total_bytes or None) while a weight file downloads."""
 
-# the names of the face pipeline's helper networks in the cache (no model is named like them)
+# the names of the face pipeline's helper networks in their cache (no model is named like them)
 FACE_DETECTOR, FACE_PARSER, GFPGAN = "<face detector>", "<face parser>", "<gfpgan>"
+HELPERS_KEPT = 4  # RetinaFace or YuNet, ParseNet, GFPGAN: the face helpers fit, and never evict a model
 
 
 class ModelManager:
@@ -56,7 +57,8 @@ class ModelManager:
         self.mirror = mirror
         self.max_loaded = max(1, max_loaded)
         self.min_free_cuda_bytes = min_free_cuda_bytes
-        self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self._loaded: OrderedDict[str, Any] = OrderedDict()  # restoration models, up to max_loaded
+        self._helpers: OrderedDict[str, Any] = OrderedDict()  # the face pipeline's helpers, their own cache
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self._unavailable: dict[str, WeightsUnavailable] = {}  # optional helpers this process cannot have
@@ -72,9 +74,10 @@ class ModelManager:
         return [n for n, s in self.specs.items() if task is None or s.task == task]
 
     def loaded(self) -> list[str]:
-        """The names of the networks in memory, least recently used first."""
+        """The names of the networks in memory, least recently used first: the restoration models,
+        then the face helpers (``<face detector>``, ...)."""
         with self._lock:
-            return list(self._loaded)
+            return list(self._loaded) + list(self._helpers)
 
     def resolve(self, file: WeightFile, progress: Progress | None = None) -> Path:
         """A weight file's path: this manager's weights folder, the bundled files, the cache, or a
@@ -83,10 +86,10 @@ class ModelManager:
                               progress=progress, mirror=self.mirror)
 
     # ------------------------------------------------------------------ the cache
-    def _evict_for_new(self) -> None:
+    def _evict_for_new(self, store: OrderedDict, capacity: int) -> None:
         with self._lock:
-            while self._loaded and (len(self._loaded) >= self.max_loaded or self._cuda_short()):
-                name, _ = self._loaded.popitem(last=False)
+            while store and (len(store) >= capacity or self._cuda_short()):
+                name, _ = store.popitem(last=False)
                 log.info("unloading %s to make room", name)
         gc.collect()
         if self.device.type == "cuda":
@@ -98,24 +101,26 @@ class ModelManager:
         free, _ = torch.cuda.mem_get_info(self.device)
         return free < self.min_free_cuda_bytes
 
-    def _cached(self, key: str, prepare: Callable[[], Callable[[], Any]]) -> Any:
+    def _cached(self, key: str, prepare: Callable[[], Callable[[], Any]], helper: bool = False) -> Any:
         """The network cached as ``key``, else ``prepare()()``: ``prepare`` resolves the weight files
         (found or downloaded, before anything is evicted: a network that cannot be had must not cost
-        a loaded one its place) and returns the builder that makes the network from them."""
+        a loaded one its place) and returns the builder that makes the network from them. ``helper``:
+        a face helper, kept in a cache of its own (it never evicts a restoration model)."""
+        store, capacity = (self._helpers, HELPERS_KEPT) if helper else (self._loaded, self.max_loaded)
         with self._lock:
-            if key in self._loaded:
-                self._loaded.move_to_end(key)
-                return self._loaded[key]
+            if key in store:
+                store.move_to_end(key)
+                return store[key]
             name_lock = self._name_locks.setdefault(key, threading.Lock())
         with name_lock:  # one load per network even when requests arrive together
             with self._lock:
-                if key in self._loaded:
-                    return self._loaded[key]
+                if key in store:
+                    return store[key]
             build = prepare()
-            self._evict_for_new()
+            self._evict_for_new(store, capacity)
             network = build()
             with self._lock:
-                self._loaded[key] = network
+                store[key] = network
             return network
 
     def get(self, name: str, progress: Progress | None = None) -> RestorationModel:
@@ -149,7 +154,7 @@ class ModelManager:
         if key in self._unavailable:
             return None
         try:
-            return self._cached(key, lambda: (lambda path=self.resolve(file): build(path)))
+            return self._cached(key, lambda: (lambda path=self.resolve(file): build(path)), helper=True)
         except WeightsUnavailable as err:
             log.info("%s unavailable (%s)", file.filename, err.reason)
             self._unavailable[key] = err
@@ -163,7 +168,8 @@ class ModelManager:
 
         retina = self._optional(FACE_DETECTOR, RETINAFACE_WEIGHTS,
                                 lambda path: RetinaFaceDetector.from_weights(path, device=self.device))
-        return retina if retina is not None else self._cached(FACE_DETECTOR + " yunet", lambda: YuNetDetector)
+        return retina if retina is not None else self._cached(FACE_DETECTOR + " yunet", lambda: YuNetDetector,
+                                                              helper=True)
 
     def face_masker(self):
         """Face-parsing paste masks (facexlib's ParseNet) on this device, or None when its weights
@@ -179,7 +185,7 @@ class ModelManager:
         from .face.gfpgan import GFPGAN_WEIGHTS, gfpgan_restorer
 
         return self._cached(GFPGAN, lambda: (
-            lambda path=self.resolve(GFPGAN_WEIGHTS, progress): gfpgan_restorer(path, device=self.device)))
+            lambda path=self.resolve(GFPGAN_WEIGHTS, progress): gfpgan_restorer(path, device=self.device)), helper=True)
 
 
 _defaults: dict[str, ModelManager] = {}

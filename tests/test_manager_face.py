@@ -62,11 +62,14 @@ def test_face_networks_come_from_the_weights_folder_onto_the_managers_device(no_
     assert {"<face detector>", "<face parser>"} <= set(manager.loaded())
 
 
-def test_face_networks_share_the_managers_eviction(no_cache, tmp_path):
+def test_face_networks_have_a_cache_of_their_own(no_cache, tmp_path):
+    """The face helpers never evict a restoration model (nor count toward max_loaded)."""
     weights = tmp_path / "weights"
     _random_parsenet(weights)
     manager = ModelManager([], device="cpu", weights_dir=weights, allow_download=False, max_loaded=1)
+    model = object()
+    manager._loaded["a-model"] = model  # a restoration model in its one place
     manager.face_masker()
-    assert manager.loaded() == ["<face parser>"]
-    manager.face_detector()  # YuNet takes the one place
-    assert manager.loaded() == ["<face detector> yunet"]
+    assert manager.loaded() == ["a-model", "<face parser>"]
+    manager.face_detector()  # YuNet joins the helpers
+    assert manager.loaded() == ["a-model", "<face parser>", "<face detector> yunet"]

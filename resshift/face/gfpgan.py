@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..image_io import batch_from_model_output, batch_to_model_input
 from ..settings import resolve_device
 from ..weights import WeightFile, WeightsLoadError, load_into, load_state_dict, resolve_weight
 
@@ -73,10 +74,9 @@ def gfpgan_restorer(weights_path: str | Path | None = None, *, device: str | tor
         if crops.ndim != 4 or crops.shape[1:] != (512, 512, 3) or crops.dtype != np.uint8:
             raise ValueError(f"GFPGAN takes (N, 512, 512, 3) uint8 crops, got {crops.shape} {crops.dtype}")
         param = next(net.parameters())
-        x = torch.from_numpy(crops).to(param.device).permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+        x = batch_to_model_input(crops, param.device)
         with torch.no_grad():
             y, _ = net(x, return_rgb=False, randomize_noise=False)
-        y = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return y.permute(0, 2, 3, 1).cpu().numpy()
+        return batch_from_model_output(y)
 
     return restore

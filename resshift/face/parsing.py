@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..image_io import batch_to_model_input
 from ..settings import resolve_device
 from ..weights import WeightFile, load_into, load_state_dict, resolve_weight
 from .align import CROP_SIZE
@@ -71,7 +72,7 @@ def parsing_masker(weights_path: str | Path | None = None, *, device: str | torc
     def masks(crops: np.ndarray) -> np.ndarray:
         if crops.ndim != 4 or crops.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or crops.dtype != np.uint8:
             raise ValueError(f"parsing takes (N, 512, 512, 3) uint8 crops, got {crops.shape} {crops.dtype}")
-        x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float().contiguous() / 127.5 - 1
+        x = batch_to_model_input(crops, device)
         with lock, torch.no_grad():
             labels = net(x)[0].argmax(dim=1).cpu().numpy()
         return masks_from_labels(labels)

@@ -105,8 +105,7 @@ def _count(spec: ModelSpec) -> ModelCost:
 
     with torch.device("meta"):
         unet, first = build_networks(spec)
-    geometry = Geometry(sf=spec.diffusion.sf, downscale=getattr(first, "downscale", 1),
-                        unet_multiple=getattr(unet, "size_multiple", 1), first_stage=spec.first_stage)
+    geometry = Geometry.of(spec.diffusion.sf, unet, first, spec.first_stage)
 
     def flop(fn: Callable[[], object]) -> float:
         with FlopCounterMode(display=False) as counter:

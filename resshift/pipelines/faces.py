@@ -19,7 +19,8 @@ from PIL import Image
 
 from ..errors import InvalidRequest
 from ..face import check_aligned_size, restore_aligned, restore_photo
-from ..image_io import DecodedImage, ImageLike, attach_alpha, decode_image, from_model_output, to_model_input, to_uint8
+from ..image_io import (DecodedImage, ImageLike, attach_alpha, batch_from_model_output, batch_to_model_input,
+                        decode_image, from_model_output, to_model_input, to_uint8)
 from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent
 from ..result import RestoreResult
@@ -189,12 +190,21 @@ def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: Rest
     if len(faces) == 0:
         return faces.copy()
     options = options.resolve(model.spec)
+    return batch_from_model_output(restore_aligned_tensor(model, batch_to_model_input(faces), options,
+                                                          batch_size=batch_size, callback=callback, cancel=cancel))
+
+
+def restore_aligned_tensor(model: RestorationModel, y: torch.Tensor, options: RestoreOptions, *, batch_size: int,
+                           shared_noise: bool = False, callback: Callable[[ProgressEvent], None] | None = None,
+                           cancel: CancelToken | None = None) -> torch.Tensor:
+    """(N, 3, 512, 512) aligned faces in [-1, 1] -> restored, ``batch_size`` at a time (``options``
+    resolved). Each batch is seeded ``options.seed + its first index``, or, with ``shared_noise``
+    (a video's steady noise), every face gets the noise of ``options.seed``."""
     outs = []
-    for start in range(0, len(faces), batch_size):
-        chunk = faces[start:start + batch_size]
-        y = torch.from_numpy(chunk).permute(0, 3, 1, 2).contiguous().float() / 127.5 - 1
-        seed = (options.seed + start) % SEED_LIMIT
-        run = run_model(model, y, whole(replace(options, seed=seed)), callback=callback, cancel=cancel)
-        out = finish(run.image, y, options)
-        outs.append(((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
-    return np.concatenate(outs)
+    for start in range(0, y.shape[0], batch_size):
+        chunk = y[start:start + batch_size]
+        seed = options.seed if shared_noise else (options.seed + start) % SEED_LIMIT
+        run = run_model(model, chunk, whole(replace(options, seed=seed)), callback=callback, cancel=cancel,
+                        shared_noise=shared_noise)
+        outs.append(finish(run.image, chunk, options))
+    return torch.cat(outs)

@@ -163,3 +163,37 @@ def check_task(spec: ModelSpec, task: str) -> None:
     """Refuse a model of another task (InvalidRequest naming both)."""
     if spec.task != task:
         raise InvalidRequest(f"the model {spec.name} is {a_task_model(spec.task)}; choose {a_task_model(task)}")
+
+
+# how a video is restored and written (resshift.pipelines.video)
+NOISES = ("steady", "fresh")
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is restored and written (the sampling itself: :class:`RestoreOptions`).
+
+    noise: 'steady' (one noise field from the seed for every frame) or 'fresh' (noise of its own
+    for every frame: frame i's batch draws from seed + i); batch_size: frames per network call (1
+    to 64; frames larger than one tile go one at a time, tiled, and whole-photo face frames one at a
+    time with their faces batched); crf: the x264 quality of the output, 0 (lossless) to 51, 18
+    visually lossless; preset: the x264 speed/size trade-off ('ultrafast' ... 'veryslow')."""
+
+    noise: str = "steady"
+    batch_size: int = 4
+    crf: int = 18
+    preset: str = "medium"
+
+    def __post_init__(self) -> None:
+        if self.noise not in NOISES:
+            raise InvalidRequest(f"noise must be steady or fresh; got {self.noise!r}")
+        object.__setattr__(self, "batch_size", whole_number("batch_size", self.batch_size))
+        object.__setattr__(self, "crf", whole_number("crf", self.crf))
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise InvalidRequest(f"the batch size must be from 1 to {MAX_BATCH} frames; got {self.batch_size}")
+        if not 0 <= self.crf <= 51:
+            raise InvalidRequest(f"crf must be from 0 (lossless) to 51; got {self.crf}")
+        presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+        if self.preset not in presets:
+            raise InvalidRequest(f"preset must be one of {', '.join(presets)}; got {self.preset!r}")

@@ -27,6 +27,12 @@ class Geometry:
     unet_multiple: int
     first_stage: str
 
+    @classmethod
+    def of(cls, sf: int, unet, first_stage, first_stage_name: str) -> "Geometry":
+        """The geometry of a model's networks (real or built on the meta device)."""
+        return cls(sf=sf, downscale=getattr(first_stage, "downscale", 1),
+                   unet_multiple=getattr(unet, "size_multiple", 1), first_stage=first_stage_name)
+
     @property
     def input_multiple(self) -> int:
         """Inputs are padded to a multiple of this many input pixels (64 for the released models)."""

@@ -42,8 +42,7 @@ def default_unet_tile(model: RestorationModel) -> int:
 
 def model_geometry(model: RestorationModel) -> plan.Geometry:
     """The sizes ``model``'s networks work in (see :class:`plan.Geometry`)."""
-    return plan.Geometry(sf=model.spec.diffusion.sf, downscale=getattr(model.first_stage, "downscale", 1),
-                         unet_multiple=getattr(model.unet, "size_multiple", 1), first_stage=model.spec.first_stage)
+    return plan.Geometry.of(model.spec.diffusion.sf, model.unet, model.first_stage, model.spec.first_stage)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, int, int]:

@@ -129,6 +129,3 @@ def tiled(
             on_tile(min(first + batch, len(boxes)), len(boxes))
     return out / weight
 
-
-def count_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1, step: int = 1) -> int:
-    return len(tile_grid(height, width, tile, overlap, multiple, step)[2])

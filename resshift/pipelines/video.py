@@ -31,54 +31,19 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidRequest
+from ..image_io import batch_from_model_output, batch_to_model_input
 from ..face.align import check_aligned_size, is_aligned_size
 from ..loader import RestorationModel
 from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batches
 from ..progress import CancelToken, ProgressEvent, check
 from ..result import RestoreResult
-from .faces import FACE_SIZE, restore_faces_with
-from .options import SEED_LIMIT, PhotoOptions, RestoreOptions
-from .options import whole_number  # the options' own rule and sentence for whole numbers
-from .restore import default_tile, run_model
-
-# the image pipelines' finishing (colour fix, greyscale kept) and their one-tile rule for faces
-from .restore import finish
-from .restore import whole as faces_whole
-from .tiling import count_tiles
+from .faces import FACE_SIZE, restore_aligned_tensor, restore_faces_with
+from .options import NOISES, SEED_LIMIT, PhotoOptions, RestoreOptions, VideoOptions
+from .plan import plan_tiles
+from .restore import default_tile, default_unet_tile, finish, model_geometry, run_model
 
 log = logging.getLogger(__name__)
 
-NOISES = ("steady", "fresh")
-MAX_BATCH = 64
-
-
-@dataclass(frozen=True)
-class VideoOptions:
-    """How a video is restored and written (the sampling itself: :class:`RestoreOptions`).
-
-    noise: 'steady' (one noise field from the seed for every frame) or 'fresh' (noise of its own
-    for every frame: frame i's batch draws from seed + i); batch_size: frames per network call (1
-    to 64; frames larger than one tile go one at a time, tiled, and whole-photo face frames one at a
-    time with their faces batched); crf: the x264 quality of the output, 0 (lossless) to 51, 18
-    visually lossless; preset: the x264 speed/size trade-off ('ultrafast' ... 'veryslow')."""
-
-    noise: str = "steady"
-    batch_size: int = 4
-    crf: int = 18
-    preset: str = "medium"
-
-    def __post_init__(self) -> None:
-        if self.noise not in NOISES:
-            raise InvalidRequest(f"noise must be steady or fresh; got {self.noise!r}")
-        object.__setattr__(self, "batch_size", whole_number("batch_size", self.batch_size))
-        object.__setattr__(self, "crf", whole_number("crf", self.crf))
-        if not 1 <= self.batch_size <= MAX_BATCH:
-            raise InvalidRequest(f"the batch size must be from 1 to {MAX_BATCH} frames; got {self.batch_size}")
-        if not 0 <= self.crf <= 51:
-            raise InvalidRequest(f"crf must be from 0 (lossless) to 51; got {self.crf}")
-        presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-        if self.preset not in presets:
-            raise InvalidRequest(f"preset must be one of {', '.join(presets)}; got {self.preset!r}")
 
 
 @dataclass(frozen=True)
@@ -105,29 +70,14 @@ def frame_seed(options: RestoreOptions, video: VideoOptions, index: int) -> int:
     return options.seed if video.noise == "steady" else (options.seed + index) % SEED_LIMIT
 
 
-def _to_input(frames: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [-1, 1] (as an image file is read)."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0 * 2 - 1
-
-
-def _to_frames(x: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) in about [-1, 1] -> (N, H, W, 3) uint8 (clamped, rounded)."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round()
-    return x.permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()
-
-
 def sampled_whole(model: RestorationModel, options: RestoreOptions, height: int, width: int) -> bool:
     """Whether :func:`~resshift.pipelines.restore.run_model` samples a height x width frame in one
-    call (then frames can share a batch) rather than in tiles, one frame at a time. The rule of
-    run_model, for the frame size instead of a tensor."""
+    call (then frames can share a batch) rather than in tiles, one frame at a time: run_model's own
+    plan (:func:`~resshift.pipelines.plan.plan_tiles`) for the frame size padded as it pads."""
     multiple = model.input_multiple
     h, w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
-    tile = options.tile if options.tile is not None else default_tile(model)
-    if tile == 0:
-        return True
-    tile = max(multiple, tile // multiple * multiple)
-    overlap = options.tile_overlap if options.tile_overlap is not None else tile // 8
-    return count_tiles(h, w, tile, overlap) == 1
+    return plan_tiles(model_geometry(model), h, w, options, tile_default=default_tile(model),
+                      unet_tile_default=default_unet_tile(model)).whole
 
 
 StepCallback = Callable[[ProgressEvent], None] | None
@@ -156,37 +106,31 @@ class _Frames:
         options = replace(self.options, seed=frame_seed(self.options, self.video, first))
         if self.photo is not None:
             return self._photo(frames[0], options, callback)[None], 1
-        y = _to_input(frames)
+        y = batch_to_model_input(frames)
         if not self.face:
             run = run_model(self.model, y, options, callback=callback, cancel=self.cancel,
                             shared_noise=self.steady)
-            return _to_frames(finish(run.image, y, options)), run.tiles
+            return batch_from_model_output(finish(run.image, y, options)), run.tiles
         return self._aligned(frames, options, callback), 1
 
     def _faces(self, y: torch.Tensor, options: RestoreOptions, callback: StepCallback) -> torch.Tensor:
         """(N, 3, 512, 512) aligned faces in [-1, 1] -> restored, ``batch_size`` at a time."""
-        outs = []
-        for start in range(0, y.shape[0], self.video.batch_size):
-            chunk = y[start:start + self.video.batch_size]
-            seed = options.seed if self.steady else (options.seed + start) % SEED_LIMIT
-            run = run_model(self.model, chunk, faces_whole(replace(options, seed=seed)), callback=callback,
-                            cancel=self.cancel, shared_noise=self.steady)
-            outs.append(finish(run.image, chunk, options))
-        return torch.cat(outs)
+        return restore_aligned_tensor(self.model, y, options, batch_size=self.video.batch_size,
+                                      shared_noise=self.steady, callback=callback, cancel=self.cancel)
 
     def _aligned(self, frames: np.ndarray, options: RestoreOptions, callback: StepCallback) -> np.ndarray:
         h, w = frames.shape[1:3]
-        y = _to_input(frames)
+        y = batch_to_model_input(frames)
         if (h, w) != (FACE_SIZE, FACE_SIZE):
             y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bicubic", align_corners=False).clamp(-1, 1)
         out = self._faces(y, options, callback)
         if (h, w) != (FACE_SIZE, FACE_SIZE):
             out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-        return _to_frames(out)
+        return batch_from_model_output(out)
 
     def _photo(self, frame: np.ndarray, options: RestoreOptions, callback: StepCallback) -> np.ndarray:
         def restorer(crops: np.ndarray, on_step: StepCallback) -> np.ndarray:
-            return _to_frames(self._faces(_to_input(crops), options, on_step))
+            return batch_from_model_output(self._faces(batch_to_model_input(crops), options, on_step))
 
         result = restore_faces_with(restorer, self.model.spec.name, frame, self.photo,
                                     run={"seed": options.seed}, sr_model=self.sr_model, helpers=self.helpers,
