@@ -27,7 +27,8 @@ from .image_io import parse_pixels
 from .malloc import tune_malloc
 from .manager import ModelManager
 from .pipelines import PhotoOptions, RestoreOptions, check_task
-from .pipelines.registry import TASK_REGISTRY, restore
+from .pipelines.registry import TASK_REGISTRY
+from .pipelines.request import RestoreRequest, execute
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES
 from .settings import offline_by_env, resolve_device
@@ -264,12 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             manager.put(load_model(plan.spec, device=manager.device, weights_dir=args.weights_dir,
                                    unet_path=args.unet_weights, first_stage_path=args.first_stage_weights,
                                    allow_download=not args.offline, mirror=args.weights_mirror))
-        model = manager.get(name)
+        manager.get(name)
     except Exception as exc:  # report model/weight problems in one line, not a traceback
         print(f"error: cannot load model {name!r}: {exc}", file=sys.stderr)
         return 2
     if not plan.many and cli_video.is_video(plan.inputs[0]):  # a video: frames restored into an MP4
-        return cli_video.run(args, plan.outputs[0], model, plan.options, plan.photo, manager)
+        return cli_video.run(args, plan.outputs[0], name, plan.options, plan.photo, manager)
     if plan.many:
         args.output.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
@@ -282,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def run(inp=inp):
             mask = mask_for(inp, args.mask) if TASK_REGISTRY[args.task].mask else None
-            return restore(model, inp, plan.options, mask=mask, photo=plan.photo, max_pixels=limit, helpers=manager)
+            return execute(manager, RestoreRequest(args.task, name, inp, plan.options, mask=mask, photo=plan.photo,
+                                                   max_pixels=limit))
 
         outcome = restore_file(inp, out, run)
         if outcome.ok:

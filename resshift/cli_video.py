@@ -17,7 +17,8 @@ from .cli_lines import result_line, skipped_line
 from .errors import InvalidRequest
 from .files import restore_file
 from .image_io import parse_pixels
-from .pipelines.video import NOISES, VideoLimits, VideoOptions, restore_video
+from .pipelines.request import RestoreRequest, VideoTarget, execute
+from .pipelines.video import NOISES, VideoLimits, VideoOptions
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
                             ".mts", ".wmv", ".flv", ".3gp", ".ogv"})
@@ -88,7 +89,7 @@ def target_for(source: Path, output: Path) -> Path:
     return output
 
 
-def run(args: argparse.Namespace, target: Path, model, options, photo, manager) -> int:
+def run(args: argparse.Namespace, target: Path, model: str, options, photo, manager) -> int:
     """Restore the video ``args.input`` to ``target`` (:func:`target_for`): 0 done, 1 refused or failed."""
     from tqdm import tqdm
 
@@ -111,9 +112,10 @@ def run(args: argparse.Namespace, target: Path, model, options, photo, manager) 
 
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        outcome = restore_file(source, target, lambda: restore_video(
-            model, source, target, options, video, photo=photo, limits=limits, helpers=manager, on_frame=on_frame,
-            callback=on_step), save=False,
+        request = RestoreRequest(args.task, model, None, options, photo=photo,
+                                 video=VideoTarget(source, target, video, limits))
+        outcome = restore_file(source, target, lambda: execute(manager, request, on_frame=on_frame, callback=on_step),
+                               save=False,
             out_of_memory="out of memory; try a smaller --batch-size or --tile")
     finally:
         for bar in bars:

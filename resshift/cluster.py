@@ -130,12 +130,12 @@ class Replica:
     def restore_one(self, source: Path, target: Path, mask: Path | None) -> tuple[str, str]:
         """(status, text): ('done', facts JSON) or ('failed', the reason, as the CLI words it)."""
         from .files import restore_file
-        from .pipelines.registry import restore
+        from .pipelines.request import RestoreRequest, execute
 
         cfg = self.config
-        outcome = restore_file(source, target, lambda: restore(self.model, source, cfg.options, mask=mask,
-                                                               photo=cfg.photo, max_pixels=cfg.max_pixels,
-                                                               helpers=self.manager))
+        request = RestoreRequest(self.model.spec.task, self.model.spec.name, source, cfg.options, mask=mask,
+                                 photo=cfg.photo, max_pixels=cfg.max_pixels)
+        outcome = restore_file(source, target, lambda: execute(self.manager, request))
         return ("done", json.dumps(outcome.result.facts())) if outcome.ok else ("failed", outcome.reason)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -229,7 +229,7 @@ class Studio:
             if task != "face":
                 raise InvalidRequest("the GFPGAN comparison is for faces")
             jobs = [replace(job, label=f"ResShift ({job.model})"),
-                    replace(job, task="face_gfpgan", label=GFPGAN_LABEL)]
+                    replace(job, restorer="gfpgan", label=GFPGAN_LABEL)]
         elif vary == "models":  # each model at its own steps and kappa, the same seed and input
             if (values or "").strip():
                 names = parse_models(values, self.manager, task, self.limits.max_compare)
@@ -447,7 +447,7 @@ class Studio:
 
 def result_name(stem: str, job: Job) -> str:
     """A result's file name (:func:`run_name`; GFPGAN's without ResShift's settings)."""
-    if job.task == "face_gfpgan":
+    if job.restorer == "gfpgan":
         return f"{stem[:24]}_gfpgan-v1.4{_photo_suffix(job.photo)}"
     return run_name(stem, job.model, job.options, job.photo)
 

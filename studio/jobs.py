@@ -7,58 +7,29 @@ sent to the GPU worker process as is.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable
-
-import numpy as np
+from typing import Callable
 
 from resshift.manager import ModelManager
-from resshift.pipelines import CancelToken, DecodedImage, PhotoOptions, ProgressEvent, RestoreOptions, RestoreResult
-from resshift.pipelines.faces import plain_faces, restore_faces_with
-from resshift.pipelines.registry import restore
+from resshift.pipelines import CancelToken, ProgressEvent, RestoreResult
+from resshift.pipelines.request import GFPGAN_LABEL, RestoreRequest, execute
 
 Report = Callable[[float, str], None]
 """report(fraction in [0, 1], description) - how a run tells the UI how far it is."""
 
-GFPGAN_LABEL = "GFPGAN v1.4"
+Job = RestoreRequest
+"""A job is the library's request (:class:`resshift.pipelines.request.RestoreRequest`): the page,
+its API endpoints, MCP tools and batches only build one; ``restorer='gfpgan'`` restores the same
+faces with GFPGAN v1.4 for the comparison."""
 
-
-@dataclass(frozen=True, eq=False)
-class Job:
-    """task: 'sr', 'inpaint', 'face' or 'face_gfpgan' (the same face job restored by GFPGAN v1.4,
-    for the comparison). image: the decoded input; options: already resolved against the model;
-    mask: (H, W) bool, True = repaint (inpainting only); photo: whole-photo settings (faces; None =
-    an aligned face) and sr_model: the background's SR model when ``photo.background == 'sr'``;
-    label: how the run is named in progress messages and galleries."""
-
-    task: str
-    model: str
-    image: DecodedImage
-    options: RestoreOptions
-    mask: np.ndarray | None = None
-    photo: PhotoOptions | None = None
-    sr_model: str | None = None
-    label: str = ""
-
-    def with_options(self, label: str, **changes: Any) -> "Job":
-        return replace(self, options=replace(self.options, **changes), label=label)
+__all__ = ["GFPGAN_LABEL", "Job", "Report", "run_job", "run_jobs"]
 
 
 def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent], None],
             cancel: CancelToken, load_progress: Callable[[int, int | None], None] | None = None,
             timeout: float | None = None) -> RestoreResult:
-    """Load (or reuse) the job's networks and run its pipeline. The deadline (``timeout`` seconds)
-    starts once the networks are loaded, so loading or downloading weights does not count."""
-    sr_model = manager.get(job.sr_model) if job.photo is not None and job.photo.background == "sr" else None
-    if job.task == "face_gfpgan":
-        restorer = manager.gfpgan(progress=load_progress)
-        cancel.set_deadline(timeout)
-        return restore_faces_with(plain_faces(restorer), GFPGAN_LABEL, job.image, job.photo, sr_model=sr_model,
-                                  helpers=manager, device=str(manager.device), callback=callback, cancel=cancel)
-    model = manager.get(job.model, progress=load_progress)
-    cancel.set_deadline(timeout)
-    return restore(model, job.image, job.options, mask=job.mask, photo=job.photo, sr_model=sr_model, helpers=manager,
-                   callback=callback, cancel=cancel)
+    """Run one request (:func:`resshift.pipelines.request.execute`): its deadline (``timeout``
+    seconds) starts once the networks are loaded, so loading or downloading weights does not count."""
+    return execute(manager, job, callback=callback, cancel=cancel, load_progress=load_progress, timeout=timeout)
 
 
 def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = None,

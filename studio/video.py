@@ -8,7 +8,7 @@ frame and sampling step; the run stops when the request is cancelled (between fr
 or passes the request time limit; every refusal is a sentence (``errors.friendly_errors``).
 
 The GPU work goes through one function, :meth:`VideoRunner.run`, decorated for ZeroGPU like
-``Studio.run_jobs``; its job (:class:`VideoJob`) is plain picklable data.
+``Studio.run_jobs``; its job (a :class:`~resshift.pipelines.request.RestoreRequest` with a video) is plain picklable data.
 
 Limits (environment variables, like those of ``limits.py``):
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,7 +36,8 @@ from resshift.errors import InvalidRequest
 from resshift.image_io import parse_pixels
 from resshift.media import probe
 from resshift.pipelines import PhotoOptions, RestoreOptions, RestoreResult
-from resshift.pipelines.video import VideoLimits, VideoOptions, restore_video
+from resshift.pipelines.request import RestoreRequest, VideoTarget, execute
+from resshift.pipelines.video import VideoLimits, VideoOptions
 
 from . import images
 from .cancel import cancellable, current_token
@@ -78,23 +78,6 @@ def video_limits(max_output_pixels: int, device_type: str = "cpu", env: Mapping[
     return VideoLimits(max_seconds=seconds, max_pixels=pixels, max_output_pixels=max_output_pixels)
 
 
-@dataclass(frozen=True)
-class VideoJob:
-    """One video to restore: the model's name, the uploaded file, the MP4 to write, the resolved
-    options, the whole-frame face settings (None: SR, or aligned faces) and the background's SR
-    model; frames: the file's frame count (for the GPU reservation)."""
-
-    model: str
-    source: str
-    target: str
-    options: RestoreOptions
-    video: VideoOptions
-    limits: VideoLimits
-    photo: PhotoOptions | None = None
-    sr_model: str | None = None
-    frames: int = 0
-
-
 class VideoRunner:
     """The video handlers of one :class:`~studio.handlers.Studio` (its model manager, limits and
     output folder)."""
@@ -107,11 +90,11 @@ class VideoRunner:
         self.run = gpu_decorator(self._gpu_seconds)(self._run)
 
     # ---------------------------------------------------------------- the GPU part
-    def _gpu_seconds(self, job: VideoJob, progress: Any = None) -> int:
+    def _gpu_seconds(self, job: RestoreRequest, progress: Any = None) -> int:
         """ZeroGPU reservation: half a minute, plus half a second a frame (at most 5 min)."""
-        return int(min(300, 30 + 0.5 * job.frames))
+        return int(min(300, 30 + 0.5 * job.video.frames))
 
-    def _run(self, job: VideoJob, progress: Any = None) -> RestoreResult:
+    def _run(self, job: RestoreRequest, progress: Any = None) -> RestoreResult:
         def report(fraction: float, desc: str) -> None:
             if progress is not None:
                 progress(min(max(fraction, 0.0), 1.0), desc=desc)
@@ -120,17 +103,14 @@ class VideoRunner:
         cancel.check()
         if job.model not in manager.loaded():
             report(0.0, f"loading model {job.model}")
-        model = manager.get(job.model, progress=lambda done, total: report(
-            0.0, f"downloading the weights of {job.model}: {done / 1e6:.0f} MB"))
-        sr_model = manager.get(job.sr_model) if job.sr_model else None
-        cancel.set_deadline(self.studio.limits.request_timeout)
-        return restore_video(model, job.source, job.target, job.options, job.video, photo=job.photo,
-                             limits=job.limits, sr_model=sr_model, helpers=manager, cancel=cancel,
-                             callback=lambda event: report(event.fraction, event.describe()))
+        return execute(manager, job, cancel=cancel, timeout=self.studio.limits.request_timeout,
+                       load_progress=lambda done, total: report(
+                           0.0, f"downloading the weights of {job.model}: {done / 1e6:.0f} MB"),
+                       callback=lambda event: report(event.fraction, event.describe()))
 
     # ---------------------------------------------------------------- requests
-    def _job(self, source: str | None, model: str, options: RestoreOptions, noise: str,
-             photo: PhotoOptions | None = None, sr_model: str | None = None) -> VideoJob:
+    def _job(self, task: str, source: str | None, model: str, options: RestoreOptions, noise: str,
+             photo: PhotoOptions | None = None, sr_model: str | None = None) -> RestoreRequest:
         """Check an upload (size, then its headers against the limits) and name its result."""
         if not source:
             raise InvalidRequest(NO_VIDEO)
@@ -142,14 +122,14 @@ class VideoRunner:
         stem = images.safe_stem(Path(source).name, fallback="video")
         name = f"{run_name(stem, model, options, photo)}_{video.noise}"
         target = images.new_request_dir(self.studio.files_root) / f"{name}.mp4"
-        return VideoJob(model, source, str(target), options, video, self.limits, photo, sr_model,
-                        info.frame_count or 0)
+        return RestoreRequest(task, model, None, options, photo=photo, sr_model=sr_model,
+                              video=VideoTarget(source, str(target), video, self.limits, info.frame_count or 0))
 
-    def _restore(self, job: VideoJob, progress: Any) -> tuple[str, dict]:
+    def _restore(self, job: RestoreRequest, progress: Any) -> tuple[str, dict]:
         result = self.run(job, progress)
         if result.message:
             gr.Info(result.message)
-        return job.target, result.facts()
+        return str(job.video.target), result.facts()
 
     def super_resolve(self, video: str | None, model: str, steps: float, kappa: float, seed: float | None,
                       tile: str = "auto", color_fix: str = "none", noise: str = "steady",
@@ -158,7 +138,7 @@ class VideoRunner:
         with friendly_errors("super-resolving the video"):
             self.studio.check_model(model, "sr")
             options = self.studio.options_for(model, steps, kappa, seed, tile, color_fix)
-            return self._restore(self._job(video, model, options, noise), progress)
+            return self._restore(self._job("sr", video, model, options, noise), progress)
 
     def restore_face(self, video: str | None, mode: str, model: str, steps: float, kappa: float,
                      seed: float | None, color_fix: str = "none", scale: int = 1, background: str = "resize",
@@ -171,7 +151,7 @@ class VideoRunner:
             photo = self.studio.photo_options(mode, scale, background, select, min_face_size)
             options = self.studio.options_for(model, steps, kappa, seed, "auto", color_fix)
             sr_model = self.studio.background_model(photo)
-            return self._restore(self._job(video, model, options, noise, photo, sr_model), progress)
+            return self._restore(self._job("face", video, model, options, noise, photo, sr_model), progress)
 
     # ---------------------------------------------------------------- the page
     def limits_text(self) -> str:

@@ -22,8 +22,7 @@ def check_jobs(limits: Limits, manager: ModelManager, jobs: list[Job]) -> None:
     number of faces is not known before they are found."""
     device_type = manager.device.type
     for job in jobs:
-        task = TASK_REGISTRY.get(job.task)  # None: GFPGAN's face job (no diffusion model)
-        if task is not None and task.whole_input_work:
+        if job.restorer == "resshift" and TASK_REGISTRY[job.task].whole_input_work:
             limits.check_work(job.task, manager.spec(job.model), job.image.size, job.options, device_type)
         elif job.photo is not None and job.photo.background == "sr" and job.sr_model is not None:
             spec = manager.spec(job.sr_model)
