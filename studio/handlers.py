@@ -26,6 +26,7 @@ from resshift.image_io import to_uint8
 from resshift.manager import ModelManager
 from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, RestoreOptions, check_task,
                                 decode_mask)
+from resshift.pipelines.registry import TASK_REGISTRY
 
 from . import images
 from .cancel import current_token
@@ -206,7 +207,7 @@ class Studio:
         o = jobs[0].options
         steps = f"{o.steps} step{'s' if o.steps != 1 else ''}"
         label = f"{jobs[0].model} · {steps} · κ {o.kappa:g} · seed {o.seed}"
-        if task == "face":  # what kind of face run, at what scale, and what it found
+        if TASK_REGISTRY[task].photo:  # what kind of face run, at what scale, and what it found
             if result.faces is None:
                 label += " · aligned face"
             else:
@@ -225,9 +226,7 @@ class Studio:
         _check_resample(resample)
         spec = self.manager.spec(job.model)
         left_out: dict[str, str] = {}  # models of the default comparison that cannot be had here, and why
-        if vary == "gfpgan":
-            if task != "face":
-                raise InvalidRequest("the GFPGAN comparison is for faces")
+        if vary == "gfpgan":  # the request refuses GFPGAN for another task than faces
             jobs = [replace(job, label=f"ResShift ({job.model})"),
                     replace(job, restorer="gfpgan", label=GFPGAN_LABEL)]
         elif vary == "models":  # each model at its own steps and kappa, the same seed and input

@@ -32,7 +32,7 @@ class Task:
     comparison_on_gpu where a GPU's differs (every official model runs in seconds there);
     whole_input_work: the request's work is the whole input at its settings (faces: the photo's
     background, as the faces are not known before they are found); help: what it does, for the
-    command line's help."""
+    command line's help; video: its models restore videos frame by frame."""
 
     name: str
     run: Pipeline
@@ -43,6 +43,7 @@ class Task:
     mask: bool = False
     photo: bool = False
     whole_input_work: bool = True
+    video: bool = False
 
     @property
     def title(self) -> str:
@@ -101,9 +102,11 @@ def _face(model, image, options, *, mask, photo, sr_model, helpers, **kwargs) ->
     return restore_face(model, image, options, photo=photo, sr_model=sr_model, helpers=helpers, **kwargs)
 
 
-register(Task("sr", _sr, "super-resolution", preferred=("realsr-v3", "lite-sr"), comparison=("realsr-v3", "sinsr", "lite-sr"),
-              comparison_on_gpu=("realsr-v3", "rsd", "sinsr")))
+register(Task("sr", _sr, "super-resolution", preferred=("realsr-v3", "lite-sr"),
+              comparison=("realsr-v3", "sinsr", "lite-sr"), comparison_on_gpu=("realsr-v3", "rsd", "sinsr"),
+              video=True))
 register(Task("inpaint", _inpaint, "fill the --mask area", preferred=("inpaint-imagenet", "lite-inpaint"),
               comparison=("inpaint-imagenet", "lite-inpaint"), mask=True))
-register(Task("face", _face, "restore the faces of a photo (or --aligned 512x512 faces)", preferred=("faceir", "lite-face"), comparison=("faceir", "lite-face"), photo=True,
-              whole_input_work=False))
+register(Task("face", _face, "restore the faces of a photo (or --aligned 512x512 faces)",
+              preferred=("faceir", "lite-face"), comparison=("faceir", "lite-face"), photo=True,
+              whole_input_work=False, video=True))

@@ -34,12 +34,14 @@ from ..errors import InvalidRequest
 from ..image_io import batch_from_model_output, batch_to_model_input
 from ..face.align import check_aligned_size, is_aligned_size
 from ..loader import RestorationModel
+from ..weights.registry import a_task_model
 from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batches
 from ..progress import CancelToken, ProgressEvent, check
 from ..result import RestoreResult
 from .faces import FACE_SIZE, restore_aligned_tensor, restore_faces_with
 from .options import NOISES, SEED_LIMIT, PhotoOptions, RestoreOptions, VideoOptions
 from .plan import plan_tiles
+from .registry import task_of
 from .restore import default_tile, default_unet_tile, finish, model_geometry, run_model
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ class _Frames:
         self.model, self.options, self.video, self.photo = model, options, video, photo
         self.sr_model, self.helpers, self.cancel = sr_model, helpers, cancel
         self.steady = video.noise == "steady"
-        self.face = model.spec.task == "face"
+        self.face = task_of(model.spec).photo  # a face model: aligned faces, or the faces of whole frames
         self.faces = 0  # whole frames: faces restored so far, in all frames
         self.frames_with_faces = 0
 
@@ -142,7 +144,7 @@ class _Frames:
 
 def output_size(model: RestorationModel, info: VideoInfo, photo: PhotoOptions | None) -> tuple[int, int]:
     """(width, height) of the restored frames of a video ``info`` describes."""
-    scale = model.spec.diffusion.sf if model.spec.task == "sr" else (photo.scale if photo is not None else 1)
+    scale = photo.scale if photo is not None else model.spec.diffusion.sf
     return info.width * scale, info.height * scale
 
 
@@ -150,12 +152,11 @@ def check_video_request(model: RestorationModel, options: RestoreOptions, photo:
                         ) -> RestoreOptions:
     """The request's checks that need no file: the task (super-resolution or faces), the options
     against the model. Returns the options resolved. Raises InvalidRequest."""
-    task = model.spec.task
-    if task not in ("sr", "face"):
+    task = task_of(model.spec)
+    if not task.video:
         raise InvalidRequest(f"videos are restored by super-resolution or face models; {model.spec.name} "
-                             "is an inpainting model")
-    if photo is not None and task != "face":
-        raise InvalidRequest(f"whole-photo settings are for face restoration; {model.spec.name} is not a face model")
+                             f"is {a_task_model(task.name)}")
+    task.check(model.spec, photo=photo)
     return options.resolve(model.spec)
 
 
@@ -203,7 +204,7 @@ def restore_video(
     info = probe(source, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels,
                  min_side=limits.min_side)
     name = os.path.basename(os.fspath(source))
-    if model.spec.task == "face" and photo is None and not is_aligned_size(info.width, info.height):
+    if task_of(model.spec).photo and photo is None and not is_aligned_size(info.width, info.height):
         raise InvalidVideoError(
             f"the frames of {name} are {info.width}x{info.height}; a video of aligned faces has square "
             "frames (512x512). Use whole-photo mode to find and restore the faces in every frame.")
@@ -290,7 +291,7 @@ def restore_frames(model: RestorationModel, frames: Iterable[np.ndarray], option
     for frame in frames:
         if restore is None:
             size = frame.shape
-            if model.spec.task == "face" and photo is None:
+            if task_of(model.spec).photo and photo is None:
                 check_aligned_size(frame.shape[1], frame.shape[0])
             restore = _Frames(model, options, video, photo, sr_model, helpers, cancel)
             per_call = restore.batch_size(*frame.shape[:2])
