@@ -1,4 +1,4 @@
-"""ResShift studio: a Gradio app for x4 super-resolution, inpainting and face restoration.
+"""ResShift studio: a Gradio app for super-resolution (x4, x3, x2), inpainting and face restoration.
 
     python app.py [--share] [--host H] [--port P] [--device cpu|cuda|auto] [--weights-dir D] [--offline]
                   [--weights-mirror URL] [--mcp]
@@ -37,7 +37,7 @@ from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
 from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
-from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
+from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS, SR_SCALES
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
@@ -94,17 +94,19 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
         with gr.Column(scale=5):
             image = RawImage(type="filepath", label="Low-resolution image", sources=["upload", "clipboard"],
                              height=340, elem_id="sr-input")
-            c = widgets.controls(studio, "sr", "Upscale ×4")
+            scale = NumberRadio(list(reversed(SR_SCALES)), value=4, label="Output scale", elem_id="sr-scale",
+                                info="The models are x4 models: x3 and x2 are their x4 result downscaled.")
+            c = widgets.controls(studio, "sr", "Upscale")
         with gr.Column(scale=7):
             o = widgets.outputs("sr")
     cmp = widgets.compare_panel(studio, o, task="sr")
     gr.Examples(_examples("sr", "crowd_x4_lr.png", "portrait_lr.jpg", "handshake_lq.jpg"), [image],
                 label="Examples (click one, then Upscale)", cache_examples=False)
-    inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
+    inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix, scale]
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
                  ("super_resolve", "compare_sr"))
     video.sr_section(studio, c)  # a video restored frame by frame with these settings
-    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
+    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix, scale])
     return c.model
 
 

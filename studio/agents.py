@@ -21,7 +21,7 @@ from . import images
 from . import models as catalog
 from .cancel import cancellable
 from .errors import friendly_errors
-from .handlers import Studio
+from .handlers import Studio, run_name
 from .jobs import Job
 
 TASK_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
@@ -45,13 +45,15 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         return name
 
     def _run(job: Job, stem: str, what: str) -> FileData:
+        """Run ``job``; its PNG is named after the task and the input: ``<what>_<input>_<model>_...``."""
         (result,) = studio.run([job])
         folder = images.new_request_dir(studio.files_root)
-        return FileData(path=str(images.save_png(result.image, folder, f"{stem}_{what}_{job.model}_seed{job.options.seed}")))
+        name = f"{what}_{run_name(stem, job.model, job.options, job.photo)}"
+        return FileData(path=str(images.save_png(result.image, folder, name, result.icc_profile)))
 
     def super_resolution(image: FileData, model: str = "", steps: int = 0, kappa: float = 0.0,
-                         seed: int = 42) -> FileData:
-        """Upscale an image 4x (width and height) with ResShift, a diffusion model that restores images in a few steps.
+                         seed: int = 42, scale: int = 4) -> FileData:
+        """Upscale an image 4x (or 3x, 2x; width and height) with ResShift, a diffusion model that restores images in a few steps.
 
         Args:
             image: the low-resolution image (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most this server's super-resolution input limit (512x512 pixels on a CPU server).
@@ -59,14 +61,15 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
             steps: sampling steps, from 1 to the model's trained steps (4 for realsr-v3 and lite-sr, 15 for realsr-v1/v2 and sinsr); 0 = the model's own (1 for sinsr).
             kappa: the noise scale kappa, from 0.1 to 8; 0 = the trained value (2).
             seed: random seed, a whole number from 0 to 2^63-1 (default 42); the same seed and settings give the same image.
+            scale: the output's width and height as a multiple of the input's: 4 (default), 3 or 2; the models are x4 models, and x3 and x2 are their x4 result downscaled.
         Returns:
-            the restored image as a PNG, 4 times the input's width and height.
+            the restored image as a PNG, scale times the input's width and height.
         """
         with friendly_errors("super-resolving the image"):
             name = _model(model, "sr")
-            decoded, stem = studio.read_upload("sr", _path(image), scale=manager.spec(name).diffusion.sf)
-            options = studio.options_for(name, steps or None, kappa or None, seed)
-            return _run(Job("sr", name, decoded, options), stem, "x4")
+            options = studio.options_for(name, steps or None, kappa or None, seed, scale=scale)
+            decoded, stem = studio.read_upload("sr", _path(image), scale=options.scale)
+            return _run(Job("sr", name, decoded, options), stem, "super_resolution")
 
     def inpainting(image: FileData, mask: FileData, model: str = "", steps: int = 0, kappa: float = 0.0,
                    seed: int = 42) -> FileData:
@@ -91,14 +94,14 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
             studio.limits.check_upload(os.path.getsize(mask_path))
             holes = decode_mask(mask_path, decoded.size)
             options = studio.options_for(name, steps or None, kappa or None, seed)
-            return _run(Job("inpaint", name, decoded, options, mask=holes), stem, "inpaint")
+            return _run(Job("inpaint", name, decoded, options, mask=holes), stem, "inpainting")
 
     def face_restoration(image: FileData, whole_photo: bool = True, scale: int = 1, model: str = "",
                          steps: int = 0, kappa: float = 0.0, seed: int = 42) -> FileData:
         """Restore faces with ResShift: every face of a photo (found, aligned, restored and pasted back), or one aligned 512x512 face.
 
         Args:
-            image: the photo or face (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most this server's face input limit (1536x1536 pixels on a CPU server).
+            image: the photo or face (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; a whole photo larger than this server's face input limit (1536x1536 pixels on a CPU server) is downscaled to it first.
             whole_photo: true (default) for any photo; false when the image is already an aligned, square face crop.
             scale: output size as a multiple of the input's, 1, 2 or 4 (whole photos only; default 1).
             model: faceir (official ResShift, 4 steps) or lite-face (small bundled preview model); empty = this server's default.
@@ -111,9 +114,10 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         with friendly_errors("restoring faces"):
             name = _model(model, "face")
             photo = PhotoOptions(scale=scale) if whole_photo else None
-            decoded, stem = studio.read_upload("face", _path(image), scale=photo.scale if photo else 1)
+            decoded, stem = studio.read_upload("face", _path(image), scale=photo.scale if photo else 1,
+                                               fit=photo is not None)
             options = studio.options_for(name, steps or None, kappa or None, seed)
-            return _run(Job("face", name, decoded, options, photo=photo), stem, "face")
+            return _run(Job("face", name, decoded, options, photo=photo), stem, "face_restoration")
 
     def list_models(task: str = "") -> str:
         """The models this server has, one per line: name, task (sr, inpaint, face), default steps, where its weights are (bundled, on disk, loaded, download on first use, not available offline) and its title.

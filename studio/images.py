@@ -87,8 +87,10 @@ def prune_request_dirs(base: Path, min_age: float = 600.0) -> int:
     return removed
 
 
-def save_png(image: np.ndarray, folder: Path, stem: str) -> Path:
-    """Write a lossless PNG (RGB or RGBA) and return its path."""
+def save_png(image: np.ndarray, folder: Path, stem: str, icc_profile: bytes | None = None) -> Path:
+    """Write a lossless PNG (RGB or RGBA), with ``icc_profile`` (the input's colour profile) when
+    given, and return its path."""
     path = folder / f"{safe_stem(stem + '.png', max_length=120)}.png"
-    Image.fromarray(image).save(path, format="PNG", compress_level=4)
+    params = {"icc_profile": icc_profile} if icc_profile else {}
+    Image.fromarray(image).save(path, format="PNG", compress_level=4, **params)
     return path

@@ -51,7 +51,7 @@ PARAMETERS: dict[str, str] = {
              "640x360 on a GPU one).",
 }
 _BATCH_FILES = ("as http(s) URLs or base64 data URIs; at most this server's batch limits (16 images and "
-                "2048x2048 pixels in all on a CPU server, 64 images and 8192x8192 on a GPU one), each image "
+                "2720x2720 pixels in all on a CPU server, 64 images and 8192x8192 on a GPU one), each image "
                 "within the task's own input limit.")
 _VARY = "what the runs differ in, all with the same input, other settings and seed: steps (default), kappa or models"
 
@@ -66,6 +66,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
                  "...; the default is this server's default; the list_models tool says which it has.",
         "steps": "sampling steps, a whole number from 1 to the model's trained steps (4 for realsr-v3, bicsr and "
                  "lite-sr; 15 for realsr-v1/v2 and sinsr); default: the default model's own steps (1 for sinsr).",
+        "scale": "the output's width and height as a multiple of the input's: 4 (default), 3 or 2; the models are "
+                 "x4 models, and x3 and x2 are their x4 result downscaled (antialiased).",
         "vary": f"{_VARY}.",
     },
     "inpaint": {
@@ -84,8 +86,9 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
         "vary": f"{_VARY}.",
     },
     "face": {
-        "image": "the face crop or photo (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most "
-                 "this server's face input limit (1536x1536 pixels on a CPU server, 4096x4096 on a GPU one).",
+        "image": "the face crop or photo (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; a whole "
+                 "photo larger than this server's face input limit (1536x1536 pixels on a CPU server, 4096x4096 on "
+                 "a GPU one) is downscaled to it first, and the caption says so.",
         "files": f"the face crops or photos (PNG, JPEG, WebP, ...) and/or .zip archives of them, {_BATCH_FILES}",
         "model": "the model's name: faceir (official ResShift, 4 steps) or lite-face (small bundled preview "
                  "model); the default is this server's default; the list_models tool says which it has.",
@@ -118,10 +121,10 @@ _SAME_SEED = "one model, one set of settings and one seed for every image; an im
 
 ENDPOINTS: dict[str, EndpointDoc] = {
     "super_resolve": EndpointDoc(
-        "sr", "Upscale an image 4x (width and height) with a ResShift diffusion model, with every setting of "
+        "sr", "Upscale an image 4x (or 3x, 2x; width and height) with a ResShift diffusion model, with every setting of "
               "the page's Super-resolution tab (tiles, colour correction); super_resolution is the simpler call.",
         "the input resized to the result's size and the result, as a pair of PNGs; a caption naming both; the "
-        f"result as a PNG, 4 times the input's width and height; {_FACTS}."),
+        f"result as a PNG, scale times the input's width and height; {_FACTS}."),
     "compare_sr": EndpointDoc(
         "sr", "Super-resolve one image 4x several times, with different steps, kappa values or models and the "
               "same seed, to compare the results side by side (the Super-resolution tab's comparison).",
@@ -131,7 +134,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
               "Super-resolution tab's Video section).",
         _VIDEO),
     "batch_sr": EndpointDoc(
-        "sr", f"Upscale several images, or .zip archives of them, 4x with ResShift: {_SAME_SEED} (the "
+        "sr", f"Upscale several images, or .zip archives of them, 4x (or 3x, 2x) with ResShift: {_SAME_SEED} (the "
               "Super-resolution tab's Batch panel).",
         _BATCH),
     "inpaint": EndpointDoc(
