@@ -371,7 +371,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                     "serving locally at %s", app.local_url)
     else:
         print("* For a temporary public link, start the studio with --share", flush=True)
-    if mcp:  # Gradio prints the URL with every endpoint; some page tools cannot be called over MCP (README)
+    if mcp:  # Gradio prints the URL with every endpoint (the page tools an MCP client cannot call are not listed)
         base = f"{app.local_url.rstrip('/')}/gradio_api/mcp/"
         print(f"* MCP, the four task tools: {base}?tools={','.join(agents.TASK_TOOLS)}", flush=True)
     serving.warm_up(app.local_url)

@@ -101,11 +101,15 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
 @dataclass(frozen=True)
 class EndpointDoc:
     """One endpoint's tool description: its task ('sr', 'inpaint', 'face'), what it does, what it
-    returns (one sentence each)."""
+    returns (one sentence each); instead: the flat agent tool (``agents.py``) that does its work for
+    an MCP client, when the endpoint itself cannot be called over MCP (Gradio 6.31 cannot call a tool
+    whose schema nests files, the editor's or a list of them, nor one that returns a gr.State): such
+    an endpoint stays in the API but is not listed as an MCP tool."""
 
     task: str
     summary: str
     returns: str
+    instead: str | None = None
 
 
 _FACTS = "the run's facts (JSON: model, steps, kappa, seed, seconds, tiles, size, ...)"
@@ -128,7 +132,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
     "compare_sr": EndpointDoc(
         "sr", "Super-resolve one image 4x several times, with different steps, kappa values or models and the "
               "same seed, to compare the results side by side (the Super-resolution tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "super_resolve_video": EndpointDoc(
         "sr", "Upscale every frame of a video 4x (width and height) with a ResShift diffusion model (the "
               "Super-resolution tab's Video section).",
@@ -136,21 +140,22 @@ ENDPOINTS: dict[str, EndpointDoc] = {
     "batch_sr": EndpointDoc(
         "sr", f"Upscale several images, or .zip archives of them, 4x (or 3x, 2x) with ResShift: {_SAME_SEED} (the "
               "Super-resolution tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
     "inpaint": EndpointDoc(
         "inpaint", "Fill the marked area of an image with ResShift inpainting (the page's Inpainting tab): the "
                    "pixels under the painted layers or the white pixels of the mask are repainted, the others "
                    "come back as given; inpainting is the simpler call with one mask image.",
         "the input with the area to repaint tinted and the result, as a pair of PNGs; a caption; the result as "
-        f"a PNG of the input's size; {_FACTS}; a preview (the area to repaint tinted, the rest dimmed)."),
+        f"a PNG of the input's size; {_FACTS}; a preview (the area to repaint tinted, the rest dimmed).",
+        instead="inpainting"),
     "compare_inpaint": EndpointDoc(
         "inpaint", "Inpaint one image several times, with different steps, kappa values or models and the same "
                    "seed, to compare the results side by side (the Inpainting tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "batch_inpaint": EndpointDoc(
         "inpaint", f"Inpaint several images, or .zip archives of them, each with its mask: {_SAME_SEED} (the "
                    "Inpainting tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
     "restore_face": EndpointDoc(
         "face", "Restore faces with ResShift (the page's Face restoration tab): one aligned face crop, or every "
                 "face of a photo (found, aligned, restored and pasted back, the photo optionally enlarged); "
@@ -161,7 +166,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
         "face", "Restore one face crop or photo several times, with different steps, kappa values or models, or "
                 "ResShift against GFPGAN v1.4, with the same seed, to compare the results side by side (the "
                 "Face restoration tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "restore_face_video": EndpointDoc(
         "face", "Restore the faces in every frame of a video: a clip of an aligned face, or every face of whole "
                 "frames (the Face restoration tab's Video section).",
@@ -169,7 +174,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
     "batch_face": EndpointDoc(
         "face", f"Restore the faces of several face crops or photos, or .zip archives of them: {_SAME_SEED} "
                 "(the Face restoration tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
 }
 
 
@@ -204,4 +209,6 @@ def as_tool(handler: Callable[..., Any], api_name: str) -> Callable[..., Any]:
     and described for MCP; its signature (``__wrapped__``'s) is left as it is. Returns it."""
     handler.__doc__ = docstring(api_name, _described(handler))
     handler.__name__ = handler.__qualname__ = api_name
+    if ENDPOINTS[api_name].instead:  # Gradio lists as MCP tools the functions without another _mcp_type
+        handler._mcp_type = "api-only"
     return handler
