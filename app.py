@@ -102,9 +102,9 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
     cmp = widgets.compare_panel(studio, o, task="sr")
     gr.Examples(_examples("sr", "crowd_x4_lr.png", "portrait_lr.jpg", "handshake_lq.jpg"), [image],
                 label="Examples (click one, then Upscale)", cache_examples=False)
-    inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix, scale]
+    inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
-                 ("super_resolve", "compare_sr"))
+                 ("super_resolve", "compare_sr"), extra_inputs=[scale])
     video.sr_section(studio, c)  # a video restored frame by frame with these settings
     batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix, scale])
     return c.model
@@ -197,6 +197,23 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
 
 
 # ----------------------------------------------------------------------------- the app
+def header(manager: ModelManager) -> str:
+    """The page's title and one line on where it runs and how it gets weights."""
+    where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
+    if not manager.allow_download:
+        downloads = "weights offline: only models on disk"
+    elif manager.no_connection:
+        downloads = ("**no connection**: only models on disk (put other weight files in the weights folder, "
+                     "--weights-dir)")
+    else:
+        downloads = "weights downloaded on first use"
+    return ("# ResShift studio\n"
+            "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
+            "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
+            "the slider to compare before and after.  \n"
+            f"Running on **{where}** · {downloads}.")
+
+
 def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
                device: str | None = None, weights_dir: str | Path | None = None,
                offline: bool | None = None, files_root: str | Path | None = None,
@@ -209,16 +226,8 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
         manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
-    where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
-    downloads = "downloaded on first use" if manager.allow_download else "offline: only models on disk"
-
     with StudioBlocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(
-            "# ResShift studio\n"
-            "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
-            "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
-            "the slider to compare before and after.  \n"
-            f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
+        header_box = gr.Markdown(header(manager), elem_classes="resshift-header")
         first_notice = notice(manager, prefetch)
         notice_box = gr.Markdown(first_notice, visible=bool(first_notice), elem_id="resshift-notice")
         with gr.Tabs(overflow_behavior="wrap"):  # narrow windows: a second row, not a hidden menu
@@ -234,14 +243,14 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
                     "(MCP tools with --mcp).", elem_classes="resshift-footer")
         agents.register(studio)
 
-        def refresh():  # availability labels and the notice change as weights download
+        def refresh():  # availability labels, the header and the notice change as weights download
             text = notice(manager, prefetch)
             return (*(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face")),
-                    gr.update(value=text, visible=bool(text)),
+                    gr.update(value=text, visible=bool(text)), header(manager),
                     gr.Timer(active=prefetch is not None and prefetch.running))
 
         timer = gr.Timer(2.0, active=prefetch is not None and prefetch.running)
-        refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
+        refreshed = [sr_model, inpaint_model, face_model, notice_box, header_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
         demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
@@ -332,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
+    if manager.allow_download:  # one short connect to the weights host, never blocking the start
+        manager.probe_in_background()
     limits = _limits_from(args, device.type)
     serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
     if args.preload or env_flag("SPACES_ZERO_GPU"):

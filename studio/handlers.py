@@ -316,7 +316,7 @@ class Studio:
             return self._single([job], before, stem, "sr", resample, progress, f"input ({resample})")
 
     def compare_sr(self, image, model, steps, kappa, seed, resample="bicubic", tile="auto",
-                   color_fix="none", scale=4, vary="steps", values="", progress=gr.Progress()):
+                   color_fix="none", vary="steps", values="", scale=4, progress=gr.Progress()):
         with friendly_errors("comparing super-resolution settings"):
             job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix, scale=scale)
             return self._compare(job, before, stem, "sr", resample, vary, values, progress)

@@ -28,8 +28,8 @@ API_ONLY = ("compare_sr", "compare_inpaint", "compare_face", "batch_sr", "batch_
 # the page's endpoints and their parameters, as the README's API table lists them
 PAGE_ENDPOINTS = {
     "super_resolve": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix", "scale"],
-    "compare_sr": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix", "scale", "vary",
-                   "values"],
+    "compare_sr": ["image", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix", "vary", "values",
+                   "scale"],
     "super_resolve_video": ["video", "model", "steps", "kappa", "seed", "tile", "color_fix", "noise"],
     "batch_sr": ["files", "model", "steps", "kappa", "seed", "tile", "color_fix", "scale"],
     "inpaint": ["editor", "mask_upload", "model", "steps", "kappa", "seed", "resample", "tile", "color_fix"],
