@@ -43,7 +43,7 @@ from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
 from studio import agents, batch, serving, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
-from studio.components import CheckedImageEditor, RawImage
+from studio.components import CheckedImageEditor, RawImage, editor_name_script
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.notice import notice
@@ -81,6 +81,7 @@ def launch_kwargs(limits: Limits) -> dict[str, Any]:
     the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
             "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
+            "head": editor_name_script({"inpaint-editor": "inpaint-name"}),
             "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
 
 
@@ -121,6 +122,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
                                color_mode="fixed"),
                 eraser=gr.Eraser(), elem_id="inpaint-editor")
             editor.decode = lambda source: studio.decode_upload("inpaint", source)
+            name = gr.Textbox("", visible="hidden", elem_id="inpaint-name")  # the upload's name (components.py)
             with gr.Row():
                 preview = gr.Image(label="Preview (tinted = repaint)", interactive=False,
                                    height=180, buttons=[])
@@ -136,7 +138,8 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
     gr.Examples([[e] for e in examples], [editor], label="Examples with a painted mask", cache_examples=False)
     inputs = [editor, mask_upload, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.inpaint, studio.compare_inpaint, studio.live_inpaint,
-                 ("inpaint", "compare_inpaint"), extra_outputs=[preview])
+                 ("inpaint", "compare_inpaint"), extra_outputs=[preview], extra_inputs=[name])
+    editor.clear(lambda: "", None, name, queue=False, api_visibility="private")
     batch.panel(studio, "inpaint", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     for event in (editor.upload, editor.change, mask_upload.change):
         event(studio.preview_mask, [editor, mask_upload], preview, queue=False, show_progress="hidden",

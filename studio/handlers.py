@@ -257,10 +257,11 @@ class Studio:
         results = self.run(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
-        caption = self._caption(labels[0], labels[-1])
-        if left_out:
-            caption += "<br>Left out: " + html.escape("; ".join(f"{n} ({why})" for n, why in left_out.items()))
-        state = [{"label": "input", "path": str(before_path)}] + \
+        note = ("<br>Left out: " + html.escape("; ".join(f"{n} ({why})" for n, why in left_out.items()))
+                if left_out else "")
+        caption = self._caption(labels[0], labels[-1]) + note
+        # the note goes with the input's entry: picking two results keeps it in the caption
+        state = [{"label": "input", "path": str(before_path), "note": note}] + \
                 [{"label": lab, "path": str(p)} for p, lab in saved]
         gallery = [(str(p), lab) for p, lab in saved]
         table = [{"run": j.label, **f} for j, f in zip(jobs, facts)]
@@ -297,7 +298,8 @@ class Studio:
             return gr.skip(), gr.skip(), gr.skip()
         result = right if right != "input" else left
         download = by_label[result] if result != "input" else gr.skip()
-        return (by_label[left], by_label[right]), self._caption(left, right), download
+        note = (state or [{}])[0].get("note", "")
+        return (by_label[left], by_label[right]), self._caption(left, right) + note, download
 
     # ---------------------------------------------------------------- super-resolution
     def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix, hold=True, scale=None):
@@ -322,7 +324,7 @@ class Studio:
             return self._compare(job, before, stem, "sr", resample, vary, values, progress)
 
     # ---------------------------------------------------------------- inpainting
-    def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
+    def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix, image_name=""):
         editor = editor or {}
         self.inputs.hold("inpaint", [*editor.get("files", ()), mask_upload])
         self.check_model(model, "inpaint")
@@ -336,7 +338,10 @@ class Studio:
         job = Job("inpaint", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix),
                   mask=mask)
         rgb = to_uint8(decoded.rgb)
-        stem = images.safe_stem(editor.get("name"))  # the uploaded file's name (CheckedImageEditor)
+        # the uploaded file's name: the page's (image_name), else the editor's (CheckedImageEditor),
+        # unless it is the editor's own name for its re-encoded background
+        given = editor.get("name") if editor.get("name") not in (None, "background.png") else None
+        stem = images.safe_stem(image_name or given)
         before = images.mask_preview(rgb, mask, dim=1.0)
         if decoded.alpha is not None:
             before = np.concatenate([before, to_uint8(decoded.alpha[..., None])], axis=2)
@@ -344,21 +349,22 @@ class Studio:
 
     def inpaint(self, editor: dict | None, mask_upload: str | None, model: str, steps: float,
                 kappa: float, seed: float | None, resample: str = "bicubic", tile: str = "auto",
-                color_fix: str = "none", progress=gr.Progress()):
+                color_fix: str = "none", image_name: str = "", progress=gr.Progress()):
         """Fill the painted area -> (slider: input with the mask tinted | result, caption, PNG path,
-        facts, mask preview)."""
+        facts, mask preview). image_name: the uploaded image's file name (names the result)."""
         with friendly_errors("inpainting the image"):
             job, before, preview, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed,
-                                                         tile, color_fix)
+                                                               tile, color_fix, image_name)
             pair, caption, path, facts = self._single([job], before, stem, "inpaint", resample, progress,
                                                       "input, area to repaint tinted")
             return pair, caption, path, facts, preview
 
     def compare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, resample="bicubic",
-                        tile="auto", color_fix="none", vary="steps", values="", progress=gr.Progress()):
+                        tile="auto", color_fix="none", vary="steps", values="", image_name="",
+                        progress=gr.Progress()):
         with friendly_errors("comparing inpainting settings"):
             job, before, _, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed, tile,
-                                                   color_fix)
+                                                         color_fix, image_name)
             return self._compare(job, before, stem, "inpaint", resample, vary, values, progress)
 
     def preview_mask(self, editor: dict | None, mask_upload: str | None = None):
@@ -436,14 +442,14 @@ class Studio:
         return self.super_resolve(image, model, steps, kappa, seed, resample, tile, color_fix, scale, progress)
 
     def live_inpaint(self, live, editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
-                     progress=gr.Progress()):
+                     image_name="", progress=gr.Progress()):
         background = (editor or {}).get("background")
         drawn = background is not None and (bool(mask_upload) or images.editor_mask(
             editor.get("layers"), (np.shape(background)[1], np.shape(background)[0])).any())
         if not live or not drawn:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return self.inpaint(editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
-                            progress)
+                            image_name, progress)
 
     def live_face(self, live, image, mode, model, steps, kappa, seed, resample, color_fix, scale, background,
                   select, min_face_size, progress=gr.Progress()):

@@ -75,6 +75,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
                   "\"composite\": null}: a layer's painted pixels (alpha above 0) mark the area to repaint; "
                   "images as http(s) URLs or base64 data URIs; at most this server's inpainting input limit "
                   "(768x768 pixels on a CPU server, 2048x2048 on a GPU one).",
+        "image_name": "the uploaded image's file name, which names the result file (default empty: the "
+                      "editor's name for its background).",
         "mask_upload": "an optional mask image of the image's width and height: white (or opaque, for a "
                        "transparent PNG) marks more pixels to repaint; null (default) = the layers only.",
         "files": "the images (PNG, JPEG, WebP, ...) and/or .zip archives of them, each image with its mask "

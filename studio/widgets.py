@@ -154,6 +154,11 @@ def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, s
     return Compare(vary, values, go, gallery, left, right, state)
 
 
+def cleared() -> tuple[str, None, None]:
+    """The caption, file and facts of a run that failed: empty (its message says why)."""
+    return "", None, None
+
+
 def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn, live_fn,
          names: tuple[str, str], extra_outputs: Sequence = (), extra_inputs: Sequence = ()) -> None:
     """Run, compare and live re-run events of a tab; ``names``: the run and compare API names;
@@ -167,12 +172,14 @@ def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn
     live_fn = cancellable(live_fn)
     outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
     extra_inputs = list(extra_inputs)
-    c.run.click(run_fn, inputs + extra_inputs, outs, api_name=names[0], concurrency_id="model",
-                show_progress_on=o.slider)
+    ran = c.run.click(run_fn, inputs + extra_inputs, outs, api_name=names[0], concurrency_id="model",
+                      show_progress_on=o.slider)
     cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts, o.file]  # file: the right-hand result
-    cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values] + extra_inputs, cmp_outs, api_name=names[1],
-                 concurrency_id="model", show_progress_on=[o.slider, cmp.gallery]).then(
-        Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")
+    compared = cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values] + extra_inputs, cmp_outs,
+                            api_name=names[1], concurrency_id="model", show_progress_on=[o.slider, cmp.gallery])
+    compared.then(Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")
+    for event in (ran, compared):  # a failed run leaves no caption or file of the run before it
+        event.failure(cleared, None, [o.caption, o.file, o.facts], queue=False, api_visibility="private")
     for slider in (c.steps, c.kappa):
         slider.release(live_fn, [c.live, *inputs, *extra_inputs], outs, concurrency_id="model",
                        show_progress_on=o.slider, trigger_mode="always_last", api_visibility="private")
