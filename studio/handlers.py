@@ -33,7 +33,7 @@ from .errors import friendly_errors
 from .input_files import InputFiles
 from .jobs import GFPGAN_LABEL, Job, run_jobs
 from .limits import Limits
-from .work import check_jobs
+from .work import check_jobs, gpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,9 @@ class Studio:
 
     # ---------------------------------------------------------------- running models
     def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
-        """ZeroGPU reservation: a minute for a single run, more for comparisons (at most 5 min)."""
-        return int(min(300, 45 + 30 * len(jobs)))
+        """ZeroGPU reservation: from the jobs' estimated work (``work.gpu_seconds``), so a small
+        request asks for little and gets the GPU sooner."""
+        return gpu_seconds(self.manager, jobs)
 
     def _run_jobs(self, jobs: list[Job], progress: Any = None) -> list:
         def report(fraction: float, desc: str) -> None:
@@ -129,7 +130,12 @@ class Studio:
         """Every route's way to run jobs: the work budget (work.py) checked before any model runs,
         then the job runner (one run at a time, the request timeout, cancellation)."""
         check_jobs(self.limits, self.manager, jobs)
-        return self.run_jobs(jobs, progress)
+        try:
+            return self.run_jobs(jobs, progress)
+        except gr.Error as exc:
+            if not str(getattr(exc, "title", "") or "").startswith("ZeroGPU"):
+                raise
+            raise gpu_refusal(exc, self._gpu_seconds(jobs)) from None
 
     # ---------------------------------------------------------------- reading inputs
     def decode_upload(self, task: str, source: str | bytes, scale: int = 1, *, fit: bool = False) -> DecodedImage:
@@ -457,6 +463,22 @@ class Studio:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return self.restore_face(image, mode, model, steps, kappa, seed, resample, color_fix, scale,
                                  background, select, min_face_size, progress)
+
+
+def gpu_refusal(exc: gr.Error, seconds: int) -> gr.Error:
+    """ZeroGPU's refusal of a request (``spaces``: its quota, or a duration over the Space's most)
+    as one sentence that says what was asked for and what to do."""
+    title = str(getattr(exc, "title", ""))
+    said = " ".join(str(getattr(exc, "message", exc)).split()).rstrip(". ")
+    if title == "ZeroGPU illegal duration":
+        text = (f"This request would need the GPU for about {seconds} s, more than this Space gives one "
+                "request. Use a smaller image, fewer steps or fewer runs in a comparison")
+    elif title == "ZeroGPU quota exceeded":
+        text = (f"No GPU time is left for you on this Space for now (this request asked for {seconds} s): "
+                f"{said}. A smaller image or fewer steps asks for less")
+    else:
+        text = f"The GPU could not be had for this request ({seconds} s asked for): {said}"
+    return gr.Error(html.escape(text) + ".", title="GPU quota", print_exception=False)
 
 
 def fitted_note(image: DecodedImage) -> str:
