@@ -105,3 +105,11 @@ def test_cli_sr_scale_2_and_3_and_the_profile(tmp_path):
             assert result.size == (40 * scale, 24 * scale) and result.info.get("icc_profile") == SRGB
     res = run_cli("sr", str(tmp_path / "in.png"), "-o", str(tmp_path / "x5.png"), "--scale", "1", *common)
     assert res.returncode == 2 and "the output scale must be 2, 3 or 4 for tiny-sr" in res.stderr
+
+
+def test_a_videos_frames_take_the_scale_too(sr):
+    from resshift.pipelines.video import restore_frames
+
+    frames = [np.full((16, 24, 3), 60 + 20 * i, np.uint8) for i in range(2)]
+    out = list(restore_frames(sr, frames, RestoreOptions(steps=1, seed=2, scale=3)))
+    assert [f.shape for f in out] == [(48, 72, 3)] * 2
