@@ -87,9 +87,10 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
-def save_atomic(image: np.ndarray, target: Path) -> None:
+def save_atomic(image: np.ndarray, target: Path, icc_profile: bytes | None = None) -> None:
     """Write ``image`` to ``target`` as the CLI does (``Image.save`` with the format of the suffix,
-    default settings: the same bytes), under a temporary name first, renamed when complete."""
+    default settings and the input's colour profile: the same bytes), under a temporary name first,
+    renamed when complete."""
     from PIL import Image
 
     from .media.atomic import atomic_target
@@ -99,7 +100,8 @@ def save_atomic(image: np.ndarray, target: Path) -> None:
         raise ValueError(f"unknown image file extension {target.suffix!r} for {target.name}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_target(target) as tmp:
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt)
+        params = {"icc_profile": icc_profile} if icc_profile else {}
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format=fmt, **params)
 
 
 class Replica:
@@ -151,7 +153,7 @@ class Replica:
         try:
             result = restore(self.model, source, cfg.options, mask=mask, photo=cfg.photo,
                              max_pixels=cfg.max_pixels, helpers=self.manager)
-            save_atomic(result.image, target)
+            save_atomic(result.image, target, result.icc_profile)
             return "done", json.dumps(result.facts())
         except (InvalidRequest, OSError) as exc:
             return "failed", str(exc)

@@ -113,3 +113,10 @@ def test_a_videos_frames_take_the_scale_too(sr):
     frames = [np.full((16, 24, 3), 60 + 20 * i, np.uint8) for i in range(2)]
     out = list(restore_frames(sr, frames, RestoreOptions(steps=1, seed=2, scale=3)))
     assert [f.shape for f in out] == [(48, 72, 3)] * 2
+
+
+def test_the_ray_runner_writes_the_profile_as_the_cli_does(tmp_path):
+    from resshift.cluster import save_atomic
+
+    save_atomic(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png", SRGB)
+    assert Image.open(tmp_path / "a.png").info.get("icc_profile") == SRGB
