@@ -24,6 +24,7 @@ import argparse
 import logging
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -220,10 +221,11 @@ def header(manager: ModelManager) -> str:
 def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
                device: str | None = None, weights_dir: str | Path | None = None,
                offline: bool | None = None, files_root: str | Path | None = None,
-               prefetch: Prefetch | None = None) -> gr.Blocks:
+               prefetch: Prefetch | None = None, probe: threading.Thread | None = None) -> gr.Blocks:
     """Build the studio. Without ``manager``, one over every known model is made from the
     arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment.
-    prefetch: a background fetch of the default models, whose progress the page shows."""
+    prefetch: a background fetch of the default models, whose progress the page shows; probe: the
+    start-up connection probe (``ModelManager.probe_in_background``), whose answer the page shows."""
     if manager is None:
         offline = offline if offline is not None else offline_by_env()
         manager = make_manager(device, weights_dir or os.environ.get("RESSHIFT_WEIGHTS_DIR") or None, offline)
@@ -246,13 +248,15 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
                     "(MCP tools with --mcp).", elem_classes="resshift-footer")
         agents.register(studio)
 
+        def busy() -> bool:  # something in the background changes what the page says
+            return (prefetch is not None and prefetch.running) or (probe is not None and probe.is_alive())
+
         def refresh():  # availability labels, the header and the notice change as weights download
             text = notice(manager, prefetch)
             return (*(gr.update(choices=catalog.choices(manager, t)) for t in ("sr", "inpaint", "face")),
-                    gr.update(value=text, visible=bool(text)), header(manager),
-                    gr.Timer(active=prefetch is not None and prefetch.running))
+                    gr.update(value=text, visible=bool(text)), header(manager), gr.Timer(active=busy()))
 
-        timer = gr.Timer(2.0, active=prefetch is not None and prefetch.running)
+        timer = gr.Timer(2.0, active=busy())
         refreshed = [sr_model, inpaint_model, face_model, notice_box, header_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
@@ -344,14 +348,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
-    if manager.allow_download:  # one short connect to the weights host, never blocking the start
-        manager.probe_in_background()
+    # one short connect to the weights host, never blocking the start
+    probe = manager.probe_in_background() if manager.allow_download else None
     limits = _limits_from(args, device.type)
     serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
-    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager))
+    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager), probe=probe)
     log.info("device %s; %s", device, limits.summary())
     serve(demo, limits, host=args.host, port=args.port, share=args.share, mcp=args.mcp)
     demo.block_thread()

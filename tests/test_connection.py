@@ -101,3 +101,16 @@ def test_offline_needs_no_probe(tmp_path):
     manager = ModelManager([tiny_spec("sr")], device="cpu", allow_download=False)
     assert manager.probe_connection(timeout=0.1)  # nothing to download: nothing probed
     assert "not available offline" in catalog.label(manager, "tiny-sr")
+
+
+def test_no_official_model_is_offered_as_download_on_first_use_without_a_connection(tmp_path, monkeypatch):
+    """The real catalogue, its downloads pointed at a port where nothing listens (as a machine with
+    no connection): after the start-up probe, no model reads 'download on first use'."""
+    monkeypatch.setenv("RESSHIFT_CACHE_DIR", str(tmp_path / "cache"))
+    manager = app.make_manager("cpu", tmp_path / "none", mirror=f"http://127.0.0.1:{_refused_port()}")
+    before = [label for task in ("sr", "inpaint", "face") for label, _ in catalog.choices(manager, task)]
+    assert any("download on first use" in label for label in before)
+    manager.probe_in_background(timeout=2.0).join(5)
+    after = [label for task in ("sr", "inpaint", "face") for label, _ in catalog.choices(manager, task)]
+    assert not any("download on first use" in label for label in after)
+    assert any(label.startswith("realsr-v3 ") and label.endswith("· not available: no connection") for label in after)
