@@ -1,4 +1,4 @@
-"""ResShift studio: a Gradio app for x4 super-resolution, inpainting and face restoration.
+"""ResShift studio: a Gradio app for super-resolution (x4, x3, x2), inpainting and face restoration.
 
     python app.py [--share] [--host H] [--port P] [--device cpu|cuda|auto] [--weights-dir D] [--offline]
                   [--weights-mirror URL] [--mcp]
@@ -24,6 +24,7 @@ import argparse
 import logging
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,14 +38,14 @@ from resshift.malloc import tune_malloc
 from resshift.manager import ModelManager
 from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
-from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
+from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS, SR_SCALES
 from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device, settings
 from studio import models as catalog
 from studio import agents, batch, serving, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
-from studio.components import CheckedImageEditor, RawImage
+from studio.components import CheckedImageEditor, RawImage, editor_name_script
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.notice import notice
@@ -82,6 +83,7 @@ def launch_kwargs(limits: Limits) -> dict[str, Any]:
     the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
             "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
+            "head": editor_name_script({"inpaint-editor": "inpaint-name"}),
             "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
 
 
@@ -95,7 +97,9 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
         with gr.Column(scale=5):
             image = RawImage(type="filepath", label="Low-resolution image", sources=["upload", "clipboard"],
                              height=340, elem_id="sr-input")
-            c = widgets.controls(studio, "sr", "Upscale ×4")
+            scale = NumberRadio(list(reversed(SR_SCALES)), value=4, label="Output scale", elem_id="sr-scale",
+                                info="The models are x4 models: x3 and x2 are their x4 result downscaled.")
+            c = widgets.controls(studio, "sr", "Upscale")
         with gr.Column(scale=7):
             o = widgets.outputs("sr")
     cmp = widgets.compare_panel(studio, o, task="sr")
@@ -103,9 +107,9 @@ def _sr_tab(studio: Studio) -> gr.Dropdown:
                 label="Examples (click one, then Upscale)", cache_examples=False)
     inputs = [image, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.super_resolve, studio.compare_sr, studio.live_sr,
-                 ("super_resolve", "compare_sr"))
+                 ("super_resolve", "compare_sr"), extra_inputs=[scale])
     video.sr_section(studio, c)  # a video restored frame by frame with these settings
-    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
+    batch.panel(studio, "sr", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix, scale])
     return c.model
 
 
@@ -120,6 +124,7 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
                                color_mode="fixed"),
                 eraser=gr.Eraser(), elem_id="inpaint-editor")
             editor.decode = lambda source: studio.decode_upload("inpaint", source)
+            name = gr.Textbox("", visible="hidden", elem_id="inpaint-name")  # the upload's name (components.py)
             with gr.Row():
                 preview = gr.Image(label="Preview (tinted = repaint)", interactive=False,
                                    height=180, buttons=[])
@@ -135,7 +140,8 @@ def _inpaint_tab(studio: Studio) -> gr.Dropdown:
     gr.Examples([[e] for e in examples], [editor], label="Examples with a painted mask", cache_examples=False)
     inputs = [editor, mask_upload, c.model, c.steps, c.kappa, c.seed, c.resample, c.tile, c.color_fix]
     widgets.wire(c, o, cmp, inputs, studio.inpaint, studio.compare_inpaint, studio.live_inpaint,
-                 ("inpaint", "compare_inpaint"), extra_outputs=[preview])
+                 ("inpaint", "compare_inpaint"), extra_outputs=[preview], extra_inputs=[name])
+    editor.clear(lambda: "", None, name, queue=False, api_visibility="private")
     batch.panel(studio, "inpaint", [c.model, c.steps, c.kappa, c.seed, c.tile, c.color_fix])
     for event in (editor.upload, editor.change, mask_upload.change):
         event(studio.preview_mask, [editor, mask_upload], preview, queue=False, show_progress="hidden",
@@ -196,28 +202,38 @@ def _face_tab(studio: Studio) -> gr.Dropdown:
 
 
 # ----------------------------------------------------------------------------- the app
+def header(manager: ModelManager) -> str:
+    """The page's title and one line on where it runs and how it gets weights."""
+    where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
+    if not manager.allow_download:
+        downloads = "weights offline: only models on disk"
+    elif manager.no_connection:
+        downloads = ("**no connection**: only models on disk (put other weight files in the weights folder, "
+                     "--weights-dir)")
+    else:
+        downloads = "weights downloaded on first use"
+    return ("# ResShift studio\n"
+            "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
+            "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
+            "the slider to compare before and after.  \n"
+            f"Running on **{where}** · {downloads}.")
+
+
 def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = None,
                device: str | None = None, weights_dir: str | Path | None = None,
                offline: bool | None = None, files_root: str | Path | None = None,
-               prefetch: Prefetch | None = None) -> gr.Blocks:
+               prefetch: Prefetch | None = None, probe: threading.Thread | None = None) -> gr.Blocks:
     """Build the studio. Without ``manager``, one over every known model is made from the
     arguments or the RESSHIFT_DEVICE / RESSHIFT_WEIGHTS_DIR / RESSHIFT_OFFLINE environment.
-    prefetch: a background fetch of the default models, whose progress the page shows."""
+    prefetch: a background fetch of the default models, whose progress the page shows; probe: the
+    start-up connection probe (``ModelManager.probe_in_background``), whose answer the page shows."""
     if manager is None:
         offline = offline if offline is not None else offline_by_env()
         manager = make_manager(device, weights_dir or settings().weights_dir, offline)
     limits = limits or Limits.from_env(manager.device.type)
     studio = Studio(manager, limits, files_root=files_root)
-    where = "GPU" if manager.device.type == "cuda" else "CPU (slow: a GPU is recommended)"
-    downloads = "downloaded on first use" if manager.allow_download else "offline: only models on disk"
-
     with StudioBlocks(title="ResShift studio", delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(
-            "# ResShift studio\n"
-            "Image restoration by residual shifting (Yue, Wang & Loy, NeurIPS 2023): diffusion in "
-            "**a few steps**. Pick a model, the number of steps, the noise scale κ and a seed; drag "
-            "the slider to compare before and after.  \n"
-            f"Running on **{where}** · weights {downloads}.", elem_classes="resshift-header")
+        header_box = gr.Markdown(header(manager), elem_classes="resshift-header")
         first_notice = notice(manager, prefetch)
         notice_box = gr.Markdown(first_notice, visible=bool(first_notice), elem_id="resshift-notice")
         with gr.Tabs(overflow_behavior="wrap"):  # narrow windows: a second row, not a hidden menu
@@ -233,14 +249,16 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
                     "(MCP tools with --mcp).", elem_classes="resshift-footer")
         agents.register(studio)
 
-        def refresh():  # availability labels and the notice change as weights download
+        def busy() -> bool:  # something in the background changes what the page says
+            return (prefetch is not None and prefetch.running) or (probe is not None and probe.is_alive())
+
+        def refresh():  # availability labels, the header and the notice change as weights download
             text = notice(manager, prefetch)
             return (*(gr.update(choices=catalog.choices(manager, t)) for t in TASK_REGISTRY),
-                    gr.update(value=text, visible=bool(text)),
-                    gr.Timer(active=prefetch is not None and prefetch.running))
+                    gr.update(value=text, visible=bool(text)), header(manager), gr.Timer(active=busy()))
 
-        timer = gr.Timer(2.0, active=prefetch is not None and prefetch.running)
-        refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
+        timer = gr.Timer(2.0, active=busy())
+        refreshed = [sr_model, inpaint_model, face_model, notice_box, header_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
         demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
@@ -330,12 +348,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
     manager = make_manager(device, args.weights_dir, args.offline, mirror=args.weights_mirror)
+    # one short connect to the weights host, never blocking the start
+    probe = manager.probe_in_background() if manager.allow_download else None
     limits = _limits_from(args, device.type)
     serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
     if args.preload or env_flag("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
-    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager))
+    demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager), probe=probe)
     log.info("device %s; %s", device, limits.summary())
     serve(demo, limits, host=args.host, port=args.port, share=args.share, mcp=args.mcp)
     demo.block_thread()
@@ -369,7 +389,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                     "serving locally at %s", app.local_url)
     else:
         print("* For a temporary public link, start the studio with --share", flush=True)
-    if mcp:  # Gradio prints the URL with every endpoint; some page tools cannot be called over MCP (docs/api.md)
+    if mcp:  # Gradio prints the URL with every endpoint (the page tools an MCP client cannot call are not listed)
         base = f"{app.local_url.rstrip('/')}/gradio_api/mcp/"
         print(f"* MCP, the four task tools: {base}?tools={','.join(agents.TASK_TOOLS)}", flush=True)
     serving.warm_up(app.local_url)

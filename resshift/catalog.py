@@ -55,7 +55,7 @@ def availability(manager: "ModelManager", name: str) -> str:
 def files_availability(manager: "ModelManager", files) -> str:
     """Where weight files are, as :func:`availability` says it, for the least available of them."""
     worst = max((weight_status(f, weights_dir=manager.weights_dir) for f in files), key=AVAILABILITY.index)
-    if worst == "downloadable" and not manager.allow_download:
+    if worst == "downloadable" and not manager.can_download:  # downloads off, or no connection
         return "offline"
     return worst
 

@@ -30,12 +30,14 @@ from .pipelines import PhotoOptions, RestoreOptions, check_task
 from .pipelines.registry import TASK_REGISTRY
 from .pipelines.request import RestoreRequest, execute
 from .pipelines.color import COLOR_FIXES
-from .pipelines.options import SCALES
+from .pipelines.options import SCALES, SR_SCALES
 from .settings import offline_by_env, resolve_device
 from .weights import default_cache_dir, weight_status, weights_folder
 from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
+
+SCALE_CHOICES = sorted({*SCALES, *SR_SCALES})
 
 DEFAULT_SEED = 42
 """The seed of a run that names none: the studio's too, so the same input gives the same result in
@@ -90,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip inputs larger than this, e.g. 2048x2048, checked from the file header "
                         "before decoding (default 0: no limit besides Pillow's decompression-bomb guard)")
     p.add_argument("--aligned", action="store_true", help="face: the inputs are aligned 512x512 faces")
-    p.add_argument("--scale", type=int, default=1, choices=SCALES, help="face: output scale of whole photos")
+    p.add_argument("--scale", type=int, choices=SCALE_CHOICES,
+                   help="output scale: sr 2, 3 or 4 (default 4: the models are x4 models; x2 and x3 are their "
+                        "x4 result downscaled); face: 1 (default), 2 or 4 for whole photos")
     p.add_argument("--color-fix", choices=COLOR_FIXES, default="none",
                    help="pull the result's colours towards the input's: wavelet (keep its detail, take the "
                         "input's low frequencies) or adain (match each channel's mean and spread); default none")
@@ -185,11 +189,13 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         parser.error(f"the following arguments are required: {', '.join(missing)}")
     try:
         specs = _specs(args.model_spec)
+        task = TASK_REGISTRY[args.task]
         options = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
                                  tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
-                                 compile=args.compile)
-        task = TASK_REGISTRY[args.task]
-        photo = PhotoOptions(scale=args.scale) if task.photo and not args.aligned else None
+                                 compile=args.compile, scale=None if task.photo else args.scale)
+        photo = PhotoOptions(scale=args.scale or 1) if task.photo and not args.aligned else None
+        if task.photo and args.aligned and args.scale not in (None, 1):
+            raise ValueError("--scale is for whole photos; an aligned face keeps its size (drop --aligned)")
         try:
             device = resolve_device(args.device)
         except ValueError as exc:

@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,8 @@ def _start_ray(address: str, quiet: bool) -> float:
                               "runtime_env": {"env_vars": env_vars}}
     if address:
         ray.init(address=address, **kwargs)
-    else:
+    else:  # Ray turns token authentication on for a local cluster and warns that it did: not news here
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(num_cpus=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
                  **kwargs)
     return time.perf_counter() - started
@@ -267,9 +269,15 @@ def _run_rows(plan, args, rows: list[dict], failures: list[tuple[str, str]]) -> 
         logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # (its notice that they are off)
         started = time.perf_counter()
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        ds = ds.map_batches(Replica, fn_constructor_kwargs={"config": config}, batch_size=1, batch_format="numpy",
-                            compute=ray.data.ActorPoolStrategy(size=min(layout.actors, len(rows))),
-                            num_cpus=layout.cpus, num_gpus=layout.gpus)
+        # max_restarts=0: Ray Data's actors hold their arguments in the object store, from which a
+        # restarted actor could not be made again (Ray logs an error line for every such actor); Ray
+        # 2.60 has no named parameter for it yet and calls the remote-args one deprecated
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+            ds = ds.map_batches(Replica, fn_constructor_kwargs={"config": config}, batch_size=1,
+                                batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=min(layout.actors, len(rows))),
+                                num_cpus=layout.cpus, num_gpus=layout.gpus, max_restarts=0)
         bar = tqdm(total=len(rows), unit="img", disable=args.quiet, file=sys.stderr)
         loads: dict[int, float] = {}
         first_done = None

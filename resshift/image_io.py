@@ -73,10 +73,15 @@ def _too_large(size: tuple[int, int], max_pixels: int) -> ImageTooLargeError:
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None."""
+    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None; icc_profile: the
+    file's ICC colour profile when it is an RGB one (the pixels are kept in that colour space and
+    the result carries it), else None; original_size: the (width, height) of an image downscaled
+    to fit a pixel limit (``decode_image(fit_pixels=...)``), else None."""
 
     rgb: np.ndarray
     alpha: np.ndarray | None
+    icc_profile: bytes | None = None
+    original_size: tuple[int, int] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -104,9 +109,11 @@ def _signature(source: str | os.PathLike | bytes) -> str | None:
     return next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
 
 
-def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> Image.Image:
+def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None,
+          fit_pixels: int | None = None) -> Image.Image:
     """Open and decode a file; an image over ``max_pixels`` is refused from its header, before
-    its pixels are decoded (Pillow's decompression-bomb guard refuses the absurd ones)."""
+    its pixels are decoded (Pillow's decompression-bomb guard refuses the absurd ones); one over
+    ``fit_pixels`` is decoded at a reduced size where its format can (JPEG's draft mode)."""
     try:
         if isinstance(source, bytes):
             if not source:
@@ -119,6 +126,9 @@ def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> I
             img = Image.open(path)
         if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
             raise _too_large(img.size, max_pixels)
+        if fit_pixels is not None and img.size[0] * img.size[1] > fit_pixels and img.format == "JPEG":
+            img.info["original_size"] = img.size
+            img.draft(img.mode, fitted_size(img.size, fit_pixels))  # at least that size, decoded faster
         img.load()  # decode now, so truncated files fail here
         return img
     except InvalidImageError:
@@ -145,13 +155,59 @@ def _open(source: str | os.PathLike | bytes, max_pixels: int | None = None) -> I
         raise InvalidImageError(f"the image file is damaged or truncated ({exc})") from exc
 
 
-def _from_pil(img: Image.Image) -> DecodedImage:
+def rgb_profile(img: Image.Image) -> bytes | None:
+    """The image's ICC profile when it describes RGB data (bytes 16-19 of its header: the colour
+    space 'RGB '), else None: a grey or CMYK profile does not fit the RGB pixels made from it."""
+    profile = img.info.get("icc_profile")
+    if isinstance(profile, bytes) and len(profile) >= 128 and profile[16:20] == b"RGB " and \
+            img.mode in ("RGB", "RGBA", "RGBX", "P", "PA"):
+        return profile
+    return None
+
+
+def fitted_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
+    """(width, height) scaled down, aspect kept, to at most ``max_pixels`` (unchanged within it)."""
+    w, h = size
+    if w * h <= max_pixels:
+        return w, h
+    f = (max_pixels / (w * h)) ** 0.5
+    fw, fh = max(1, int(w * f)), max(1, int(h * f))
+    while fw * fh > max_pixels:  # rounding
+        fw, fh = max(1, fw - 1), max(1, round(h * (fw - 1) / w))
+    return fw, fh
+
+
+def _fit_pil(img: Image.Image, max_pixels: int) -> Image.Image:
+    """``img`` downscaled (Lanczos, antialiased) to at most ``max_pixels``."""
+    size = fitted_size(img.size, max_pixels)
+    if size == img.size:
+        return img
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "I", "F", "I;16"):
+        img = img.convert("RGBA" if img.mode in ("PA", "La", "RGBa") or "transparency" in img.info else "RGB")
+    return img.resize(size, Image.LANCZOS, reducing_gap=3.0)
+
+
+def _from_pil(img: Image.Image, fit_pixels: int | None = None,
+              original_size: tuple[int, int] | None = None) -> DecodedImage:
     if getattr(img, "is_animated", False):
         img.seek(0)  # animated GIF/WebP/PNG: the first frame
+    profile = rgb_profile(img)
     try:
         img = ImageOps.exif_transpose(img)
     except Exception as exc:  # a broken EXIF block must not make the image unreadable
         log.warning("ignoring unreadable EXIF orientation: %s", exc)
+    original = original_size or img.size
+    if (original[0] > original[1]) != (img.size[0] > img.size[1]):  # turned by its EXIF orientation
+        original = (original[1], original[0])
+    if fit_pixels is not None and original[0] * original[1] > fit_pixels:
+        img = _fit_pil(img, fit_pixels)
+        decoded = _from_pil(img)
+        return DecodedImage(decoded.rgb, decoded.alpha, profile, original)
+    decoded = _pil_pixels(img)
+    return DecodedImage(decoded.rgb, decoded.alpha, profile) if profile else decoded
+
+
+def _pil_pixels(img: Image.Image) -> DecodedImage:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -200,21 +256,43 @@ def _from_array(arr: np.ndarray) -> DecodedImage:
     return DecodedImage(np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha))
 
 
-def decode_image(source: ImageLike, *, max_pixels: int | None = None) -> DecodedImage:
+def fit_decoded(img: DecodedImage, max_pixels: int) -> DecodedImage:
+    """A decoded image downscaled to at most ``max_pixels`` (its ``original_size`` set); one within
+    the limit as it is."""
+    size = fitted_size(img.size, max_pixels)
+    if size == img.size:
+        return img
+
+    def plane(p: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(p.astype(np.float32), mode="F").resize(size, Image.LANCZOS),
+                          dtype=np.float32)
+
+    rgb = np.clip(np.stack([plane(img.rgb[..., c]) for c in range(3)], axis=2), 0, 1)
+    alpha = None if img.alpha is None else np.clip(plane(img.alpha), 0, 1)
+    return DecodedImage(rgb, alpha, img.icc_profile, img.original_size or img.size)
+
+
+def decode_image(source: ImageLike, *, max_pixels: int | None = None,
+                 fit_pixels: int | None = None) -> DecodedImage:
     """Read any supported input into RGB in [0, 1] plus optional alpha.
 
     EXIF orientation is applied; greyscale, palette, CMYK, 16-bit and float images become RGB; the
     first frame of an animation is used. Arrays: uint8 (0-255), uint16 (0-65535), bool, or float in
     [0, 1] (a float array past 1 is refused, not clipped to white). Raises InvalidImageError with a
     human sentence (ImageTooLargeError over ``max_pixels``: files are refused from their header,
-    undecoded).
+    undecoded). ``fit_pixels``: an image over it is downscaled (Lanczos) to fit, its
+    ``original_size`` set, instead of refused (``max_pixels`` still refuses). A file's RGB colour
+    profile is kept in ``icc_profile``.
     """
     if isinstance(source, np.ndarray):
         out = _from_array(source)
+        if fit_pixels is not None:
+            out = fit_decoded(out, fit_pixels)
     elif isinstance(source, Image.Image):
-        out = _from_pil(source)
+        out = _from_pil(source, fit_pixels)
     elif isinstance(source, (str, os.PathLike, bytes)):
-        out = _from_pil(_open(source, max_pixels))
+        img = _open(source, max_pixels, fit_pixels)
+        out = _from_pil(img, fit_pixels, img.info.get("original_size"))
     else:
         raise InvalidImageError(f"cannot read an image from {type(source).__name__}")
     w, h = out.size

@@ -112,7 +112,7 @@ def _resolve_nth(spec: ModelSpec, files: list, i: int, **kwargs) -> Path:
     except WeightsUnavailable as exc:
         later = [f.filename for _, f, p, _ in files[i + 1:] if p is None and
                  weight_status(f, weights_dir=kwargs.get("weights_dir")) in ("downloadable", "missing")]
-        raise exc.needing_also(later) from None
+        raise exc.needing_also(later) from exc.__cause__  # the cause: e.g. a host out of reach
 
 
 def _resolve(spec: ModelSpec, module: Callable[[], nn.Module], file, path, what: str, **kwargs) -> Path:

@@ -62,6 +62,69 @@ class ModelManager:
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self._unavailable: dict[str, WeightsUnavailable] = {}  # optional helpers this process cannot have
+        self.no_connection: str | None = None
+        """None: downloads may reach the weights host (as far as is known); else a sentence saying
+        they cannot (:meth:`probe_connection` at start, or a download that could not connect): the
+        models to download then read as unavailable, and a run does not try again."""
+
+    @property
+    def can_download(self) -> bool:
+        """Downloads are allowed and the weights host is not known to be out of reach."""
+        return self.allow_download and self.no_connection is None
+
+    def _download_url(self) -> str | None:
+        """The URL of a weight file of these models that a run would download (None: none would)."""
+        from .weights import download_url, weight_status
+
+        for spec in self.specs.values():
+            for file in spec.weight_files:
+                if file.url and weight_status(file, weights_dir=self.weights_dir) == "downloadable":
+                    return download_url(file, self.mirror)
+        return None
+
+    def probe_connection(self, timeout: float | None = None) -> bool:
+        """One short connect to the host the weights would download from (the mirror's, when one
+        is set): when it does not answer within ``timeout`` seconds (default
+        :data:`resshift.connection.PROBE_TIMEOUT`), :attr:`no_connection` says so. True when it
+        answered, or when nothing needs downloading."""
+        from .connection import PROBE_TIMEOUT, host_of, reachable
+
+        url = self._download_url() if self.allow_download else None
+        if url is None:
+            return True
+        if reachable(url, PROBE_TIMEOUT if timeout is None else timeout):
+            return True
+        self._lost_connection(host_of(url)[0])
+        return False
+
+    def probe_in_background(self, timeout: float | None = None) -> threading.Thread:
+        """:meth:`probe_connection` in a daemon thread (a server starts without waiting for it)."""
+        thread = threading.Thread(target=self.probe_connection, args=(timeout,), name="resshift-probe", daemon=True)
+        thread.start()
+        return thread
+
+    def _lost_connection(self, host: str) -> None:
+        if self.no_connection is None:
+            log.warning("no connection to %s: models that need a download are not available", host)
+        self.no_connection = f"this machine has no connection to {host}"
+
+    def _resolve_files(self, spec: ModelSpec, progress: Progress | None):
+        """resolve_files under this manager's rules; a download that cannot connect marks the
+        connection lost, and with it lost no download is tried (the reason says why)."""
+        from .connection import host_of, is_connection_failure
+        from .weights import download_url
+
+        try:
+            return resolve_files(spec, weights_dir=self.weights_dir, allow_download=self.can_download,
+                                 progress=progress, mirror=self.mirror)
+        except WeightsUnavailable as exc:
+            if self.allow_download and is_connection_failure(exc.__cause__):
+                self._lost_connection(host_of(exc.url or "")[0])
+            elif self.allow_download and self.no_connection:
+                reason = f"it is not on disk and {self.no_connection}"
+                exc.args = (exc.args[0].replace(exc.reason, reason),)
+                exc.reason = reason
+            raise
 
     # ------------------------------------------------------------------ the catalogue
     def spec(self, name: str) -> ModelSpec:
@@ -82,7 +145,7 @@ class ModelManager:
     def resolve(self, file: WeightFile, progress: Progress | None = None) -> Path:
         """A weight file's path: this manager's weights folder, the bundled files, the cache, or a
         download when allowed (``resshift.weights.resolve_weight``)."""
-        return resolve_weight(file, weights_dir=self.weights_dir, allow_download=self.allow_download,
+        return resolve_weight(file, weights_dir=self.weights_dir, allow_download=self.can_download,
                               progress=progress, mirror=self.mirror)
 
     # ------------------------------------------------------------------ the cache
@@ -128,8 +191,7 @@ class ModelManager:
         spec = self.spec(name)
 
         def prepare():
-            unet, first = resolve_files(spec, weights_dir=self.weights_dir, allow_download=self.allow_download,
-                                        progress=progress, mirror=self.mirror)
+            unet, first = self._resolve_files(spec, progress)
             return lambda: load_model(spec, device=self.device, unet_path=unet, first_stage_path=first)
 
         return self._cached(name, prepare)
@@ -138,8 +200,7 @@ class ModelManager:
         """Make sure the weight files of model ``name`` are on this machine (downloading them when
         allowed), without loading it; WeightsUnavailable says why when they cannot be had."""
         if name not in self.loaded():
-            resolve_files(self.spec(name), weights_dir=self.weights_dir, allow_download=self.allow_download,
-                          progress=progress, mirror=self.mirror)
+            self._resolve_files(self.spec(name), progress)
 
     def put(self, model: RestorationModel) -> None:
         """Register an already built model (tests, custom weights)."""

@@ -100,6 +100,23 @@ def _expectation(block: gr.components.Component, name: str, value: Any) -> tuple
     return None
 
 
+def with_defaults(fn: Any, inputs: Sequence[Any], count: int) -> Any:
+    """A request with fewer values than its event's ``count`` inputs (a client written before a
+    parameter was added at the end, e.g. super_resolve's scale): the missing ones get the handler's
+    defaults, today's behaviour. Any other request as it is (Gradio says what is missing)."""
+    if inputs is None or len(inputs) >= count:
+        return inputs
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return inputs
+    missing = params[len(inputs):count]
+    if len(missing) != count - len(inputs) or any(p.default is p.empty for p in missing):
+        return inputs
+    return [*inputs, *(p.default for p in missing)]
+
+
 def parameter_names(fn: Any, count: int) -> list[str]:
     """The API names of an event's first ``count`` inputs: its handler's parameter names."""
     try:
@@ -130,6 +147,7 @@ class StudioBlocks(gr.Blocks):
     """``gr.Blocks`` whose requests with malformed values get a sentence (module docstring)."""
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call: bool = False):
+        inputs = with_defaults(block_fn.fn, inputs, len(block_fn.inputs))
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except Error as exc:

@@ -27,6 +27,7 @@ import gradio as gr
 from resshift import __version__
 from resshift.batch import BatchItem, gather, header_pixels
 from resshift.errors import InvalidRequest
+from resshift.face.align import is_aligned_size
 from resshift.files import output_names as _output_names
 from resshift.files import restore_file
 from resshift.media.archive import write_zip
@@ -102,15 +103,16 @@ class Batches:
 
     # ------------------------------------------------------------------ the endpoints
     def sr(self, files: list[str] | None, model: str, steps: float, kappa: float, seed: float | None,
-           tile: str = "auto", color_fix: str = "none", progress=gr.Progress()):
-        """x4 super-resolution of several images or a zip -> (gallery, zip of the results, report,
-        manifest)."""
+           tile: str = "auto", color_fix: str = "none", scale: int = 4, progress=gr.Progress()):
+        """x4 (or x3, x2) super-resolution of several images or a zip -> (gallery, zip of the results,
+        report, manifest)."""
         with friendly_errors("super-resolving the batch"):
             s = self.studio
             s.check_model(model, "sr")
-            seed = s.options_for(model, steps, kappa, seed, tile, color_fix).seed  # one seed for every image
+            seed = s.options_for(model, steps, kappa, seed, tile, color_fix, scale).seed  # one seed for every image
             return self._run("sr", files, lambda item: s._prepare_sr(str(item.path), model, steps, kappa, seed,
-                                                                     tile, color_fix, hold=False)[0], progress)
+                                                                     tile, color_fix, hold=False, scale=scale)[0],
+                             progress)
 
     def inpaint(self, files: list[str] | None, model: str, steps: float, kappa: float, seed: float | None,
                 tile: str = "auto", color_fix: str = "none", progress=gr.Progress()):
@@ -134,17 +136,22 @@ class Batches:
              seed: float | None, color_fix: str = "none", scale: int = 1, background: str = "resize",
              select: str = "all", min_face_size: float = 32, progress=gr.Progress()):
         """Restore aligned faces or the faces of whole photos, several images or a zip ->
-        (gallery, zip of the results, report, manifest)."""
+        (gallery, zip of the results, report, manifest). With mode 'aligned', an image that cannot
+        be an aligned face (not square) is restored as a whole photo; a photo over the face limit
+        is fitted to it."""
         with friendly_errors("restoring the faces of the batch"):
             s = self.studio
             s.check_model(model, "face")
             seed = s.options_for(model, steps, kappa, seed, "auto", color_fix).seed
+            s.photo_options(mode, scale, background, select, min_face_size)  # the settings' sentence, once
             return self._run("face", files, lambda item: s._prepare_face(
-                str(item.path), mode, model, steps, kappa, seed, color_fix, scale, background, select,
-                min_face_size, hold=False)[0], progress)
+                str(item.path), image_mode(mode, item.path), model, steps, kappa, seed, color_fix, scale,
+                background, select, min_face_size, hold=False)[0], progress,
+                fitted=lambda path: image_mode(mode, path) == "photo")
 
     # ------------------------------------------------------------------ the run
-    def _gather(self, task: str, files: list[str] | None, folder: Path):
+    def _gather(self, task: str, files: list[str] | None, folder: Path,
+                fitted: Callable[[Path], bool] = lambda path: False):
         lim = self.studio.limits
         files = [f for f in (files or []) if f]
         if not files:
@@ -154,7 +161,9 @@ class Batches:
             lim.check_upload(Path(f).stat().st_size)
         gathered = gather(files, folder, masks=TASK_REGISTRY[task].mask, max_images=lim.max_batch_images,
                           max_zip_bytes=ZIP_EXPANSION * lim.max_upload_bytes, max_ratio=ZIP_MAX_RATIO)
-        total = sum(header_pixels(item.path) for item in gathered.items)
+        limit = lim.max_pixels[task]  # a fitted photo counts as what is restored of it
+        total = sum(min(px, limit) if fitted(item.path) else px
+                    for item in gathered.items for px in [header_pixels(item.path)])
         if total > lim.max_batch_pixels:
             amount = f"{total / 1e6:.1f} megapixels" if total >= 100_000 else f"{total:,} pixels"
             raise LimitExceeded(
@@ -163,10 +172,11 @@ class Batches:
                 "or smaller images (whoever runs the studio can raise the limit with RESSHIFT_MAX_BATCH_PIXELS).")
         return gathered
 
-    def _run(self, task: str, files: list[str] | None, prepare: Callable[[BatchItem], Job], progress: Any):
+    def _run(self, task: str, files: list[str] | None, prepare: Callable[[BatchItem], Job], progress: Any,
+             fitted: Callable[[Path], bool] = lambda path: False):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="resshift-batch-") as scratch:
-            gathered = self._gather(task, files, Path(scratch))
+            gathered = self._gather(task, files, Path(scratch), fitted)
             folder = images.new_request_dir(self.studio.files_root)
             done, failed, job = self._restore_each(gathered.items, prepare, folder, progress)
         n = len(gathered.items)
@@ -204,10 +214,13 @@ class Batches:
             def report(fraction: float, desc: str = "", i=i, where=where) -> None:
                 progress(min(max((i + fraction) / n, 0.0), 1.0), desc=f"{where}: {desc}")
 
-            def run(item=item, report=report) -> RestoreResult:
+            ran: list[Job] = []
+
+            def run(item=item, report=report, ran=ran) -> RestoreResult:
                 nonlocal first
                 job = replace(prepare(item), label=item.name)
                 first = first or job
+                ran.append(job)
                 return self.studio.run([job], report)[0]
 
             try:
@@ -219,9 +232,28 @@ class Batches:
             if not outcome.ok:
                 failed.append((item, outcome.reason))
                 continue
-            result = outcome.result
-            done.append((item, images.save_png(result.image, folder, Path(out_name).stem), result.facts()))
+            result, job = outcome.result, ran[0]
+            facts = result.facts()
+            if TASK_REGISTRY[job.task].photo:
+                facts["mode"] = "photo" if job.photo is not None else "aligned"
+            done.append((item, images.save_png(result.image, folder, Path(out_name).stem, result.icc_profile),
+                         facts))
         return done, failed, first
+
+
+def image_mode(mode: str, path: str | Path) -> str:
+    """The face mode of one image of a batch: 'aligned' only for an image that can be an aligned
+    face (square, within 2 %); any other image is a whole photo, whatever the panel says."""
+    if mode != "aligned":
+        return mode
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return mode  # unreadable: its run says why
+    return "aligned" if is_aligned_size(w, h) else "photo"
 
 
 def _report(n: int, done: list, failed: list, skipped, job: Job, seconds: float) -> str:
@@ -231,6 +263,10 @@ def _report(n: int, done: list, failed: list, skipped, job: Job, seconds: float)
     lines = [f"**Restored {len(done)} of {n} image{'s' if n != 1 else ''}** in {seconds:.1f} s · "
              f"{html.escape(job.model)} · {o.steps} step{'s' if o.steps != 1 else ''} · κ {o.kappa:g} · "
              f"seed {o.seed}"]
+    fitted = [(item, facts["fitted_from"], facts["size"]) for item, _, facts in done if "fitted_from" in facts]
+    if fitted:
+        lines += ["", "Fitted to this server's face limit (downscaled, then restored):"] + \
+            [f"- {html.escape(item.name)}: {was} → {size}" for item, was, size in fitted]
     if failed:
         lines += ["", "Failed:"] + [f"- {html.escape(item.name)}: {html.escape(reason)}" for item, reason in failed]
     if skipped:

@@ -67,3 +67,34 @@ class CheckedImageEditor(gr.ImageEditor):
             decoded = self.decode(source)
         alpha = decoded.alpha if decoded.alpha is not None else np.ones(decoded.rgb.shape[:2], np.float32)
         return to_uint8(decoded.rgb, alpha)
+
+
+# The editor re-encodes what it is given as "background.png": the chosen or dropped file's own name
+# never reaches the server. This page script (``demo.launch(head=...)``) copies it into a hidden
+# textbox beside the editor, which the inpainting events send with the editor (``image_name``), so
+# the download is named after the uploaded image.
+EDITOR_NAME_SCRIPT = """<script>
+(() => {
+  function remember(target, files) {
+    if (!files || !files.length) return;
+    for (const [editor, box] of Object.entries(__PAIRS__)) {
+      const host = document.getElementById(editor);
+      const field = document.querySelector(`#${box} textarea, #${box} input`);
+      if (host && field && host.contains(target)) {
+        field.value = files[0].name;
+        field.dispatchEvent(new Event("input", {bubbles: true}));
+      }
+    }
+  }
+  window.addEventListener("change", (e) => remember(e.target, e.target.files), true);
+  window.addEventListener("drop", (e) => remember(e.target, e.dataTransfer && e.dataTransfer.files), true);
+})();
+</script>"""
+
+
+def editor_name_script(pairs: dict[str, str]) -> str:
+    """The page script that names ``pairs``' editors' uploads ({editor's element id: hidden
+    textbox's element id})."""
+    import json
+
+    return EDITOR_NAME_SCRIPT.replace("__PAIRS__", json.dumps(pairs))

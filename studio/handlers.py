@@ -34,7 +34,7 @@ from .errors import friendly_errors
 from .input_files import InputFiles
 from .jobs import GFPGAN_LABEL, Job, run_jobs
 from .limits import Limits
-from .work import check_jobs
+from .work import check_jobs, gpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,9 @@ class Studio:
 
     # ---------------------------------------------------------------- running models
     def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
-        """ZeroGPU reservation: a minute for a single run, more for comparisons (at most 5 min)."""
-        return int(min(300, 45 + 30 * len(jobs)))
+        """ZeroGPU reservation: from the jobs' estimated work (``work.gpu_seconds``), so a small
+        request asks for little and gets the GPU sooner."""
+        return gpu_seconds(self.manager, jobs)
 
     def _run_jobs(self, jobs: list[Job], progress: Any = None) -> list:
         def report(fraction: float, desc: str) -> None:
@@ -130,24 +131,30 @@ class Studio:
         """Every route's way to run jobs: the work budget (work.py) checked before any model runs,
         then the job runner (one run at a time, the request timeout, cancellation)."""
         check_jobs(self.limits, self.manager, jobs)
-        return self.run_jobs(jobs, progress)
+        try:
+            return self.run_jobs(jobs, progress)
+        except gr.Error as exc:
+            if not str(getattr(exc, "title", "") or "").startswith("ZeroGPU"):
+                raise
+            raise gpu_refusal(exc, self._gpu_seconds(jobs)) from None
 
     # ---------------------------------------------------------------- reading inputs
-    def decode_upload(self, task: str, source: str | bytes, scale: int = 1) -> DecodedImage:
+    def decode_upload(self, task: str, source: str | bytes, scale: int = 1, *, fit: bool = False) -> DecodedImage:
         """Decode an uploaded file once (EXIF orientation applied): refused over the upload limit
-        from its size, over the pixel limits from its header, before its pixels are decoded."""
+        from its size, over the pixel limits from its header, before its pixels are decoded
+        (``fit``: a whole photo over them is downscaled to them instead, Limits.decode)."""
         self.limits.check_upload(len(source) if isinstance(source, bytes) else os.path.getsize(source))
-        return self.limits.decode(task, source, scale)
+        return self.limits.decode(task, source, scale, fit=fit)
 
     def read_upload(self, task: str, path: str | None, scale: int = 1, *,
-                    hold: bool = True) -> tuple[DecodedImage, str]:
+                    hold: bool = True, fit: bool = False) -> tuple[DecodedImage, str]:
         """Decode the file at ``path``; ``hold``: it is the session's input for ``task`` (kept until
         the session sends another; a batch's images are not: they would release the page's)."""
         if not path:
             raise InvalidRequest(NO_IMAGE)
         if hold:
             self.inputs.hold(task, [path])
-        return self.decode_upload(task, path, scale), images.safe_stem(Path(path).name)
+        return self.decode_upload(task, path, scale, fit=fit), images.safe_stem(Path(path).name)
 
     def _read_array(self, task: str, arr: np.ndarray | None) -> DecodedImage:
         """The image editor's background (refused when it is the editor's blank canvas).
@@ -165,15 +172,16 @@ class Studio:
         return self.limits.decode(task, arr)
 
     def options_for(self, model: str, steps: Any, kappa: Any, seed: Any, tile: str = "auto",
-                 color_fix: str = "none") -> RestoreOptions:
+                    color_fix: str = "none", scale: Any = None) -> RestoreOptions:
         """The fields parsed into RestoreOptions, resolved against the model (its rules, its
-        message)."""
+        message); scale: the output scale (None or empty: the model's own)."""
         spec = self.manager.spec(model)
         if str(tile) not in TILES:
             raise InvalidRequest(f"tile must be one of {', '.join(TILES)}; got {tile!r}")
         options = RestoreOptions(steps=None if steps is None else parse_whole(steps, "steps"),
                                  kappa=None if kappa is None else parse_number(kappa, "kappa"),
-                                 seed=parse_seed(seed), tile=TILES[str(tile)], color_fix=color_fix or "none")
+                                 seed=parse_seed(seed), tile=TILES[str(tile)], color_fix=color_fix or "none",
+                                 scale=None if scale in (None, "", 0) else parse_whole(scale, "scale"))
         return options.resolve(spec)
 
     def check_model(self, model: str, task: str) -> None:
@@ -186,10 +194,11 @@ class Studio:
         folder = images.new_request_dir(self.files_root)
         out_h, out_w = results[0].image.shape[:2]
         before_img = images.before_image(before, (out_w, out_h), resample)
-        before_path = images.save_png(before_img, folder, f"{stem}_input")
+        # the input's colour profile on both sides, so the slider shows them in the same colours
+        before_path = images.save_png(before_img, folder, f"{stem}_input", jobs[0].image.icc_profile)
         saved, facts = [], []
         for result, job, label in zip(results, jobs, labels):
-            saved.append((images.save_png(result.image, folder, result_name(stem, job)), label))
+            saved.append((images.save_png(result.image, folder, result_name(stem, job), result.icc_profile), label))
             facts.append(result.facts())
         return before_path, saved, facts
 
@@ -202,11 +211,14 @@ class Studio:
         """One run -> (slider pair, caption, PNG path, facts)."""
         _check_resample(resample)
         (result,) = self.run(jobs, progress)
-        if result.message:
-            gr.Info(result.message)
+        fitted = fitted_note(jobs[0].image)
+        if result.message or fitted:
+            gr.Info(" ".join(filter(None, (result.message, fitted))))
         o = jobs[0].options
         steps = f"{o.steps} step{'s' if o.steps != 1 else ''}"
         label = f"{jobs[0].model} · {steps} · κ {o.kappa:g} · seed {o.seed}"
+        if o.scale and o.scale > 1:
+            label += f" · ×{o.scale}"
         if TASK_REGISTRY[task].photo:  # what kind of face run, at what scale, and what it found
             if result.faces is None:
                 label += " · aligned face"
@@ -215,7 +227,8 @@ class Studio:
                 label += f" · whole photo ×{result.scale} · {found} face{'s' if found != 1 else ''}"
         before_path, saved, facts = self._outputs([result], jobs, before, stem, resample, [label])
         pair = (str(before_path), str(saved[0][0]))
-        return pair, self._caption(before_name, label), str(saved[0][0]), facts[0]
+        caption = self._caption(before_name, label) + (f"<br>{html.escape(fitted)}" if fitted else "")
+        return pair, caption, str(saved[0][0]), facts[0]
 
     def _compare(self, job: Job, before: np.ndarray, stem: str, task: str, resample: str,
                  vary: str, values: str, progress: Any) -> tuple:
@@ -249,10 +262,11 @@ class Studio:
         results = self.run(jobs, progress)
         labels = [f"{j.label} · {r.seconds:.1f} s" for j, r in zip(jobs, results)]
         before_path, saved, facts = self._outputs(results, jobs, before, stem, resample, labels)
-        caption = self._caption(labels[0], labels[-1])
-        if left_out:
-            caption += "<br>Left out: " + html.escape("; ".join(f"{n} ({why})" for n, why in left_out.items()))
-        state = [{"label": "input", "path": str(before_path)}] + \
+        note = ("<br>Left out: " + html.escape("; ".join(f"{n} ({why})" for n, why in left_out.items()))
+                if left_out else "")
+        caption = self._caption(labels[0], labels[-1]) + note
+        # the note goes with the input's entry: picking two results keeps it in the caption
+        state = [{"label": "input", "path": str(before_path), "note": note}] + \
                 [{"label": lab, "path": str(p)} for p, lab in saved]
         gallery = [(str(p), lab) for p, lab in saved]
         table = [{"run": j.label, **f} for j, f in zip(jobs, facts)]
@@ -289,32 +303,33 @@ class Studio:
             return gr.skip(), gr.skip(), gr.skip()
         result = right if right != "input" else left
         download = by_label[result] if result != "input" else gr.skip()
-        return (by_label[left], by_label[right]), self._caption(left, right), download
+        note = (state or [{}])[0].get("note", "")
+        return (by_label[left], by_label[right]), self._caption(left, right) + note, download
 
     # ---------------------------------------------------------------- super-resolution
-    def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix, hold=True):
+    def _prepare_sr(self, image, model, steps, kappa, seed, tile, color_fix, hold=True, scale=None):
         self.check_model(model, "sr")
-        sf = self.manager.spec(model).diffusion.sf
-        decoded, stem = self.read_upload("sr", image, scale=sf, hold=hold)
-        job = Job("sr", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix))
+        options = self.options_for(model, steps, kappa, seed, tile, color_fix, scale)
+        decoded, stem = self.read_upload("sr", image, scale=options.scale, hold=hold)
+        job = Job("sr", model, decoded, options)
         return job, to_uint8(decoded.rgb, decoded.alpha), stem
 
     def super_resolve(self, image: str | None, model: str, steps: float, kappa: float, seed: float | None,
-                      resample: str = "bicubic", tile: str = "auto", color_fix: str = "none",
+                      resample: str = "bicubic", tile: str = "auto", color_fix: str = "none", scale: int = 4,
                       progress=gr.Progress()):
-        """x4 super-resolution -> (slider: input resized | result, caption, PNG path, facts)."""
+        """x4 (or x3, x2) super-resolution -> (slider: input resized | result, caption, PNG path, facts)."""
         with friendly_errors("super-resolving the image"):
-            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix)
+            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix, scale=scale)
             return self._single([job], before, stem, "sr", resample, progress, f"input ({resample})")
 
     def compare_sr(self, image, model, steps, kappa, seed, resample="bicubic", tile="auto",
-                   color_fix="none", vary="steps", values="", progress=gr.Progress()):
+                   color_fix="none", vary="steps", values="", scale=4, progress=gr.Progress()):
         with friendly_errors("comparing super-resolution settings"):
-            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix)
+            job, before, stem = self._prepare_sr(image, model, steps, kappa, seed, tile, color_fix, scale=scale)
             return self._compare(job, before, stem, "sr", resample, vary, values, progress)
 
     # ---------------------------------------------------------------- inpainting
-    def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix):
+    def _prepare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, tile, color_fix, image_name=""):
         editor = editor or {}
         self.inputs.hold("inpaint", [*editor.get("files", ()), mask_upload])
         self.check_model(model, "inpaint")
@@ -328,7 +343,10 @@ class Studio:
         job = Job("inpaint", model, decoded, self.options_for(model, steps, kappa, seed, tile, color_fix),
                   mask=mask)
         rgb = to_uint8(decoded.rgb)
-        stem = images.safe_stem(editor.get("name"))  # the uploaded file's name (CheckedImageEditor)
+        # the uploaded file's name: the page's (image_name), else the editor's (CheckedImageEditor),
+        # unless it is the editor's own name for its re-encoded background
+        given = editor.get("name") if editor.get("name") not in (None, "background.png") else None
+        stem = images.safe_stem(image_name or given)
         before = images.mask_preview(rgb, mask, dim=1.0)
         if decoded.alpha is not None:
             before = np.concatenate([before, to_uint8(decoded.alpha[..., None])], axis=2)
@@ -336,21 +354,22 @@ class Studio:
 
     def inpaint(self, editor: dict | None, mask_upload: str | None, model: str, steps: float,
                 kappa: float, seed: float | None, resample: str = "bicubic", tile: str = "auto",
-                color_fix: str = "none", progress=gr.Progress()):
+                color_fix: str = "none", image_name: str = "", progress=gr.Progress()):
         """Fill the painted area -> (slider: input with the mask tinted | result, caption, PNG path,
-        facts, mask preview)."""
+        facts, mask preview). image_name: the uploaded image's file name (names the result)."""
         with friendly_errors("inpainting the image"):
             job, before, preview, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed,
-                                                         tile, color_fix)
+                                                               tile, color_fix, image_name)
             pair, caption, path, facts = self._single([job], before, stem, "inpaint", resample, progress,
                                                       "input, area to repaint tinted")
             return pair, caption, path, facts, preview
 
     def compare_inpaint(self, editor, mask_upload, model, steps, kappa, seed, resample="bicubic",
-                        tile="auto", color_fix="none", vary="steps", values="", progress=gr.Progress()):
+                        tile="auto", color_fix="none", vary="steps", values="", image_name="",
+                        progress=gr.Progress()):
         with friendly_errors("comparing inpainting settings"):
             job, before, _, stem = self._prepare_inpaint(editor, mask_upload, model, steps, kappa, seed, tile,
-                                                   color_fix)
+                                                         color_fix, image_name)
             return self._compare(job, before, stem, "inpaint", resample, vary, values, progress)
 
     def preview_mask(self, editor: dict | None, mask_upload: str | None = None):
@@ -395,7 +414,8 @@ class Studio:
         photo = self.photo_options(mode, scale, background, select, min_face_size)
         options = self.options_for(model, steps, kappa, seed, "auto", color_fix)
         sr_model = self.background_model(photo)
-        decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale, hold=hold)
+        decoded, stem = self.read_upload("face", image, scale=1 if photo is None else photo.scale, hold=hold,
+                                         fit=photo is not None)  # a big photo is fitted, and said
         if photo is not None and photo.background == "sr" and photo.scale > 1:  # the whole photo goes through SR
             self.limits.check_input("sr", *decoded.size, scale=4)
         job = Job("face", model, decoded, options, photo=photo, sr_model=sr_model)
@@ -420,21 +440,21 @@ class Studio:
             return self._compare(job, before, stem, "face", resample, vary, values, progress)
 
     # ---------------------------------------------------------------- live re-runs (slider released)
-    def live_sr(self, live, image, model, steps, kappa, seed, resample, tile, color_fix,
+    def live_sr(self, live, image, model, steps, kappa, seed, resample, tile, color_fix, scale=4,
                 progress=gr.Progress()):
         if not live or not image:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return self.super_resolve(image, model, steps, kappa, seed, resample, tile, color_fix, progress)
+        return self.super_resolve(image, model, steps, kappa, seed, resample, tile, color_fix, scale, progress)
 
     def live_inpaint(self, live, editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
-                     progress=gr.Progress()):
+                     image_name="", progress=gr.Progress()):
         background = (editor or {}).get("background")
         drawn = background is not None and (bool(mask_upload) or images.editor_mask(
             editor.get("layers"), (np.shape(background)[1], np.shape(background)[0])).any())
         if not live or not drawn:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return self.inpaint(editor, mask_upload, model, steps, kappa, seed, resample, tile, color_fix,
-                            progress)
+                            image_name, progress)
 
     def live_face(self, live, image, mode, model, steps, kappa, seed, resample, color_fix, scale, background,
                   select, min_face_size, progress=gr.Progress()):
@@ -442,6 +462,31 @@ class Studio:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return self.restore_face(image, mode, model, steps, kappa, seed, resample, color_fix, scale,
                                  background, select, min_face_size, progress)
+
+
+def gpu_refusal(exc: gr.Error, seconds: int) -> gr.Error:
+    """ZeroGPU's refusal of a request (``spaces``: its quota, or a duration over the Space's most)
+    as one sentence that says what was asked for and what to do."""
+    title = str(getattr(exc, "title", ""))
+    said = " ".join(str(getattr(exc, "message", exc)).split()).rstrip(". ")
+    if title == "ZeroGPU illegal duration":
+        text = (f"This request would need the GPU for about {seconds} s, more than this Space gives one "
+                "request. Use a smaller image, fewer steps or fewer runs in a comparison")
+    elif title == "ZeroGPU quota exceeded":
+        text = (f"No GPU time is left for you on this Space for now (this request asked for {seconds} s): "
+                f"{said}. A smaller image or fewer steps asks for less")
+    else:
+        text = f"The GPU could not be had for this request ({seconds} s asked for): {said}"
+    return gr.Error(html.escape(text) + ".", title="GPU quota", print_exception=False)
+
+
+def fitted_note(image: DecodedImage) -> str:
+    """A sentence for a photo that was downscaled to the server's limit ('' for one that was not)."""
+    if image.original_size is None:
+        return ""
+    (w0, h0), (w, h) = image.original_size, image.size
+    return (f"The photo was {w0}x{h0} pixels, over this server's face-restoration limit: it was fitted "
+            f"(downscaled) to {w}x{h} and restored at that size.")
 
 
 def result_name(stem: str, job: Job) -> str:
@@ -454,8 +499,10 @@ def result_name(stem: str, job: Job) -> str:
 def run_name(stem: str, model: str, options: RestoreOptions, photo: PhotoOptions | None = None) -> str:
     """A result's file name, short enough to read in the page: the upload's name (at most 24
     characters), then the model and the settings that made it, e.g. ``group_21_lite-face_4s_k2_seed42_x2``
-    (whole photos: ``_x`` the scale, ``_srbg`` a super-resolved background, the faces chosen)."""
-    return f"{stem[:24]}_{model}_{options.steps}s_k{options.kappa:g}_seed{options.seed}{_photo_suffix(photo)}"
+    (super-resolutions: ``_x`` the output scale; whole photos: ``_x`` the scale, ``_srbg`` a
+    super-resolved background, the faces chosen)."""
+    scale = f"_x{options.scale}" if options.scale and options.scale > 1 else ""
+    return f"{stem[:24]}_{model}_{options.steps}s_k{options.kappa:g}_seed{options.seed}{scale}{_photo_suffix(photo)}"
 
 
 def _photo_suffix(photo: PhotoOptions | None) -> str:

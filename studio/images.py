@@ -87,8 +87,28 @@ def prune_request_dirs(base: Path, min_age: float = 600.0) -> int:
     return removed
 
 
-def save_png(image: np.ndarray, folder: Path, stem: str) -> Path:
-    """Write a lossless PNG (RGB or RGBA) and return its path."""
+def contact_sheet(items: list[tuple[str | Path, str]], height: int = 256, band: int = 22) -> np.ndarray:
+    """Images side by side, each scaled to ``height`` pixels high, its label written above it:
+    (band + height, W, 3) uint8 (what a comparison gives an agent: one image of every run)."""
+    from PIL import ImageDraw
+
+    tiles = []
+    for path, label in items:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            width = max(1, round(img.width * height / img.height))
+            tile = Image.new("RGB", (max(width, 8), height + band), (255, 255, 255))
+            tile.paste(img.resize((width, height), Image.LANCZOS), (0, band))
+        ImageDraw.Draw(tile).text((4, 4), label, fill=(0, 0, 0))
+        tiles.append(np.asarray(tile))
+    gap = np.full((height + band, 6, 3), 255, np.uint8)
+    return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+
+
+def save_png(image: np.ndarray, folder: Path, stem: str, icc_profile: bytes | None = None) -> Path:
+    """Write a lossless PNG (RGB or RGBA), with ``icc_profile`` (the input's colour profile) when
+    given, and return its path."""
     path = folder / f"{safe_stem(stem + '.png', max_length=120)}.png"
-    Image.fromarray(image).save(path, format="PNG", compress_level=4)
+    params = {"icc_profile": icc_profile} if icc_profile else {}
+    Image.fromarray(image).save(path, format="PNG", compress_level=4, **params)
     return path

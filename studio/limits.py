@@ -15,7 +15,8 @@ variable                           meaning                                  defa
 ``RESSHIFT_QUEUE_SIZE``            requests waiting at most                 16 / 32
 ``RESSHIFT_MAX_COMPARE``           runs in one comparison                   4 / 8
 ``RESSHIFT_MAX_BATCH_IMAGES``      images in one batch (files or a zip)     16 / 64
-``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2048x2048 / 8192x8192
+``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2720x2720 / 8192x8192
+                                   (whole photos of faces: as fitted)
 ``RESSHIFT_MAX_WORK``              work of a request, as a multiple of a    2.5 / 2.5
                                    square image of as many pixels (0 = no)
 ``RESSHIFT_MAX_TEMP_MB``           uploads and results on disk in all       2048 / 8192
@@ -62,6 +63,11 @@ ENV_PIXELS = {"sr": "RESSHIFT_MAX_PIXELS_SR", "inpaint": "RESSHIFT_MAX_PIXELS_IN
               "face": "RESSHIFT_MAX_PIXELS_FACE"}
 
 
+FIT_LIMIT = 64_000_000
+"""The largest whole photo the face tab fits to its limit (a 48-megapixel phone photo fits); a
+larger one is refused, as any input over a limit."""
+
+
 class LimitExceeded(InvalidRequest):
     """A request is larger than this server allows; the message says the limit and what to do."""
 
@@ -85,7 +91,7 @@ class Limits:
     max_compare: int
     hardware: str = "CPU"  # what the defaults were chosen for (said in messages)
     max_batch_images: int = 16
-    max_batch_pixels: int = 2048 * 2048
+    max_batch_pixels: int = 2720 * 2720  # three phone photos fitted to the CPU face limit (3 x 1536x1536)
     env_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(ENV_PIXELS)))
     max_work: float | None = 2.5  # x a square image of as many pixels (module docstring); None = no limit
     max_temp_bytes: int | None = 2048 << 20  # uploads and results in Gradio's temp folder; None = no limit
@@ -194,14 +200,27 @@ class Limits:
                 f"results up to {describe_pixels(self.max_output_pixels)}. Choose a smaller output "
                 "scale, or crop or downscale the image.")
 
-    def decode(self, task: str, source: ImageLike, scale: int = 1) -> DecodedImage:
+    def decode(self, task: str, source: ImageLike, scale: int = 1, *, fit: bool = False) -> DecodedImage:
         """Decode an input of ``task`` once, refused from its header (files) when over the pixel
-        limits, with this server's sentence; ``scale``: the result is that much larger."""
+        limits, with this server's sentence; ``scale``: the result is that much larger. ``fit``: an
+        image over the task's limit (up to :data:`FIT_LIMIT`) is downscaled to it instead (a whole
+        photo of faces; its ``original_size`` says it was)."""
+        limit = self.max_pixels[task]
         try:
-            decoded = decode_image(source, max_pixels=self.max_pixels[task])
+            if fit:  # to the input limit, and to the result's at this scale
+                fit_to = min(limit, self.max_output_pixels // (scale * scale))
+                decoded = decode_image(source, max_pixels=max(FIT_LIMIT, limit), fit_pixels=fit_to)
+            else:
+                decoded = decode_image(source, max_pixels=limit)
         except ImageTooLargeError as exc:
             if exc.size is None:  # Pillow's decompression-bomb guard
                 raise self.refuse_huge(task, exc.limit) from None
+            if fit:
+                w, h = exc.size
+                raise LimitExceeded(
+                    f"This photo is {w}x{h} pixels ({w * h / 1e6:.1f} megapixels); photos up to "
+                    f"{FIT_LIMIT / 1e6:.0f} megapixels are fitted to this server's limit of "
+                    f"{describe_pixels(limit)}. Downscale it and try again.") from None
             self.check_input(task, *exc.size, scale)
             raise  # pragma: no cover - check_input refuses what decode_image refused
         self.check_input(task, *decoded.size, scale)

@@ -19,7 +19,9 @@ __all__ = ["availability", "choices", "default_name", "label", "short_title"]
 
 def label(manager: ModelManager, name: str) -> str:
     spec = manager.spec(name)
-    return f"{name} — {short_title(spec)} · {_WORDS[availability(manager, name)]}"
+    where = availability(manager, name)
+    word = "not available: no connection" if where == "offline" and manager.allow_download else _WORDS[where]
+    return f"{name} — {short_title(spec)} · {word}"
 
 
 def short_title(spec: ModelSpec) -> str:

@@ -60,10 +60,12 @@ def notice(manager: ModelManager, prefetch: Prefetch | None = None) -> str:
     if not needed:
         return ""
     wanted = ", ".join(f"{n} ({sizes[n] / 1e9:.1f} GB)" for n in needed)
-    if not manager.allow_download:
+    if not manager.can_download:
         cost = f"; {CPU_TIME}" if manager.device.type == "cpu" else ""
+        why = "does not download" if not manager.allow_download else \
+            f"cannot download: {manager.no_connection}"
         return (lite_words + f" ResShift's real quality comes from the official models {wanted}{cost}. This "
-                f"server does not download: to use them, put their weight files ({_files(manager, needed)}) in "
+                f"server {why}: to use them, put their weight files ({_files(manager, needed)}) in "
                 "its weights folder (--weights-dir).")
     where = f"; {CPU_TIME}" if manager.device.type == "cpu" else ""
     return (lite_words + f" ResShift's real quality comes from the official models: pick {wanted} in a "

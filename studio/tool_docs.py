@@ -51,7 +51,7 @@ PARAMETERS: dict[str, str] = {
              "640x360 on a GPU one).",
 }
 _BATCH_FILES = ("as http(s) URLs or base64 data URIs; at most this server's batch limits (16 images and "
-                "2048x2048 pixels in all on a CPU server, 64 images and 8192x8192 on a GPU one), each image "
+                "2720x2720 pixels in all on a CPU server, 64 images and 8192x8192 on a GPU one), each image "
                 "within the task's own input limit.")
 _VARY = "what the runs differ in, all with the same input, other settings and seed: steps (default), kappa or models"
 
@@ -66,6 +66,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
                  "...; the default is this server's default; the list_models tool says which it has.",
         "steps": "sampling steps, a whole number from 1 to the model's trained steps (4 for realsr-v3, bicsr and "
                  "lite-sr; 15 for realsr-v1/v2 and sinsr); default: the default model's own steps (1 for sinsr).",
+        "scale": "the output's width and height as a multiple of the input's: 4 (default), 3 or 2; the models are "
+                 "x4 models, and x3 and x2 are their x4 result downscaled (antialiased).",
         "vary": f"{_VARY}.",
     },
     "inpaint": {
@@ -73,6 +75,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
                   "\"composite\": null}: a layer's painted pixels (alpha above 0) mark the area to repaint; "
                   "images as http(s) URLs or base64 data URIs; at most this server's inpainting input limit "
                   "(768x768 pixels on a CPU server, 2048x2048 on a GPU one).",
+        "image_name": "the uploaded image's file name, which names the result file (default empty: the "
+                      "editor's name for its background).",
         "mask_upload": "an optional mask image of the image's width and height: white (or opaque, for a "
                        "transparent PNG) marks more pixels to repaint; null (default) = the layers only.",
         "files": "the images (PNG, JPEG, WebP, ...) and/or .zip archives of them, each image with its mask "
@@ -84,8 +88,9 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
         "vary": f"{_VARY}.",
     },
     "face": {
-        "image": "the face crop or photo (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most "
-                 "this server's face input limit (1536x1536 pixels on a CPU server, 4096x4096 on a GPU one).",
+        "image": "the face crop or photo (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; a whole "
+                 "photo larger than this server's face input limit (1536x1536 pixels on a CPU server, 4096x4096 on "
+                 "a GPU one) is downscaled to it first, and the caption says so.",
         "files": f"the face crops or photos (PNG, JPEG, WebP, ...) and/or .zip archives of them, {_BATCH_FILES}",
         "model": "the model's name: faceir (official ResShift, 4 steps) or lite-face (small bundled preview "
                  "model); the default is this server's default; the list_models tool says which it has.",
@@ -98,11 +103,15 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
 @dataclass(frozen=True)
 class EndpointDoc:
     """One endpoint's tool description: its task ('sr', 'inpaint', 'face'), what it does, what it
-    returns (one sentence each)."""
+    returns (one sentence each); instead: the flat agent tool (``agents.py``) that does its work for
+    an MCP client, when the endpoint itself cannot be called over MCP (Gradio 6.31 cannot call a tool
+    whose schema nests files, the editor's or a list of them, nor one that returns a gr.State): such
+    an endpoint stays in the API but is not listed as an MCP tool."""
 
     task: str
     summary: str
     returns: str
+    instead: str | None = None
 
 
 _FACTS = "the run's facts (JSON: model, steps, kappa, seed, seconds, tiles, size, ...)"
@@ -118,36 +127,37 @@ _SAME_SEED = "one model, one set of settings and one seed for every image; an im
 
 ENDPOINTS: dict[str, EndpointDoc] = {
     "super_resolve": EndpointDoc(
-        "sr", "Upscale an image 4x (width and height) with a ResShift diffusion model, with every setting of "
+        "sr", "Upscale an image 4x (or 3x, 2x; width and height) with a ResShift diffusion model, with every setting of "
               "the page's Super-resolution tab (tiles, colour correction); super_resolution is the simpler call.",
         "the input resized to the result's size and the result, as a pair of PNGs; a caption naming both; the "
-        f"result as a PNG, 4 times the input's width and height; {_FACTS}."),
+        f"result as a PNG, scale times the input's width and height; {_FACTS}."),
     "compare_sr": EndpointDoc(
         "sr", "Super-resolve one image 4x several times, with different steps, kappa values or models and the "
               "same seed, to compare the results side by side (the Super-resolution tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "super_resolve_video": EndpointDoc(
         "sr", "Upscale every frame of a video 4x (width and height) with a ResShift diffusion model (the "
               "Super-resolution tab's Video section).",
         _VIDEO),
     "batch_sr": EndpointDoc(
-        "sr", f"Upscale several images, or .zip archives of them, 4x with ResShift: {_SAME_SEED} (the "
+        "sr", f"Upscale several images, or .zip archives of them, 4x (or 3x, 2x) with ResShift: {_SAME_SEED} (the "
               "Super-resolution tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
     "inpaint": EndpointDoc(
         "inpaint", "Fill the marked area of an image with ResShift inpainting (the page's Inpainting tab): the "
                    "pixels under the painted layers or the white pixels of the mask are repainted, the others "
                    "come back as given; inpainting is the simpler call with one mask image.",
         "the input with the area to repaint tinted and the result, as a pair of PNGs; a caption; the result as "
-        f"a PNG of the input's size; {_FACTS}; a preview (the area to repaint tinted, the rest dimmed)."),
+        f"a PNG of the input's size; {_FACTS}; a preview (the area to repaint tinted, the rest dimmed).",
+        instead="inpainting"),
     "compare_inpaint": EndpointDoc(
         "inpaint", "Inpaint one image several times, with different steps, kappa values or models and the same "
                    "seed, to compare the results side by side (the Inpainting tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "batch_inpaint": EndpointDoc(
         "inpaint", f"Inpaint several images, or .zip archives of them, each with its mask: {_SAME_SEED} (the "
                    "Inpainting tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
     "restore_face": EndpointDoc(
         "face", "Restore faces with ResShift (the page's Face restoration tab): one aligned face crop, or every "
                 "face of a photo (found, aligned, restored and pasted back, the photo optionally enlarged); "
@@ -158,7 +168,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
         "face", "Restore one face crop or photo several times, with different steps, kappa values or models, or "
                 "ResShift against GFPGAN v1.4, with the same seed, to compare the results side by side (the "
                 "Face restoration tab's comparison).",
-        _COMPARE),
+        _COMPARE, instead="compare_runs"),
     "restore_face_video": EndpointDoc(
         "face", "Restore the faces in every frame of a video: a clip of an aligned face, or every face of whole "
                 "frames (the Face restoration tab's Video section).",
@@ -166,7 +176,7 @@ ENDPOINTS: dict[str, EndpointDoc] = {
     "batch_face": EndpointDoc(
         "face", f"Restore the faces of several face crops or photos, or .zip archives of them: {_SAME_SEED} "
                 "(the Face restoration tab's Batch panel).",
-        _BATCH),
+        _BATCH, instead="batch_restore"),
 }
 
 
@@ -201,4 +211,6 @@ def as_tool(handler: Callable[..., Any], api_name: str) -> Callable[..., Any]:
     and described for MCP; its signature (``__wrapped__``'s) is left as it is. Returns it."""
     handler.__doc__ = docstring(api_name, _described(handler))
     handler.__name__ = handler.__qualname__ = api_name
+    if ENDPOINTS[api_name].instead:  # Gradio lists as MCP tools the functions without another _mcp_type
+        handler._mcp_type = "api-only"
     return handler

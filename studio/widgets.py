@@ -154,9 +154,16 @@ def compare_panel(studio: Studio, outputs: Outputs, extra: Sequence[tuple[str, s
     return Compare(vary, values, go, gallery, left, right, state)
 
 
+def cleared() -> tuple[str, None, None]:
+    """The caption, file and facts of a run that failed: empty (its message says why)."""
+    return "", None, None
+
+
 def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn, live_fn,
-         names: tuple[str, str], extra_outputs: Sequence = ()) -> None:
-    """Run, compare and live re-run events of a tab; ``names``: the run and compare API names.
+         names: tuple[str, str], extra_outputs: Sequence = (), extra_inputs: Sequence = ()) -> None:
+    """Run, compare and live re-run events of a tab; ``names``: the run and compare API names;
+    ``extra_inputs``: settings added later, last in every handler's parameters (after the
+    comparison's vary and values), so that calls by position keep working.
 
     Every model run shares the concurrency group "model" (one at a time: one GPU) and stops when
     its request is cancelled (``cancel.py``); progress and errors show on the slider. The run and
@@ -164,11 +171,15 @@ def wire(c: Controls, o: Outputs, cmp: Compare, inputs: list, run_fn, compare_fn
     run_fn, compare_fn = as_tool(cancellable(run_fn), names[0]), as_tool(cancellable(compare_fn), names[1])
     live_fn = cancellable(live_fn)
     outs = [o.slider, o.caption, o.file, o.facts, *extra_outputs]
-    c.run.click(run_fn, inputs, outs, api_name=names[0], concurrency_id="model", show_progress_on=o.slider)
+    extra_inputs = list(extra_inputs)
+    ran = c.run.click(run_fn, inputs + extra_inputs, outs, api_name=names[0], concurrency_id="model",
+                      show_progress_on=o.slider)
     cmp_outs = [cmp.gallery, o.slider, o.caption, cmp.state, o.facts, o.file]  # file: the right-hand result
-    cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values], cmp_outs, api_name=names[1],
-                 concurrency_id="model", show_progress_on=[o.slider, cmp.gallery]).then(
-        Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")
+    compared = cmp.go.click(compare_fn, inputs + [cmp.vary, cmp.values] + extra_inputs, cmp_outs,
+                            api_name=names[1], concurrency_id="model", show_progress_on=[o.slider, cmp.gallery])
+    compared.then(Studio.compare_choices, cmp.state, [cmp.left, cmp.right], queue=False, api_visibility="private")
+    for event in (ran, compared):  # a failed run leaves no caption or file of the run before it
+        event.failure(cleared, None, [o.caption, o.file, o.facts], queue=False, api_visibility="private")
     for slider in (c.steps, c.kappa):
-        slider.release(live_fn, [c.live, *inputs], outs, concurrency_id="model", show_progress_on=o.slider,
-                       trigger_mode="always_last", api_visibility="private")
+        slider.release(live_fn, [c.live, *inputs, *extra_inputs], outs, concurrency_id="model",
+                       show_progress_on=o.slider, trigger_mode="always_last", api_visibility="private")

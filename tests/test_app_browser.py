@@ -200,6 +200,20 @@ def test_super_resolution_tab(page, tmp_path):
     _images_shown(page, "#sr-slider", 2)
     page.screenshot(path=str(ARTIFACTS / "studio_sr.png"), full_page=True)
     assert _download(page, "#sr-file").size == (192, 128)
+
+    page.locator("#sr-scale label", has_text="2").click()  # x2: the x4 result downscaled
+    page.click("#sr-run")
+    page.locator("#sr-caption", has_text="×2").wait_for()
+    assert _download(page, "#sr-file").size == (96, 64)
+    assert "_x2.png" in page.locator("#sr-file a").first.get_attribute("href")
+
+    seed = page.get_by_label("Seed (0 to 2^63-1; empty: a new one)").first
+    seed.fill("abc")  # a run that fails: the caption and the file of the run before go
+    page.click("#sr-run")
+    _toast(page, "seed must be a whole number")
+    page.wait_for_function("() => !document.querySelector('#sr-file a') && "
+                           "!document.querySelector('#sr-caption').innerText.includes('tiny-sr')")
+    page.screenshot(path=str(ARTIFACTS / "studio_sr_failed_run.png"), full_page=True)
     _assert_clean(page)
 
 
@@ -314,6 +328,8 @@ def test_inpainting_tab_brush_stroke(page, tmp_path):
     page.locator("#inpaint-caption", has_text="tiny-inpaint").wait_for()
     _images_shown(page, "#inpaint-slider", 2)
     page.screenshot(path=str(ARTIFACTS / "studio_inpaint.png"), full_page=True)
+    # the download is named after the uploaded image (the editor itself calls it "background")
+    assert "/face_tiny-inpaint_" in page.locator("#inpaint-file a").first.get_attribute("href")
 
     out = np.asarray(_download(page, "#inpaint-file").convert("RGB"))
     ref = np.asarray(face)

@@ -428,6 +428,8 @@ def test_an_unnamed_model_comparison_leaves_out_what_cannot_be_had_and_says_so(t
         str(small_photo), "lite-sr", 1, 2.0, 9, "bicubic", "auto", "none", "models", "")
     assert [row["model"] for row in table] == ["lite-sr", "lite-sr-bicubic"]
     assert "Left out: realsr-v3 (resshift_realsrx4_s4_v3.pth could not be had: could not connect" in caption
+    _, picked_caption, _ = studio.pick(state[2]["label"], state[1]["label"], state)  # another pair picked
+    assert "Left out: realsr-v3 (" in picked_caption  # the reason stays in the caption
     offline = ModelManager(device="cpu", allow_download=False, weights_dir=tmp_path / "none")
     editor = _editor(np.asarray(Image.open(small_photo).convert("RGB")), [(slice(0, 8), slice(0, 8))])
     with pytest.raises(gr.Error, match="only lite-inpaint can run here without a download"):

@@ -114,17 +114,6 @@ def test_inpainting_pairs_each_image_with_its_mask(studio, tmp_path):
     assert manifest["skipped"][0]["input"] == "room.zip: stray_mask.png"
 
 
-def test_faces_use_the_tab_mode_and_a_wrong_size_is_listed(studio, tmp_path):
-    face = tmp_path / "face.png"
-    Image.open(EXAMPLES / "face" / "celebahq_00234_lq.jpg").convert("RGB").resize((64, 64)).save(face)
-    wide = tmp_path / "wide.png"
-    Image.new("RGB", (64, 40), "gray").save(wide)
-    gallery, _, report, manifest = Batches(studio).face([str(face), str(wide)], "aligned", "tiny-face", 1, 2.0, 5)
-    assert [c for _, c in gallery] == ["face.png"] and Image.open(gallery[0][0]).size == (64, 64)
-    assert manifest["settings"]["mode"] == "aligned"
-    assert manifest["failed"][0]["input"] == "wide.png" and "square" in manifest["failed"][0]["reason"]
-
-
 def test_bad_batches_are_refused_with_a_sentence(studio, manager, tmp_path):
     batches = Batches(studio)
     with pytest.raises(gr.Error) as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,8 @@ def test_a_local_ray_with_two_cpu_actors_gives_the_cli_bytes(tmp_path):
     on_ray = _cli(*args, "-o", str(tmp_path / "ray"), "--ray", "--ray-actors", "2")
     assert single.returncode == on_ray.returncode == 1, on_ray.stderr[-3000:]
     assert "Ray started in" in on_ray.stderr and f"2 cpu actor(s), {threads} CPU(s) each" in on_ray.stderr
+    # a normal local run: no error line (Ray's actor-restart notice), no notice that Ray turned on tokens
+    assert not re.search(r"^\[[^\]]* E |ERROR|Token authentication|Deprecat", on_ray.stderr, re.M), on_ray.stderr
     cli_files, ray_files = _files(tmp_path / "cli"), _files(tmp_path / "ray")
     assert sorted(ray_files) == ["img0.png", "img1.png", "img2.png", "img3.png"]
     assert ray_files == cli_files  # the same bytes

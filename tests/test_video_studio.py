@@ -67,7 +67,7 @@ def test_sr_video_comes_back_as_a_playable_mp4_with_facts(runner, tmp_path):
                                        progress=lambda f, desc: reports.append((f, desc)))
     info = probe(path, **ANY)
     assert (info.width, info.height, info.rotation, info.has_audio, info.video_codec) == (128, 96, 90, True, "h264")
-    assert Path(path).is_relative_to(tmp_path) and Path(path).name == "my_clip_tiny-sr_1s_k2_seed7_steady.mp4"
+    assert Path(path).is_relative_to(tmp_path) and Path(path).name == "my_clip_tiny-sr_1s_k2_seed7_x4_steady.mp4"
     assert facts["frames"] == 3 and facts["seed"] == 7 and facts["noise"] == "steady" and facts["audio"] == "copied"
     assert reports[-1] == (1.0, "frame 3 of 3") and any("step 1/1" in d for _, d in reports)
 

@@ -25,7 +25,7 @@ from ..loader import RestorationModel
 from ..progress import CancelToken, ProgressEvent
 from ..result import RestoreResult
 from .options import SEED_LIMIT, PhotoOptions, RestoreOptions, check_task
-from .restore import decoded, finish, run_model, to_result, whole
+from .restore import decoded, finish, input_facts, run_model, to_result, whole
 from .tasks import super_resolve
 
 FACE_SIZE = 512
@@ -109,7 +109,8 @@ def restore_faces_with(
         if face.shape[:2] != (h, w):
             face = np.asarray(Image.fromarray(face).resize((w, h), Image.BICUBIC))
         return RestoreResult(image=attach_alpha(face, img.alpha), model=name, device=device,
-                             seconds=time.perf_counter() - started, **(run or {}))
+                             seconds=time.perf_counter() - started, icc_profile=img.icc_profile,
+                             extra=input_facts(img), **(run or {}))
     if photo.background == "sr" and sr_model is None:
         raise InvalidRequest("a super-resolved background needs an SR model (sr_model); or choose background='resize'")
     if helpers is None:
@@ -125,7 +126,7 @@ def restore_faces_with(
         image=attach_alpha(composite.image, img.alpha), model=name, device=device,
         seconds=time.perf_counter() - started, faces=tuple(composite.faces), message=composite.message,
         scale=photo.scale, background="resize" if photo.background == "resize" else sr_model.spec.name,
-        **(run or {}))
+        icc_profile=img.icc_profile, extra=input_facts(img), **(run or {}))
 
 
 def run_facts(model: RestorationModel, options: RestoreOptions) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def restore_face(
     out = finish(run.image, y, options)
     if (h, w) != (FACE_SIZE, FACE_SIZE):
         out = F.interpolate(out, size=(h, w), mode="bicubic", align_corners=False)
-    return to_result(model, attach_alpha(from_model_output(out), img.alpha), run, started)
+    return to_result(model, attach_alpha(from_model_output(out), img.alpha), run, started, img=img)
 
 
 def restore_face_batch(model: RestorationModel, faces: np.ndarray, options: RestoreOptions = RestoreOptions(),

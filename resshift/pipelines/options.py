@@ -23,6 +23,9 @@ SEED_LIMIT = 2 ** 63
 """Seeds are whole numbers from 0 to SEED_LIMIT - 1 (what torch.Generator.manual_seed takes)."""
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 SCALES = (1, 2, 4)
+SR_SCALES = (2, 3, 4)
+"""Output scales of super-resolution: every released SR model is an x4 model; x3 and x2 are its x4
+result downscaled (antialiased)."""
 BACKGROUNDS = ("resize", "sr")
 SELECTS = ("all", "largest", "center")
 
@@ -70,7 +73,10 @@ class RestoreOptions:
     shape on; applies to inputs within one tile and to batches, while tiled inputs run their stages
     eagerly; ignored on CPU); compile: on CUDA, run the VQ autoencoder through ``torch.compile``
     (about 20 s the first time each input or tile size is seen, then faster; same output within
-    half-precision rounding; ignored on CPU).
+    half-precision rounding; ignored on CPU); scale: the output's size as a multiple of the input's
+    (None = the model's own, x4 for the released SR models; a super-resolution model also makes x2
+    and x3, its x4 result downscaled with an antialiased bicubic filter; the other tasks keep the
+    input's size, 1).
 
     Construction checks what needs no model (types, kappa, seed, tiles, choices);
     :meth:`resolve` checks the rest against the model (its trained steps).
@@ -87,9 +93,10 @@ class RestoreOptions:
     color_fix: str = "none"
     cuda_graphs: bool = False
     compile: bool = False
+    scale: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles"):
+        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles", "scale"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, whole_number(name, value))
@@ -116,10 +123,12 @@ class RestoreOptions:
             raise InvalidRequest(f"batch_tiles must be >= 1, got {self.batch_tiles}")
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("color_fix", self.color_fix, COLOR_FIXES)
+        if self.scale is not None and self.scale < 1:
+            raise InvalidRequest(f"the output scale must be a whole number from 1; got {self.scale}")
 
     def resolve(self, spec: ModelSpec) -> "RestoreOptions":
         """These options for ``spec``'s model, checked, with every default filled in: steps, kappa,
-        spacing and seed are never None in the result. Raises InvalidRequest."""
+        spacing, seed and scale are never None in the result. Raises InvalidRequest."""
         trained = spec.diffusion.steps
         steps = spec.default_steps if self.steps is None else self.steps
         if not 1 <= steps <= trained:
@@ -127,11 +136,12 @@ class RestoreOptions:
                                  f"with {trained}); got {steps}")
         return replace(self, steps=steps, kappa=spec.diffusion.kappa if self.kappa is None else self.kappa,
                        spacing=self.spacing or spec.spacing,
-                       seed=random_seed() if self.seed is None else self.seed)
+                       seed=random_seed() if self.seed is None else self.seed,
+                       scale=check_scale(spec, self.scale))
 
     @property
     def resolved(self) -> bool:
-        return None not in (self.steps, self.kappa, self.spacing, self.seed)
+        return None not in (self.steps, self.kappa, self.spacing, self.seed, self.scale)
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,29 @@ class PhotoOptions:
         _one_of("select", self.select, SELECTS)
         if self.min_face_size < 0:
             raise InvalidRequest(f"min_face_size must be >= 0 pixels, got {self.min_face_size}")
+
+
+def output_scales(spec: ModelSpec) -> tuple[int, ...]:
+    """The output scales ``spec``'s model makes: an x4 SR model 2, 3 and 4; a model of another
+    task keeps the input's size (1)."""
+    sf = spec.diffusion.sf
+    if sf == 1:
+        return (1,)
+    return tuple(s for s in SR_SCALES if s <= sf) or (sf,)
+
+
+def check_scale(spec: ModelSpec, scale: int | None) -> int:
+    """``scale`` (None: the model's own) checked against ``spec``'s model (InvalidRequest)."""
+    sf = spec.diffusion.sf
+    if scale is None:
+        return sf
+    allowed = output_scales(spec)
+    if scale not in allowed:
+        if sf == 1:
+            raise InvalidRequest(f"the model {spec.name} keeps the input's size (scale 1); got scale {scale}")
+        raise InvalidRequest(f"the output scale must be {', '.join(map(str, allowed[:-1]))} or {allowed[-1]} for "
+                             f"{spec.name} (an x{sf} model; x2 and x3 are its x{sf} result downscaled); got {scale}")
+    return scale
 
 
 def check_task(spec: ModelSpec, task: str) -> None:

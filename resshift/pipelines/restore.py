@@ -176,20 +176,37 @@ def whole(options: RestoreOptions) -> RestoreOptions:
 
 
 def finish(out: torch.Tensor, y: torch.Tensor, options: RestoreOptions) -> torch.Tensor:
-    """The colour fix when asked for; a greyscale input (R = G = B everywhere) gives a greyscale
-    result (the networks work in colour and would otherwise add faint colour noise to it)."""
+    """The colour fix when asked for; the output scale (a super-resolution asked for less than the
+    model's x sf: its result downscaled to ``options.scale`` times ``y``'s size, bicubic with
+    antialiasing); a greyscale input (R = G = B everywhere) gives a greyscale result (the networks
+    work in colour and would otherwise add faint colour noise to it)."""
     if options.color_fix != "none":
         out = color_fix(out, y.to(out.device), options.color_fix)
+    h, w = y.shape[-2:]
+    if options.scale is not None and out.shape[-2:] != (h * options.scale, w * options.scale) \
+            and out.shape[-2] > h * options.scale:
+        out = F.interpolate(out.float(), size=(h * options.scale, w * options.scale), mode="bicubic",
+                            align_corners=False, antialias=True).clamp(-1, 1)
     grey = ((y[:, 0] == y[:, 1]) & (y[:, 1] == y[:, 2])).flatten(1).all(dim=1).to(out.device)  # per image
     if grey.any():
         out = torch.where(grey[:, None, None, None], out.mean(dim=1, keepdim=True).expand_as(out), out)
     return out
 
 
-def to_result(model: RestorationModel, image: np.ndarray, run: Sampled, started: float, **extra) -> RestoreResult:
-    """The pipeline's result from the image it made and the run that made it."""
+def input_facts(img: DecodedImage) -> dict:
+    """What a result says about its input beyond the run: the size of a photo fitted to a limit."""
+    if img.original_size is None:
+        return {}
+    return {"fitted_from": "{}x{}".format(*img.original_size)}
+
+
+def to_result(model: RestorationModel, image: np.ndarray, run: Sampled, started: float, *,
+              img: DecodedImage | None = None, scale: int | None = None, **extra) -> RestoreResult:
+    """The pipeline's result from the image it made and the run that made it; ``img``: the decoded
+    input (its colour profile goes with the result); ``scale``: a super-resolution's output scale."""
     schedule = run.schedule
     return RestoreResult(image=image, model=model.spec.name, device=str(model.device),
                          seconds=time.perf_counter() - started, steps=schedule.num_steps,
                          kappa=schedule.kappa, seed=run.seed, timesteps=schedule.timesteps, tiles=run.tiles,
-                         extra=extra)
+                         scale=scale, icc_profile=img.icc_profile if img is not None else None,
+                         extra={**(input_facts(img) if img is not None else {}), **extra})

@@ -1,7 +1,8 @@
 """Image task pipelines: images in, one :class:`~resshift.result.RestoreResult` out (PIL, numpy
 or file paths; any size).
 
-- ``super_resolve``: x sf super-resolution (sf = 4 for every released SR model)
+- ``super_resolve``: x sf super-resolution (sf = 4 for every released SR model; x2 and x3 are
+  its x4 result downscaled)
 - ``inpaint``: fill the masked pixels (mask 1 = missing); known pixels are returned exactly
 
 Faces are in ``faces.py``, ``restore`` (any task, by the model's) in ``dispatch.py``. Each pipeline
@@ -39,8 +40,10 @@ def super_resolve(
     cancel: CancelToken | None = None,
     max_pixels: int | None = None,
 ) -> RestoreResult:
-    """x sf super-resolution. The input is reflect-padded to the model's size multiple (64 input
-    pixels for the released models, as the official inference) and cropped back."""
+    """x sf super-resolution (``options.scale``: x2 or x3 from an x4 model, its result downscaled).
+    The input is reflect-padded to the model's size multiple (64 input pixels for the released
+    models, as the official inference) and cropped back. The input's colour profile (ICC) goes
+    with the result (``RestoreResult.save`` writes it)."""
     check_task(model.spec, "sr")
     options = options.resolve(model.spec)
     started = time.perf_counter()
@@ -48,7 +51,8 @@ def super_resolve(
     y = to_model_input(img.rgb)
     run = run_model(model, y, options, callback=callback, cancel=cancel)
     out = finish(run.image, y, options)
-    return to_result(model, attach_alpha(from_model_output(out), img.alpha), run, started)
+    return to_result(model, attach_alpha(from_model_output(out), img.alpha), run, started, img=img,
+                     scale=options.scale)
 
 
 def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
@@ -108,7 +112,7 @@ def inpaint(
     run = run_model(model, y_masked, options, mask=m * 2 - 1, callback=callback, cancel=cancel)
     out = finish(run.image, y, options)
     result = np.where(missing[..., None], from_model_output(out), to_uint8(img.rgb))
-    return to_result(model, attach_alpha(result, img.alpha), run, started,
-                   masked_fraction=round(float(missing.mean()), 4))
+    return to_result(model, attach_alpha(result, img.alpha), run, started, img=img,
+                     masked_fraction=round(float(missing.mean()), 4))
 
 

@@ -142,9 +142,14 @@ class _Frames:
         return result.image[..., :3]
 
 
-def output_size(model: RestorationModel, info: VideoInfo, photo: PhotoOptions | None) -> tuple[int, int]:
-    """(width, height) of the restored frames of a video ``info`` describes."""
-    scale = photo.scale if photo is not None else model.spec.diffusion.sf
+def output_size(model: RestorationModel, info: VideoInfo, photo: PhotoOptions | None,
+                options: RestoreOptions | None = None) -> tuple[int, int]:
+    """(width, height) of the restored frames of a video ``info`` describes (``options``: resolved,
+    their output scale; None: the model's own; a whole photo's faces: the photo's scale)."""
+    if photo is not None:
+        scale = photo.scale
+    else:
+        scale = options.scale if options is not None and options.scale else model.spec.diffusion.sf
     return info.width * scale, info.height * scale
 
 
@@ -208,7 +213,7 @@ def restore_video(
         raise InvalidVideoError(
             f"the frames of {name} are {info.width}x{info.height}; a video of aligned faces has square "
             "frames (512x512). Use whole-photo mode to find and restore the faces in every frame.")
-    out_w, out_h = output_size(model, info, photo)
+    out_w, out_h = output_size(model, info, photo, options)
     if limits.max_output_pixels is not None and out_w * out_h > limits.max_output_pixels:
         raise InvalidVideoError(
             f"the restored frames of {name} would be {out_w}x{out_h} pixels; the limit is "
