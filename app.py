@@ -41,13 +41,12 @@ from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device
 from studio import models as catalog
-from studio import agents, batch, serving, upload_guard, video, widgets
+from studio import agents, batch, serving, upload_gate, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
 from studio.notice import notice
-from studio.upload_gate import UploadGate
 
 log = logging.getLogger("resshift.studio")
 
@@ -76,12 +75,16 @@ def make_manager(device: str | torch.device | None = "auto", weights_dir: str | 
                         max_loaded=max_loaded, mirror=mirror)
 
 
-def launch_kwargs(limits: Limits) -> dict[str, Any]:
+def launch_kwargs(limits: Limits, demo: gr.Blocks | None = None) -> dict[str, Any]:
     """What ``demo.launch`` needs besides host and port (the tests use it too): the upload limit,
-    the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
+    the upload gate (rate, shares and temp-folder cap, who uploaded what: studio/upload_gate.py;
+    ``demo``: the studio whose input files it records), theme, CSS and script. Forwarded headers
+    are trusted from ``limits.trusted_proxies`` only (set for the server about to start)."""
+    upload_gate.trust_proxies(limits)
+    inputs = getattr(getattr(demo, "studio", None), "inputs", None)
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
             "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
-            "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
+            "app_kwargs": {"middleware": [Middleware(upload_gate.UploadGate, limits=limits, inputs=inputs)]}}
 
 
 def _examples(folder: str, *names: str) -> list[str]:
@@ -242,7 +245,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
         refreshed = [sr_model, inpaint_model, face_model, notice_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
-        demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
+        demo.unload(studio.on_unload)  # a closed page or client: its runs stop, its input files go
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo
@@ -283,6 +286,9 @@ def _parser() -> argparse.ArgumentParser:
         f"({default(lambda lim: lim.request_timeout)}; RESSHIFT_REQUEST_TIMEOUT)")
     add("--queue-size", type=int,
         help=f"requests waiting at most ({default(lambda lim: lim.queue_size)}; RESSHIFT_QUEUE_SIZE)")
+    add("--trusted-proxies", metavar="ADDRESSES", default=None,
+        help="comma-separated addresses (or networks) of reverse proxies whose X-Forwarded-For header names "
+             "the client (default none: every client is the address it connects from; RESSHIFT_TRUSTED_PROXIES)")
     return p
 
 
@@ -292,7 +298,7 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
              "RESSHIFT_MAX_PIXELS_INPAINT": args.max_pixels_inpaint,
              "RESSHIFT_MAX_PIXELS_FACE": args.max_pixels_face,
              "RESSHIFT_MAX_OUTPUT_PIXELS": args.max_output_pixels, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
-             "RESSHIFT_QUEUE_SIZE": args.queue_size}
+             "RESSHIFT_QUEUE_SIZE": args.queue_size, "RESSHIFT_TRUSTED_PROXIES": args.trusted_proxies}
     env = dict(os.environ)
     env.update({k: str(v) for k, v in flags.items() if v is not None})
     return Limits.from_env(device_type, env)
@@ -350,7 +356,7 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
     launch()", is not how this app makes a public link)."""
     def launch(with_share: bool) -> None:
         app.launch(server_name=host, server_port=port, share=with_share, prevent_thread_lock=True,
-                   mcp_server=mcp, quiet=True, **launch_kwargs(limits))
+                   mcp_server=mcp, quiet=True, **launch_kwargs(limits, app))
 
     serving.tune_threads()
     try:

@@ -262,7 +262,7 @@ def run_load(manager, models: dict[str, str], *, clients: int = 8, requests: int
     old_temp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(cache)  # Gradio's cache: uploads, results (as deployed)
     demo = app.build_demo(manager, limits=limits)
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits, demo))
     try:
         warm: list[Outcome] = []  # one request per task first: lazy imports, caches, allocator pools
         user(demo.local_url, plans[0], len(TASKS), threading.Event(), workdir / "downloads" / "warm",

@@ -22,6 +22,12 @@ variable                           meaning                                  defa
                                    (Gradio's temp folder; 0 = no limit)
 ``RESSHIFT_UPLOADS_PER_MINUTE``    uploads one client may send a minute     300 / 600
 ``RESSHIFT_UPLOAD_MB_PER_MINUTE``  megabytes one client may upload a minute 200 / 1000
+``RESSHIFT_CLIENT_TEMP_MB``        one client's uploads on disk (its share  1/8 of the above
+                                   of RESSHIFT_MAX_TEMP_MB; 0 = no share)
+``RESSHIFT_UNUSED_UPLOAD_S``       seconds an upload no request uses stays  900 / 900
+``RESSHIFT_TRUSTED_PROXIES``       addresses whose X-Forwarded-For is       none / none
+                                   trusted (comma-separated; else the
+                                   older FORWARDED_ALLOW_IPS)
 =================================  =======================================  =================
 
 Pixel limits are written as ``WIDTHxHEIGHT`` (the limit is their product) or as a pixel count.
@@ -91,6 +97,9 @@ class Limits:
     max_temp_bytes: int | None = 2048 << 20  # uploads and results in Gradio's temp folder; None = no limit
     uploads_per_minute: int = 300  # per client (IP address)
     upload_bytes_per_minute: int = 200 << 20  # per client
+    client_temp_bytes: int | None = -1  # one client's uploads on disk; -1: max_temp_bytes / 8; None = no share
+    unused_upload_s: float | None = 900.0  # an upload no request holds or queued is removed after; None = 1 h
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For header is believed
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_output_pixels < 1 or self.queue_size < 1:
@@ -103,6 +112,14 @@ class Limits:
             raise ValueError("the work limit must be at least 1 (a square image of the request's pixels)")
         if self.uploads_per_minute < 1 or self.upload_bytes_per_minute < 1:
             raise ValueError("upload rates must be positive")
+        if self.client_temp_bytes == -1:
+            object.__setattr__(self, "client_temp_bytes",
+                               None if self.max_temp_bytes is None else max(1, self.max_temp_bytes // 8))
+        if self.client_temp_bytes is not None and self.client_temp_bytes < 1:
+            raise ValueError("a client's share of the temp folder must be positive (None: no share)")
+        if self.unused_upload_s is not None and self.unused_upload_s <= 0:
+            raise ValueError("the life of an unused upload must be positive (None: Gradio's hour)")
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
         missing = set(TASK_NAMES) - set(self.max_pixels)
         if missing:
             raise ValueError(f"max_pixels lacks tasks {sorted(missing)}")
@@ -164,6 +181,16 @@ class Limits:
             changes["uploads_per_minute"] = value
         if (mb := read("RESSHIFT_UPLOAD_MB_PER_MINUTE", float)) is not None:
             changes["upload_bytes_per_minute"] = int(mb * (1 << 20))
+        if (mb := read("RESSHIFT_CLIENT_TEMP_MB", float)) is not None:
+            changes["client_temp_bytes"] = int(mb * (1 << 20)) if mb > 0 else None
+        else:
+            changes["client_temp_bytes"] = -1  # a share of the (perhaps changed) cap
+        if (value := read("RESSHIFT_UNUSED_UPLOAD_S", float)) is not None:
+            changes["unused_upload_s"] = value if value > 0 else None
+        proxies = env.get("RESSHIFT_TRUSTED_PROXIES")
+        if proxies is None:
+            proxies = env.get("FORWARDED_ALLOW_IPS", "")  # the older way to say it (uvicorn's)
+        changes["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
         return replace(base, **changes)
 
     def check_upload(self, size_bytes: int) -> None:

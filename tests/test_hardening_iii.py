@@ -1,0 +1,192 @@
+"""The third audit (issue 25): what one client can do to the others. A request removes only files
+its client uploaded; unused uploads fill only their client's share and go after a while; the
+upload rate counts the bytes that arrive and believes no forwarded address by default; a client
+that goes away stops its run. Loopback servers only; every wait is on a condition, bounded."""
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from studio.cancel import running_sessions
+from studio.limits import Limits
+from tests.corpus import texture
+from tests.helpers import runs_held_until_cancelled, serve_studio, tiny_manager
+
+
+def _until(condition, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _image(folder: Path, name: str, seed: int) -> Path:
+    path = folder / name
+    Image.fromarray(texture(20, 12, seed=seed)).save(path)
+    return path
+
+
+def _upload(base: str, name: str, data: bytes, address: str = "127.0.0.1", headers=None) -> httpx.Response:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60) as http:
+        return http.post(f"{base}/gradio_api/upload", files={"files": (name, data, "image/png")}, headers=headers)
+
+
+def _call(base: str, api_name: str, data: list, session: str) -> str:
+    """A raw API call in ``session`` (as a page or script that sends server paths would); returns
+    the event stream's text."""
+    event = httpx.post(f"{base}/gradio_api/call/{api_name}", json={"data": data, "session_hash": session},
+                       timeout=60).json()["event_id"]
+    return httpx.get(f"{base}/gradio_api/call/{api_name}/{event}", timeout=120).text
+
+
+def _file(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def _paths_in(config, suffix: str) -> list[str]:
+    found, stack = [], [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("path"), str) and item["path"].endswith(suffix):
+                found.append(item["path"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+# ----------------------------------------------------------------------------- 1. other clients' files
+def test_example_and_result_files_survive_other_clients_runs(tmp_path):
+    """Running on one example then another in the same session released the first as if it were
+    that session's upload (deleted; every later run of it failed). Examples and results are no
+    client's uploads: requests use them and never remove them. (Runs on a tiny image make a
+    result; the examples are then refused by a small pixel limit, after being read as inputs.)"""
+    limits = Limits.from_env("cpu", {"RESSHIFT_MAX_PIXELS_SR": "24x24"})
+    with serve_studio(tiny_manager("sr"), limits, temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        client = Client(demo.local_url, verbose=False, download_files=False)
+        result = client.predict(handle_file(str(_image(tmp_path, "mine.png", 1))), "tiny-sr", 1, 2.0, "1",
+                                api_name="/super_resolve")[2]["path"]
+        config = httpx.get(base + "/config", timeout=60).json()
+        first, second = (_paths_in(config, name)[0] for name in ("crowd_x4_lr.png", "portrait_lr.jpg"))
+        settings = ["tiny-sr", 1, 2.0, 1, "bicubic", "auto", "none"]
+        for path in (first, second, result, first, result, second):
+            assert "This image is" in _call(base, "super_resolve", [_file(path), *settings], "attacker")
+        assert Path(first).is_file() and Path(second).is_file() and Path(result).is_file()
+        assert httpx.get(f"{base}/gradio_api/file={first}", timeout=60).status_code == 200
+        assert httpx.get(f"{base}/gradio_api/file={result}", timeout=60).status_code == 200
+        client.close()
+        assert _until(lambda: demo.studio.inputs.held() == set())  # the client's own upload went
+        assert Path(first).is_file() and Path(result).is_file()
+
+
+# ----------------------------------------------------------------------------- 2. unused uploads
+def test_unused_uploads_fill_only_their_clients_share(tmp_path):
+    """Uploads no request uses, from one address, until refused: that address is told its share
+    is full; another address (and the page's uploads) still get in and run."""
+    limits = Limits.from_env("cpu", {"RESSHIFT_MAX_TEMP_MB": "2", "RESSHIFT_UPLOADS_PER_MINUTE": "1000"})
+    assert limits.client_temp_bytes == 256 << 10
+    with serve_studio(tiny_manager("sr"), limits, temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        junk = np.random.default_rng(0).integers(0, 256, 60_000, dtype=np.uint8).tobytes()
+        statuses = [_upload(base, f"junk{i}.png", junk[i:] + junk[:i]).status_code for i in range(40)]
+        assert statuses[:4] == [200] * 4 and statuses[-1] == 507
+        refused = _upload(base, "more.png", junk[::-1])
+        assert refused.status_code == 507 and refused.text.startswith("This address's share of the server's space")
+        assert "RESSHIFT_CLIENT_TEMP_MB" in refused.text
+        other = _image(tmp_path, "other.png", 2)
+        assert _upload(base, "other.png", other.read_bytes(), address="127.0.0.2").status_code == 200
+        client = Client(demo.local_url, verbose=False)  # gradio_client uploads from 127.0.0.1: its share is full
+        assert len(demo.studio.inputs.uploads) >= 4
+        client.close()
+
+
+def test_unused_uploads_go_after_their_short_life(tmp_path):
+    """An upload that no request holds or queued is removed after RESSHIFT_UNUSED_UPLOAD_S (at the
+    next upload), so its client's share frees; a held one stays."""
+    limits = Limits.from_env("cpu", {"RESSHIFT_UNUSED_UPLOAD_S": "1", "RESSHIFT_CLIENT_TEMP_MB": "0.2"})
+    with serve_studio(tiny_manager("sr"), limits, temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        client = Client(demo.local_url, verbose=False)
+        image = _image(tmp_path, "kept.png", 3)
+        client.predict(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
+        (held,) = demo.studio.inputs.held()
+        junk = np.random.default_rng(1).integers(0, 256, 150_000, dtype=np.uint8).tobytes()
+        first = _upload(base, "junk.png", junk).json()[0]
+        assert _upload(base, "junk2.png", junk[::-1]).status_code == 507  # the share is full
+        assert _until(lambda: _upload(base, "junk2.png", junk[::-1]).status_code == 200, 30)
+        assert not Path(first).exists() and Path(held).is_file()
+        client.close()
+
+
+# ----------------------------------------------------------------------------- 3. the upload rate
+def _raw_post(port: int, head: str, chunks: list[bytes]) -> str:
+    """A hand-written HTTP request (what httpx will not send); returns the status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server may answer and close before the whole body
+        return sock.recv(4096).decode("latin1").split("\r\n", 1)[0]
+
+
+def test_a_chunked_body_under_a_small_content_length_is_refused(tmp_path):
+    """`Content-Length: 100` with `Transfer-Encoding: chunked` was counted as 100 bytes."""
+    with serve_studio(tiny_manager("sr"), temp_dir=tmp_path / "gradio") as demo:
+        port = int(demo.local_url.rstrip("/").rsplit(":", 1)[1])
+        part = (b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"x.png\"\r\n"
+                b"Content-Type: image/png\r\n\r\n" + b"\0" * (1 << 20) + b"\r\n--b--\r\n")
+        head = ("POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                "Transfer-Encoding: chunked\r\nContent-Type: multipart/form-data; boundary=b\r\n\r\n")
+        status = _raw_post(port, head, [part[i:i + 65536] for i in range(0, len(part), 65536)])
+        assert " 200 " not in status and (" 411 " in status or " 400 " in status), status
+        assert not list((tmp_path / "gradio").rglob("x.png"))
+
+
+def test_forwarded_addresses_are_believed_only_from_named_proxies(tmp_path):
+    """X-Forwarded-For from 127.0.0.1 picked a fresh address (and a fresh rate) per upload."""
+    limits = Limits.from_env("cpu", {"RESSHIFT_UPLOADS_PER_MINUTE": "2"})
+    assert limits.trusted_proxies == ()
+    with serve_studio(tiny_manager("sr"), limits, temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        png = _image(tmp_path, "x.png", 1).read_bytes()
+        statuses = [_upload(base, f"{i}.png", png, headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+                    for i in range(3)]
+        assert statuses == [200, 200, 429]
+    named = Limits.from_env("cpu", {"RESSHIFT_UPLOADS_PER_MINUTE": "2", "RESSHIFT_TRUSTED_PROXIES": "127.0.0.1"})
+    assert named.trusted_proxies == ("127.0.0.1",)
+    with serve_studio(tiny_manager("sr"), named, temp_dir=tmp_path / "gradio2") as demo:
+        base = demo.local_url.rstrip("/")
+        statuses = [_upload(base, f"{i}.png", png, headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+                    for i in range(3)]
+        assert statuses == [200, 200, 200]  # behind a named proxy each forwarded client has its own rate
+
+
+# ----------------------------------------------------------------------------- 4. a client that goes away
+def test_a_closed_clients_run_stops_and_the_next_request_is_served(tmp_path):
+    """A client closed while its run holds the worker: the run stops (as on cancel) within
+    seconds, and another client's request is served at once."""
+    manager = tiny_manager("sr")
+    with serve_studio(manager, temp_dir=tmp_path / "gradio") as demo:
+        image = _image(tmp_path, "x.png", 4)
+        with runs_held_until_cancelled(manager.get("tiny-sr")) as inside:
+            leaving = Client(demo.local_url, verbose=False)
+            leaving.submit(handle_file(str(image)), "tiny-sr", 4, 2.0, "1", api_name="/super_resolve")
+            assert inside.acquire(timeout=120), "the run never reached the model"
+            leaving.close()
+            assert _until(lambda: running_sessions() == 0, 30), "the closed client's run went on"
+        other = Client(demo.local_url, verbose=False)
+        job = other.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
+        assert job.result(timeout=60)[3]["size"] == "80x48"
+        other.close()
