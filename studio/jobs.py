@@ -44,19 +44,32 @@ class Job:
         return replace(self, options=replace(self.options, **changes), label=label)
 
 
+def checked(progress: Callable[[int, int | None], None] | None, cancel: CancelToken
+            ) -> Callable[[int, int | None], None]:
+    """A download's progress callback that first stops it when ``cancel`` says so (cancelled, or
+    past the request's deadline)."""
+    def report(done: int, total: int | None) -> None:
+        cancel.check()
+        if progress is not None:
+            progress(done, total)
+    return report
+
+
 def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent], None],
             cancel: CancelToken, load_progress: Callable[[int, int | None], None] | None = None,
             timeout: float | None = None) -> RestoreResult:
     """Load (or reuse) the job's networks and run its pipeline. The deadline (``timeout`` seconds)
-    starts once the networks are loaded, so loading or downloading weights does not count."""
-    sr_model = manager.get(job.sr_model) if job.photo is not None and job.photo.background == "sr" else None
+    starts before the networks are loaded: a download counts toward the request's time, and the
+    token stops it (checked at every chunk that arrives)."""
+    cancel.set_deadline(timeout)
+    load_progress = checked(load_progress, cancel)
+    sr_model = (manager.get(job.sr_model, progress=load_progress)
+                if job.photo is not None and job.photo.background == "sr" else None)
     if job.task == "face_gfpgan":
         restorer = manager.gfpgan(progress=load_progress)
-        cancel.set_deadline(timeout)
         return restore_faces_with(plain_faces(restorer), GFPGAN_LABEL, job.image, job.photo, sr_model=sr_model,
                                   helpers=manager, device=str(manager.device), callback=callback, cancel=cancel)
     model = manager.get(job.model, progress=load_progress)
-    cancel.set_deadline(timeout)
     kwargs = {"callback": callback, "cancel": cancel}
     if job.task == "sr":
         return super_resolve(model, job.image, job.options, **kwargs)
@@ -72,8 +85,8 @@ def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = Non
              timeout: float | None = None, cancel: CancelToken | None = None) -> list[RestoreResult]:
     """Run jobs in order, reporting progress per sampling step, tile and photo stage (and per
     downloaded chunk of weights). ``cancel`` (one token for the request; a fresh one when None)
-    stops the run at its next step or tile; its deadline, ``timeout`` seconds of running in total,
-    starts when the first job's networks are loaded. Raises resshift.progress.Cancelled
+    stops the run at its next step, tile or downloaded chunk; its deadline, ``timeout`` seconds
+    in total, starts before the first job's networks are loaded (a download counts). Raises resshift.progress.Cancelled
     (RequestTimeout for the deadline)."""
     report = report or (lambda fraction, desc: None)
     cancel = cancel or CancelToken()

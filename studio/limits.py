@@ -13,6 +13,7 @@ variable                           meaning                                  defa
 ``RESSHIFT_MAX_OUTPUT_PIXELS``     largest result (whole-photo face scale)  4096x4096 / 8192x8192
 ``RESSHIFT_REQUEST_TIMEOUT``       seconds one request may sample (0 = no)  600 / 300
 ``RESSHIFT_QUEUE_SIZE``            requests waiting at most                 16 / 32
+``RESSHIFT_QUEUE_PER_CLIENT``      of them from one client (address)        4 / 8
 ``RESSHIFT_MAX_COMPARE``           runs in one comparison                   4 / 8
 ``RESSHIFT_MAX_BATCH_IMAGES``      images in one batch (files or a zip)     16 / 64
 ``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2048x2048 / 8192x8192
@@ -100,6 +101,7 @@ class Limits:
     client_temp_bytes: int | None = -1  # one client's uploads on disk; -1: max_temp_bytes / 8; None = no share
     unused_upload_s: float | None = 900.0  # an upload no request holds or queued is removed after; None = 1 h
     trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For header is believed
+    queue_per_client: int = -1  # requests one client (address) may have waiting; -1: a quarter of queue_size
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_output_pixels < 1 or self.queue_size < 1:
@@ -120,6 +122,10 @@ class Limits:
         if self.unused_upload_s is not None and self.unused_upload_s <= 0:
             raise ValueError("the life of an unused upload must be positive (None: Gradio's hour)")
         object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        if self.queue_per_client == -1:
+            object.__setattr__(self, "queue_per_client", max(1, self.queue_size // 4))
+        if self.queue_per_client < 1:
+            raise ValueError("a client's share of the queue must be at least 1")
         missing = set(TASK_NAMES) - set(self.max_pixels)
         if missing:
             raise ValueError(f"max_pixels lacks tasks {sorted(missing)}")
@@ -167,6 +173,7 @@ class Limits:
             changes["request_timeout"] = value if value > 0 else None
         if (value := read("RESSHIFT_QUEUE_SIZE", int)) is not None:
             changes["queue_size"] = value
+        changes["queue_per_client"] = read("RESSHIFT_QUEUE_PER_CLIENT", int) or -1  # else a quarter of the queue
         if (value := read("RESSHIFT_MAX_COMPARE", int)) is not None:
             changes["max_compare"] = value
         for name, key, convert in (("RESSHIFT_MAX_BATCH_IMAGES", "max_batch_images", int),

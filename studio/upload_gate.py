@@ -16,6 +16,10 @@ of the body is read:
 - an upload that does not state its size, or is sent chunked (HTTP 411; browsers and
   gradio_client send a Content-Length and no Transfer-Encoding).
 
+It also gives each client a fair share of the queue: a request that would join the queue while
+its client already has ``Limits.queue_per_client`` requests waiting is refused (HTTP 429, with
+the sentence as ``detail``), so one client cannot fill the places everyone shares.
+
 The body is counted as it arrives: one that runs past its Content-Length is cut off (HTTP 400).
 Each refusal is a sentence in the response body. The files an upload stored are recorded in the
 upload ledger (uploads.py) with its client; a request that joins the queue (or calls the API)
@@ -39,7 +43,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .limits import Limits
@@ -107,7 +111,7 @@ class UploadGate:
         path = scope["path"].rstrip("/")
         if path.endswith(UPLOAD_PATH):
             await self._upload(scope, receive, send)
-        elif self.inputs is not None and any(part in path for part in REQUEST_PATHS):
+        elif any(part in path for part in REQUEST_PATHS):
             await self._request(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -167,7 +171,19 @@ class UploadGate:
     async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A request that may send uploaded files (a queue join, an API call): the files its
         client uploaded are pinned to its session until a handler holds them or the session ends.
-        The body is read here (up to MAX_REQUEST_BYTES; larger ones pass unread) and replayed."""
+        The body is read here (up to MAX_REQUEST_BYTES; larger ones pass unread) and replayed.
+        A request that would queue is refused (HTTP 429) when its client already has its share of
+        the queue waiting (``Limits.queue_per_client``)."""
+        if "/run/" not in scope["path"]:
+            refusal = self.check_queue(scope)
+            if refusal is not None:
+                log.warning("queue refused for %s: %s", _client(scope), refusal)
+                await JSONResponse({"detail": refusal}, status_code=429, headers={"Retry-After": "30"})(
+                    scope, receive, send)
+                return
+        if self.inputs is None:
+            await self.app(scope, receive, send)
+            return
         length = _content_length(scope)
         if length is None or length > MAX_REQUEST_BYTES:
             await self.app(scope, receive, send)
@@ -188,6 +204,25 @@ class UploadGate:
         if isinstance(data, dict):
             self.inputs.pin(data.get("session_hash"), _client(scope), _strings(data.get("data")))
         await self.app(scope, _replay(chunks, receive), send)
+
+    def check_queue(self, scope: Scope) -> str | None:
+        """None when the client may queue one more request, else the sentence refusing it. Counted
+        from Gradio's queue itself (its waiting events and the address each came from)."""
+        queue = getattr(_blocks(scope), "_queue", None)
+        if queue is None:
+            return None
+        if queue.max_size is not None and len(queue) >= queue.max_size:
+            return None  # full for everyone: Gradio says so itself (HTTP 503, "Queue is full")
+        client = _client(scope)
+        waiting = sum(1 for events in list(queue.event_queue_per_concurrency_id.values())
+                      for event in list(events.queue) if _event_client(event) == client)
+        share = self.limits.queue_per_client
+        if waiting < share:
+            return None
+        return (f"This address already has {waiting} request{'s' if waiting != 1 else ''} waiting in the queue; "
+                f"this server queues up to {share} from one client (of {self.limits.queue_size} places), so "
+                "that every visitor gets a turn. Wait for one to finish and try again (whoever runs the studio "
+                "can change this with RESSHIFT_QUEUE_PER_CLIENT).")
 
     def check(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
         """None to let the upload through (and count it), else (status, sentence, headers)."""
@@ -255,6 +290,20 @@ def _gradio_upload_folder() -> str:
     from gradio.utils import get_upload_folder
 
     return get_upload_folder()
+
+
+def _blocks(scope: Scope) -> Any:
+    """The Gradio Blocks served by this app (None outside Gradio)."""
+    get_blocks = getattr(scope.get("app"), "get_blocks", None)
+    try:
+        return get_blocks() if get_blocks is not None else None
+    except Exception:  # noqa: BLE001 - not started yet
+        return None
+
+
+def _event_client(event: Any) -> str | None:
+    client = getattr(getattr(event, "request", None), "client", None)
+    return getattr(client, "host", None)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

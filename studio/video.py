@@ -43,6 +43,7 @@ from . import images
 from .cancel import cancellable, current_token
 from .errors import friendly_errors
 from .handlers import Studio, gpu_decorator, run_name
+from .jobs import checked
 from .limits import describe_pixels
 from .tool_docs import as_tool
 
@@ -120,10 +121,10 @@ class VideoRunner:
         cancel.check()
         if job.model not in manager.loaded():
             report(0.0, f"loading model {job.model}")
-        model = manager.get(job.model, progress=lambda done, total: report(
-            0.0, f"downloading the weights of {job.model}: {done / 1e6:.0f} MB"))
-        sr_model = manager.get(job.sr_model) if job.sr_model else None
-        cancel.set_deadline(self.studio.limits.request_timeout)
+        cancel.set_deadline(self.studio.limits.request_timeout)  # a download counts, and is cancelled
+        model = manager.get(job.model, progress=checked(lambda done, total: report(
+            0.0, f"downloading the weights of {job.model}: {done / 1e6:.0f} MB"), cancel))
+        sr_model = manager.get(job.sr_model, progress=checked(None, cancel)) if job.sr_model else None
         return restore_video(model, job.source, job.target, job.options, job.video, photo=job.photo,
                              limits=job.limits, sr_model=sr_model, helpers=manager, cancel=cancel,
                              callback=lambda event: report(event.fraction, event.describe()))
@@ -137,6 +138,7 @@ class VideoRunner:
         self.studio.limits.check_upload(os.path.getsize(source))
         video = VideoOptions(noise=noise or "steady", batch_size=self.batch)
         info = probe(source, max_seconds=self.limits.max_seconds, max_pixels=self.limits.max_pixels,
+                     max_fps=self.limits.max_fps,
                      min_side=self.limits.min_side)
         # named like the image results, then the noise: clip_lite-sr_4s_k2_seed42_steady
         stem = images.safe_stem(Path(source).name, fallback="video")

@@ -190,3 +190,121 @@ def test_a_closed_clients_run_stops_and_the_next_request_is_served(tmp_path):
         job = other.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
         assert job.result(timeout=60)[3]["size"] == "80x48"
         other.close()
+
+
+# ----------------------------------------------------------------------------- 5. queue, clips, downloads
+def test_one_client_cannot_fill_the_queue(tmp_path):
+    """18 submissions from one client filled the 16 places. Now a client has its share waiting
+    (a quarter of the queue) and is told so; another client still gets a place."""
+    limits = Limits.defaults("cpu")
+    assert limits.queue_per_client == 4
+    manager = tiny_manager("sr")
+    with serve_studio(manager, limits, temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        image = _image(tmp_path, "x.png", 5)
+
+        def join(address: str) -> httpx.Response:
+            with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60) as http:
+                return http.post(f"{base}/gradio_api/call/super_resolve", json={"data": [None, "tiny-sr", 1, 2.0, 1]})
+
+        with runs_held_until_cancelled(manager.get("tiny-sr")) as inside:
+            holder = Client(demo.local_url, verbose=False)
+            holder.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
+            assert inside.acquire(timeout=120), "the run never reached the model"
+            statuses = [join("127.0.0.1").status_code for _ in range(4)]
+            refused = join("127.0.0.1")
+            other = join("127.0.0.2")
+            holder.close()  # its run stops (item 4); the queued ones then fail fast (no image)
+        assert statuses == [200] * 4
+        assert refused.status_code == 429 and "already has 4 requests waiting" in refused.json()["detail"]
+        assert "RESSHIFT_QUEUE_PER_CLIENT" in refused.json()["detail"]
+        assert other.status_code == 200
+        assert _until(lambda: len(demo._queue) == 0, 120)
+
+
+def test_a_clip_declaring_100000_fps_is_refused_from_its_headers(tmp_path):
+    """0.03 s at 100,000 fps is 3,000 frames: refused before any frame is decoded, with a sentence."""
+    import pytest
+
+    from resshift.media import InvalidVideoError, probe
+    from resshift.pipelines import RestoreOptions
+    from studio.handlers import Studio
+    from studio.video import VideoRunner
+    from tests.media_clips import make_clip
+
+    clip = make_clip(tmp_path / "fast.mp4", n=3000, width=32, height=32, fps=100_000, audio=None)
+    with pytest.raises(InvalidVideoError, match=r"fast.mp4 declares 100,000 frames per second; the limit is 120"):
+        probe(clip, max_seconds=10, max_pixels=256 * 256, min_side=16, max_fps=120)
+    manager = tiny_manager("sr")
+    runner = VideoRunner(Studio(manager, Limits.defaults("cpu"), files_root=tmp_path / "out"), env={})
+    assert runner.limits.max_frames == 1200
+    options = RestoreOptions(seed=1).resolve(manager.spec("tiny-sr"))
+    with pytest.raises(InvalidVideoError, match="100,000 frames per second"):
+        runner._job(str(clip), "tiny-sr", options, "steady")
+
+
+def _dripping_mirror():
+    """A loopback server that answers every GET with a 10 MB Content-Length and then one byte
+    every 0.05 s (at most 2,000), as the audit's slow mirror did."""
+    import http.server
+    import threading
+
+    stop = threading.Event()
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 << 20))
+            self.end_headers()
+            for _ in range(2000):
+                if stop.wait(0.05):
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, stop
+
+
+def test_a_stalled_download_ends_with_a_sentence_and_leaves_no_file(tmp_path, monkeypatch):
+    """A mirror dripping a byte at a time held a download (and the worker) as long as it dripped.
+    Under 64 KiB in a window (30 s; 1 s here) ends it with a sentence naming the URL; a cancel
+    (raised by the progress callback, as the studio's token does) stops it too; nothing is left."""
+    import pytest
+
+    from resshift.progress import Cancelled
+    from resshift.weights import WeightsUnavailable, download
+    from resshift.weights.registry import WeightFile
+
+    monkeypatch.setattr(download, "STALL_WINDOW_S", 1.0)
+    monkeypatch.delenv("RESSHIFT_WEIGHTS_MIRROR", raising=False)
+    server, stop = _dripping_mirror()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/slow.safetensors"
+        file = WeightFile(filename="slow.safetensors", url=url)
+        started = time.monotonic()
+        with pytest.raises(WeightsUnavailable, match="made too little progress") as err:
+            download.resolve_weight(file, cache_dir=tmp_path / "cache")
+        assert time.monotonic() - started < 30 and url in str(err.value)
+        assert list((tmp_path / "cache").iterdir()) == []
+
+        calls = []
+
+        def cancelled(done, total):
+            calls.append(done)
+            if done >= 3:
+                raise Cancelled("the request was cancelled")
+
+        with pytest.raises(Cancelled):
+            download.resolve_weight(file, cache_dir=tmp_path / "cache", progress=cancelled)
+        assert list((tmp_path / "cache").iterdir()) == []
+    finally:
+        stop.set()
+        server.shutdown()
