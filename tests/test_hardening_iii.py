@@ -308,3 +308,51 @@ def test_a_stalled_download_ends_with_a_sentence_and_leaves_no_file(tmp_path, mo
     finally:
         stop.set()
         server.shutdown()
+
+
+# ----------------------------------------------------------------------------- 6. skipped zip entries
+def test_skipped_zip_entries_count_toward_the_batch_and_are_summed_up(tmp_path, caplog):
+    """A zip of 200,000 non-image entries was accepted (an 8.5 MB report, a log line each). Every
+    entry counts toward the batch now (20,000 here: refused as a whole, with a sentence); within
+    the bound, the report names ten and sums up the rest, and the log has one line."""
+    import logging
+    import zipfile
+
+    import pytest
+
+    from resshift.batch import gather
+    from resshift.errors import InvalidRequest
+    from resshift.media.archive import SkippedEntry
+    from studio.batch import _report
+    from studio.jobs import Job
+
+    png = _image(tmp_path, "one.png", 1).read_bytes()
+    crowded = tmp_path / "crowded.zip"
+    with zipfile.ZipFile(crowded, "w") as zf:
+        zf.writestr("one.png", png)
+        for i in range(20_000):
+            zf.writestr(f"notes/{i}.txt", b"")
+    with pytest.raises(InvalidRequest, match=r"crowded.zip: the archive holds 20,001 entries; the limit is 128"):
+        gather([crowded], tmp_path, masks=False, max_images=16, max_zip_bytes=1 << 30)
+
+    some = tmp_path / "some.zip"
+    with zipfile.ZipFile(some, "w") as zf:
+        zf.writestr("one.png", png)
+        for i in range(50):
+            zf.writestr(f"notes/{i}.txt", b"")
+    (scratch := tmp_path / "scratch").mkdir()
+    with caplog.at_level(logging.INFO, logger="resshift.media.archive"):
+        gathered = gather([some], scratch, masks=False, max_images=16, max_zip_bytes=1 << 30)
+    assert len(gathered.items) == 1 and len(gathered.skipped) == 50
+    assert [r.getMessage() for r in caplog.records] == ["zip: 50 entries skipped: 50 not an image (.txt)"]
+    job = Job("sr", "tiny-sr", None, _options())
+    report = _report(1, [1], [], list(gathered.skipped), job, 1.0)
+    skipped_lines = report.split("Skipped:")[1].strip().splitlines()
+    assert len(skipped_lines) == 11 and skipped_lines[-1] == "- and 40 entries more: 40 not an image (.txt)"
+    assert isinstance(gathered.skipped[0], SkippedEntry)
+
+
+def _options():
+    from resshift.pipelines import RestoreOptions
+
+    return RestoreOptions(seed=1).resolve(tiny_manager("sr").spec("tiny-sr"))

@@ -176,12 +176,26 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return b"".join(chunks)
 
 
+def skipped_summary(skipped: Sequence[SkippedEntry], most: int = 3) -> str:
+    """'200,000 entries skipped: 199,998 not an image (.txt), 2 hidden' - the reasons, most
+    frequent first (``most`` of them), for one log line or report line instead of one per entry."""
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s.reason] = counts.get(s.reason, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    parts = [f"{n:,} {reason}" for reason, n in ranked[:most]]
+    if len(ranked) > most:
+        parts.append(f"{sum(n for _, n in ranked[most:]):,} for {len(ranked) - most} other reasons")
+    return f"{len(skipped):,} entr{'y' if len(skipped) == 1 else 'ies'} skipped: " + ", ".join(parts)
+
+
 def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_total_bytes: int,
-             max_ratio: float) -> ZipContents:
+             max_ratio: float, max_entries: int | None = None) -> ZipContents:
     """The image files of a zip archive (a path or its bytes), with the entries skipped and why.
 
     Refused as a whole with :class:`InvalidArchiveError`, from the central directory and before
-    anything is decompressed: not a zip or damaged; more than ``max_files`` images; images whose
+    anything is decompressed: not a zip or damaged; more than ``max_entries`` entries of any kind
+    (skipped ones count: 200,000 text files are work and a report too); more than ``max_files`` images; images whose
     declared sizes add up to more than ``max_total_bytes``; any entry of at least
     ``RATIO_CHECK_MIN_BYTES`` declared bytes whose declared size is over ``max_ratio`` times its
     compressed size (zip bombs expand a thousandfold; photos barely compress). During extraction:
@@ -193,6 +207,10 @@ def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_tota
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise InvalidArchiveError(f"the archive is damaged ({exc})") from exc
+        if max_entries is not None and len(infos) > max_entries:
+            raise InvalidArchiveError(
+                f"the archive holds {len(infos):,} entries; the limit is {max_entries:,} entries of any kind "
+                "(images, other files and folders). Zip only the images to restore")
         images: list[zipfile.ZipInfo] = []
         skipped: list[SkippedEntry] = []
         for info in infos:
@@ -225,8 +243,8 @@ def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_tota
         for info in images:
             name = unique_name(_safe_name(_parts(info.filename)), taken)
             entries.append(ArchiveEntry(name, info.filename, _extract(zf, info)))
-        for s in skipped:
-            log.info("zip entry %r skipped: %s", s.name, s.reason)
+        if skipped:  # one line, not one per entry
+            log.info("zip: %s", skipped_summary(skipped))
         return ZipContents(tuple(entries), tuple(skipped))
 
 
