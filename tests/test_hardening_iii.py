@@ -356,3 +356,61 @@ def _options():
     from resshift.pipelines import RestoreOptions
 
     return RestoreOptions(seed=1).resolve(tiny_manager("sr").spec("tiny-sr"))
+
+
+# ----------------------------------------------------------------------------- 7. messages
+def test_a_pickle_that_asks_to_run_code_is_refused_as_such(tmp_path):
+    """torch 2.14 words its refusal differently; it was taken for a damaged file ('download it
+    again'). It is a file that asks to run code, and says so."""
+    import os
+
+    import pytest
+    import torch
+
+    from resshift.weights import UnsafeWeightsError
+    from resshift.weights.safe_load import load_state_dict
+
+    class Runs:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": Runs()}, path)
+    with pytest.raises(UnsafeWeightsError) as err:
+        load_state_dict(path)
+    text = str(err.value)
+    assert "asks to run code" in text and "posix.system" in text
+    assert "damaged" not in text and "download it again" not in text
+
+
+def test_the_cli_says_a_pinned_file_on_disk_does_not_match(tmp_path):
+    """A junk file under a pinned name in --weights-dir was reported as 'not on disk'."""
+    from resshift.catalog import all_models
+    from tests.helpers import run_cli
+
+    spec = next(s for s in all_models() if s.unet_weights.size is not None)
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / spec.unet_weights.filename).write_bytes(b"junk" * 100)
+    image = _image(tmp_path, "x.png", 1)
+    res = run_cli(spec.task, str(image), "-o", str(tmp_path / "o.png"), "--model", spec.name,
+                  "--weights-dir", str(wdir), "--offline", env={"RESSHIFT_VERIFY_WEIGHTS": "1"})  # pins on
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{spec.unet_weights.filename} (size mismatch for {wdir / spec.unet_weights.filename}: 400 bytes" in res.stderr
+    assert "does not match the one this model needs" in res.stderr and "not on disk" not in res.stderr
+
+
+def test_errors_show_web_clients_file_names_not_server_paths():
+    import gradio as gr
+    import pytest
+
+    from resshift.weights import WeightsLoadError
+    from studio.errors import file_names_only, friendly_errors
+
+    with pytest.raises(gr.Error) as err:
+        with friendly_errors("loading"):
+            raise WeightsLoadError("/srv/cache/resshift/w.pth: could not read the checkpoint (truncated)")
+    assert "/srv" not in err.value.message and "W.pth: could not read" not in err.value.message
+    assert "w.pth: could not read the checkpoint" in err.value.message
+    assert file_names_only("from http://127.0.0.1:9/a/b.pth, 1/8 and/or (C:\\w\\x.pth)") == \
+        "from http://127.0.0.1:9/a/b.pth, 1/8 and/or (x.pth)"

@@ -210,6 +210,19 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
     return "downloadable" if file.url else "missing"
 
 
+def mismatched_copy(file: WeightFile, *, weights_dir: str | os.PathLike | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> str | None:
+    """Why a file of ``file``'s name that is on disk is not taken for it ('size mismatch for PATH:
+    N bytes, expected M'), for the first such copy :func:`weight_status` passed over; None when
+    there is none (the file is absent). Sizes only, without the network."""
+    if not verify_pins() or file.size is None:
+        return None
+    for _, candidate in _local_candidates(file, weights_folder(weights_dir), _cache_dir(cache_dir)):
+        if candidate.is_file() and candidate.stat().st_size != file.size:
+            return f"size mismatch for {candidate}: {candidate.stat().st_size:,} bytes, expected {file.size:,}"
+    return None
+
+
 def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
                    weights_dir: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None, allow_download: bool = True,
