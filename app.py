@@ -46,6 +46,7 @@ from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage
 from studio.handlers import Studio
 from studio.limits import Limits
+from studio.mcp_refusals import McpRefusals
 from studio.notice import notice
 
 log = logging.getLogger("resshift.studio")
@@ -78,13 +79,15 @@ def make_manager(device: str | torch.device | None = "auto", weights_dir: str | 
 def launch_kwargs(limits: Limits, demo: gr.Blocks | None = None) -> dict[str, Any]:
     """What ``demo.launch`` needs besides host and port (the tests use it too): the upload limit,
     the upload gate (rate, shares and temp-folder cap, who uploaded what: studio/upload_gate.py;
-    ``demo``: the studio whose input files it records), theme, CSS and script. Forwarded headers
+    ``demo``: the studio whose input files it records), the reasons for refused MCP requests
+    (studio/mcp_refusals.py), theme, CSS and script. Forwarded headers
     are trusted from ``limits.trusted_proxies`` only (set for the server about to start)."""
     upload_gate.trust_proxies(limits)
     inputs = getattr(getattr(demo, "studio", None), "inputs", None)
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
             "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
-            "app_kwargs": {"middleware": [Middleware(upload_gate.UploadGate, limits=limits, inputs=inputs)]}}
+            "app_kwargs": {"middleware": [Middleware(upload_gate.UploadGate, limits=limits, inputs=inputs),
+                                          Middleware(McpRefusals)]}}
 
 
 def _examples(folder: str, *names: str) -> list[str]:

@@ -414,3 +414,43 @@ def test_errors_show_web_clients_file_names_not_server_paths():
     assert "w.pth: could not read the checkpoint" in err.value.message
     assert file_names_only("from http://127.0.0.1:9/a/b.pth, 1/8 and/or (C:\\w\\x.pth)") == \
         "from http://127.0.0.1:9/a/b.pth, 1/8 and/or (x.pth)"
+
+
+def test_mcp_refusals_give_their_reason(tmp_path):
+    """An image URL on this machine, and a body over the MCP transport's 4 MB, were refused with no
+    reason; each now comes back as the tool's error, saying why (nothing is fetched)."""
+    import asyncio
+    import base64
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    import app
+
+    calls = []
+    limits = Limits.defaults("cpu")
+    demo = app.build_demo(tiny_manager("sr"), limits=limits, files_root=tmp_path / "files")
+    app.serve(demo, limits, host="127.0.0.1", mcp=True)
+    try:
+        url = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+        big = "data:image/png;base64," + base64.b64encode(np.random.default_rng(0).bytes(4_500_000)).decode()
+
+        async def work(session):
+            for image in (demo.local_url + "file=x.png", "http://127.0.0.1:9/x.png", "http://[::1]/x.png", big):
+                calls.append(await session.call_tool("super_resolution", {"image": image, "model": "tiny-sr"}))
+
+        async def run():
+            async with streamable_http_client(url) as (read, write, _):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    await work(session)
+
+        asyncio.run(run())
+    finally:
+        demo.close()
+    texts = [" ".join(getattr(c, "text", "") for c in result.content) for result in calls]
+    assert all(result.isError for result in calls)
+    for text, address in zip(texts[:3], ("127.0.0.1", "127.0.0.1", "::1")):
+        assert f"points to {address}, an address on this server's own machine or a private network" in text
+        assert "fetched nothing" in text
+    assert texts[3].startswith("This MCP request is 5.") and "up to 4 MB" in texts[3]
