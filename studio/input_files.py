@@ -10,6 +10,10 @@ So each client session *holds* the files it last sent for each input (per tab: '
 - when the session ends: the page is closed, or a gradio_client ``Client`` is closed (Gradio's
   heartbeat ends and ``demo.unload`` runs :meth:`InputFiles.end_session`).
 
+A request without a session of its own (``/gradio_api/call/`` with no ``session_hash``: Gradio
+makes its event id its session) holds nothing: no later request can send its files again in that
+session, which never ends; its uploads go as unused ones.
+
 Uploads are content-addressed (``<upload folder>/<hash>/<name>``): two sessions that upload the
 same bytes under the same name share one file, which stays until neither holds it.
 
@@ -80,6 +84,8 @@ class InputFiles:
         if session is None:
             return
         new = self._owned(current_client(), paths)
+        if session == LocalContext.event_id.get(None):
+            return  # a one-off session (an API call without one): nothing can send its files again
         with self._lock:
             if not new and session not in self._held:
                 return  # nothing of its own, now or before
@@ -95,10 +101,8 @@ class InputFiles:
     def pin(self, session: str | None, client: str, paths: Iterable[str]) -> None:
         """``session`` has queued a request that sends ``paths``: the ones ``client`` uploaded stay
         until a handler holds them or the session ends (called by the upload gate)."""
-        if not session:
-            return
-        owned = self._owned(client, paths)
-        if not owned:
+        owned = self._owned(client, paths)  # (their unused life starts again)
+        if not session or not owned:
             return
         with self._lock:
             self._held.setdefault(session, {}).setdefault(PINNED, {}).update(owned)

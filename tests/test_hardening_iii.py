@@ -88,6 +88,20 @@ def test_example_and_result_files_survive_other_clients_runs(tmp_path):
         assert Path(first).is_file() and Path(result).is_file()
 
 
+def test_a_call_without_a_session_holds_nothing(tmp_path):
+    """/gradio_api/call/ without a session_hash runs in a session of its own that never ends: its
+    upload is not held (it would stay for the hour and count against its client's share); it is
+    left as an unused upload instead."""
+    with serve_studio(tiny_manager("sr"), temp_dir=tmp_path / "gradio") as demo:
+        base = demo.local_url.rstrip("/")
+        (path,) = _upload(base, "x.png", _image(tmp_path, "x.png", 1).read_bytes()).json()
+        body = {"data": [_file(path), "tiny-sr", 1, 2.0, 1, "bicubic", "auto", "none"]}
+        event = httpx.post(f"{base}/gradio_api/call/super_resolve", json=body, timeout=60).json()["event_id"]
+        assert "event: complete" in httpx.get(f"{base}/gradio_api/call/super_resolve/{event}", timeout=120).text
+        assert demo.studio.inputs.held() == set() and demo.studio.inputs.sessions() == 0
+        assert Path(path).is_file() and len(demo.studio.inputs.uploads) == 1
+
+
 # ----------------------------------------------------------------------------- 2. unused uploads
 def test_unused_uploads_fill_only_their_clients_share(tmp_path):
     """Uploads no request uses, from one address, until refused: that address is told its share
@@ -171,6 +185,10 @@ def test_forwarded_addresses_are_believed_only_from_named_proxies(tmp_path):
         statuses = [_upload(base, f"{i}.png", png, headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
                     for i in range(3)]
         assert statuses == [200, 200, 200]  # behind a named proxy each forwarded client has its own rate
+    import app
+
+    flagged = app._limits_from(app._parser().parse_args(["--trusted-proxies", "10.1.2.3, 10.9.0.0/16"]), "cpu")
+    assert flagged.trusted_proxies == ("10.1.2.3", "10.9.0.0/16")
 
 
 # ----------------------------------------------------------------------------- 4. a client that goes away
