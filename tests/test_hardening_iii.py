@@ -328,6 +328,38 @@ def test_a_stalled_download_ends_with_a_sentence_and_leaves_no_file(tmp_path, mo
         server.shutdown()
 
 
+def test_a_download_counts_toward_the_request_time_and_is_cancelled():
+    """The request's deadline started after the model was loaded, so a download ran for as long
+    as it dripped; now the deadline starts before, and the token is checked at every chunk."""
+    import pytest
+
+    from resshift.progress import CancelToken, RequestTimeout
+    from studio.jobs import Job, run_jobs
+
+    chunks, token = [], CancelToken()
+
+    class Downloading:  # a manager whose model is still downloading, a chunk at a time
+        def loaded(self):
+            return []
+
+        def get(self, name, progress=None):
+            for done in range(1000):
+                chunks.append(done)
+                if done == 3:
+                    token.cancel()  # Stop pressed (or the client gone) during the download
+                progress(done, 1000)
+            raise AssertionError("the download was never stopped")
+
+    job = Job("sr", "slow", None, None)
+    with pytest.raises(RequestTimeout):
+        run_jobs(Downloading(), [job], timeout=1e-9)
+    assert len(chunks) == 1
+    chunks.clear()
+    with pytest.raises(Exception, match="cancelled"):
+        run_jobs(Downloading(), [job], cancel=token)
+    assert len(chunks) == 4
+
+
 # ----------------------------------------------------------------------------- 6. skipped zip entries
 def test_skipped_zip_entries_count_toward_the_batch_and_are_summed_up(tmp_path, caplog):
     """A zip of 200,000 non-image entries was accepted (an 8.5 MB report, a log line each). Every
