@@ -362,6 +362,10 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
                    mcp_server=mcp, quiet=True, **launch_kwargs(limits, app))
 
     serving.tune_threads()
+    if os.environ.get("SPACE_ID") and not limits.trusted_proxies:
+        log.warning("on a Space every visitor may arrive from the Space's proxy and share one address (one "
+                    "upload rate, upload share and queue share for all): name the proxy's addresses with "
+                    "RESSHIFT_TRUSTED_PROXIES (or --trusted-proxies) so that each visitor is counted apart")
     try:
         launch(share)
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it
