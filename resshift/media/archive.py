@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -149,6 +150,21 @@ def _open_zip(source: Union[str, os.PathLike, bytes]) -> zipfile.ZipFile:
         raise InvalidArchiveError(f"{label} is not a zip file or is damaged ({exc})") from exc
 
 
+def _declared_entries(source: Union[str, os.PathLike, bytes]) -> int | None:
+    """How many entries the archive's end record declares, read without parsing its central
+    directory (``zipfile.ZipFile`` builds an object per entry when it opens: 200,000 entries took
+    over 100 MB); None when it cannot be read here (``_open_zip`` then says why)."""
+    try:
+        if isinstance(source, bytes):
+            end = zipfile._EndRecData(io.BytesIO(source))  # the standard library's own reader
+        else:
+            with open(source, "rb") as fp:
+                end = zipfile._EndRecData(fp)
+        return None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])
+    except (OSError, AttributeError, IndexError, TypeError, ValueError, struct.error):
+        return None
+
+
 def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """An entry's bytes, reading at most its declared size plus one byte."""
     chunks: list[bytes] = []
@@ -202,15 +218,21 @@ def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_tota
     an entry holding more or less data than declared, or failing its checksum. No image (only
     skipped entries) is refused too. Nothing is written to disk.
     """
+    def too_many(n: int) -> InvalidArchiveError:
+        return InvalidArchiveError(
+            f"the archive holds {n:,} entries; the limit is {max_entries:,} entries of any kind "
+            "(images, other files and folders). Zip only the images to restore")
+
+    declared = _declared_entries(source) if max_entries is not None else None
+    if declared is not None and declared > max_entries:
+        raise too_many(declared)  # before the central directory is parsed
     with _open_zip(source) as zf:
         try:
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise InvalidArchiveError(f"the archive is damaged ({exc})") from exc
         if max_entries is not None and len(infos) > max_entries:
-            raise InvalidArchiveError(
-                f"the archive holds {len(infos):,} entries; the limit is {max_entries:,} entries of any kind "
-                "(images, other files and folders). Zip only the images to restore")
+            raise too_many(len(infos))
         images: list[zipfile.ZipInfo] = []
         skipped: list[SkippedEntry] = []
         for info in infos:
