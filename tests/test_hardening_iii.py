@@ -402,6 +402,38 @@ def test_skipped_zip_entries_count_toward_the_batch_and_are_summed_up(tmp_path, 
     assert isinstance(gathered.skipped[0], SkippedEntry)
 
 
+def test_a_batchs_zip_is_extracted_inside_the_capped_temp_folder(tmp_path, monkeypatch):
+    """A batch's zip was extracted in the system's temp folder, beside the cap; now it is extracted
+    in the studio's folder, which the upload gate measures, and removed after."""
+    import io
+    import zipfile
+
+    import studio.batch as batch
+    from studio.handlers import Studio
+
+    seen = []
+    real = batch.gather
+
+    def watching(files, folder, **kwargs):
+        seen.append(Path(folder))
+        assert Path(folder).is_dir()
+        return real(files, folder, **kwargs)
+
+    monkeypatch.setattr(batch, "gather", watching)
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("a.png", "b.png"):
+            buf = io.BytesIO()
+            Image.fromarray(texture(16, 12, seed=len(name))).save(buf, "PNG")
+            zf.writestr(name, buf.getvalue())
+    root = tmp_path / "files"
+    studio = Studio(tiny_manager("sr"), Limits.defaults("cpu"), files_root=root)
+    gallery = batch.Batches(studio).sr([str(archive)], "tiny-sr", 1, 2.0, 1)[0]
+    assert len(gallery) == 2
+    (scratch,) = seen
+    assert scratch.is_relative_to(root) and not scratch.exists()
+
+
 def _options():
     from resshift.pipelines import RestoreOptions
 
