@@ -15,11 +15,12 @@ nothing itself: Gradio only marks its event as no longer wanted and lets the run
 running token is registered under its session, and :func:`cancel_session`, called when the
 session ends (``demo.unload``, i.e. when Gradio's heartbeat connection drops), sets them: the run
 stops at its next step, tile or download chunk as on Stop, and the worker is free for the next
-request.
+request. A request the gone client left in the queue is cancelled as soon as its turn comes.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import logging
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 CURRENT: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("resshift_cancel", default=None)
 _RUNNING: dict[str, set[CancelToken]] = {}  # session hash -> tokens of its runs in progress
+_ENDED: collections.OrderedDict[str, None] = collections.OrderedDict()  # sessions gone, newest last
+_ENDED_KEPT = 10_000
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -43,6 +46,9 @@ def cancel_session(session_hash: str | None) -> int:
         return 0
     with _RUNNING_LOCK:
         tokens = _RUNNING.pop(session_hash, set())
+        _ENDED[session_hash] = None  # its requests still queued stop as soon as they start
+        while len(_ENDED) > _ENDED_KEPT:
+            _ENDED.popitem(last=False)
     for token in tokens:
         token.cancel()
     if tokens:
@@ -75,7 +81,10 @@ def cancellable(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         if session is not None:
             with _RUNNING_LOCK:
-                _RUNNING.setdefault(session, set()).add(token)
+                if session in _ENDED:
+                    token.cancel()  # queued by a client that has gone since: stop at once
+                else:
+                    _RUNNING.setdefault(session, set()).add(token)
         task = asyncio.ensure_future(asyncio.to_thread(work))
         try:
             return await asyncio.shield(task)

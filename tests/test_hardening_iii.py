@@ -193,21 +193,46 @@ def test_forwarded_addresses_are_believed_only_from_named_proxies(tmp_path):
 
 # ----------------------------------------------------------------------------- 4. a client that goes away
 def test_a_closed_clients_run_stops_and_the_next_request_is_served(tmp_path):
-    """A client closed while its run holds the worker: the run stops (as on cancel) within
-    seconds, and another client's request is served at once."""
+    """A client closed while its run holds the worker and another of its requests waits: the run
+    stops (as on cancel) within seconds, the waiting one stops as its turn comes, and another
+    client's request is served at once. (The gone client's runs wait inside the model until
+    cancelled; before, they were never cancelled.)"""
+    import threading
+
+    from studio.cancel import CURRENT
+    from studio.input_files import current_session
+
     manager = tiny_manager("sr")
     with serve_studio(manager, temp_dir=tmp_path / "gradio") as demo:
         image = _image(tmp_path, "x.png", 4)
-        with runs_held_until_cancelled(manager.get("tiny-sr")) as inside:
-            leaving = Client(demo.local_url, verbose=False)
+        leaving = Client(demo.local_url, verbose=False)
+        inside, entered = threading.Semaphore(0), []
+
+        def hold(module, args):  # only the leaving client's runs wait, until cancelled
+            token = CURRENT.get()
+            if current_session() == leaving.session_hash and token is not None and not token.cancelled:
+                entered.append(token)
+                inside.release()
+                token.wait(120)
+
+        handle = manager.get("tiny-sr").unet.register_forward_pre_hook(hold)
+        try:
             leaving.submit(handle_file(str(image)), "tiny-sr", 4, 2.0, "1", api_name="/super_resolve")
             assert inside.acquire(timeout=120), "the run never reached the model"
-            leaving.close()
+            leaving.submit(handle_file(str(image)), "tiny-sr", 4, 2.0, "2", api_name="/super_resolve")
+            assert _until(lambda: len(demo._queue) == 1), "the second request never queued"
+            leaving.close()  # with one run going and one waiting
             assert _until(lambda: running_sessions() == 0, 30), "the closed client's run went on"
-        other = Client(demo.local_url, verbose=False)
-        job = other.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
-        assert job.result(timeout=60)[3]["size"] == "80x48"
-        other.close()
+            other = Client(demo.local_url, verbose=False)
+            job = other.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
+            assert _until(job.done, 60), "the next request waited behind the gone client's"
+            assert job.result()[3]["size"] == "80x48"
+            assert len(entered) == 1 and entered[0].cancelled  # the waiting one never ran the model
+            other.close()
+        finally:
+            handle.remove()
+            for token in entered:
+                token.cancel()
 
 
 # ----------------------------------------------------------------------------- 5. queue, clips, downloads
