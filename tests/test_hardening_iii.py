@@ -1,8 +1,9 @@
 """The third audit (issue 25): what one client can do to the others. A request removes only files
 its client uploaded; unused uploads fill only their client's share and go after a while; the
 upload rate counts the bytes that arrive and believes no forwarded address by default; a client
-that goes away stops its run. Loopback servers only; every wait is on a condition, bounded."""
-import json
+that goes away stops its run; one client has a share of the queue; a clip's frame rate, a
+download's progress and a zip's entries are bounded; refusals say what happened. Loopback servers
+only; every wait is on a condition, bounded."""
 import socket
 import time
 from pathlib import Path
