@@ -43,13 +43,13 @@ from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.prefetch import Prefetch
 from resshift.settings import env_flag, offline_by_env, resolve_device, settings
 from studio import models as catalog
-from studio import agents, batch, serving, upload_guard, video, widgets
+from studio import agents, batch, serving, upload_gate, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage, editor_name_script
 from studio.handlers import Studio
 from studio.limits import Limits
+from studio.mcp_refusals import McpRefusals
 from studio.notice import notice
-from studio.upload_gate import UploadGate
 
 log = logging.getLogger("resshift.studio")
 
@@ -78,13 +78,19 @@ def make_manager(device: str | torch.device | None = "auto", weights_dir: str | 
                         max_loaded=max_loaded, mirror=mirror)
 
 
-def launch_kwargs(limits: Limits) -> dict[str, Any]:
+def launch_kwargs(limits: Limits, demo: gr.Blocks | None = None) -> dict[str, Any]:
     """What ``demo.launch`` needs besides host and port (the tests use it too): the upload limit,
-    the upload gate (rate and temp-folder cap, studio/upload_gate.py), theme, CSS and script."""
+    the upload gate (rate, shares and temp-folder cap, who uploaded what: studio/upload_gate.py;
+    ``demo``: the studio whose input files it records), the reasons for refused MCP requests
+    (studio/mcp_refusals.py), theme, CSS and script. Forwarded headers
+    are trusted from ``limits.trusted_proxies`` only (set for the server about to start)."""
+    upload_gate.trust_proxies(limits)
+    inputs = getattr(getattr(demo, "studio", None), "inputs", None)
     return {"max_file_size": limits.max_upload_bytes, "theme": THEME, "css": CSS + upload_guard.CSS,
             "js": upload_guard.guard_script(limits, {"inpaint-editor": "inpaint"}),
             "head": editor_name_script({"inpaint-editor": "inpaint-name"}),
-            "app_kwargs": {"middleware": [Middleware(UploadGate, limits=limits)]}}
+            "app_kwargs": {"middleware": [Middleware(upload_gate.UploadGate, limits=limits, inputs=inputs),
+                                          Middleware(McpRefusals)]}}
 
 
 def _examples(folder: str, *names: str) -> list[str]:
@@ -261,7 +267,7 @@ def build_demo(manager: ModelManager | None = None, *, limits: Limits | None = N
         refreshed = [sr_model, inpaint_model, face_model, notice_box, header_box, timer]
         demo.load(refresh, None, refreshed, queue=False, api_visibility="private")
         timer.tick(refresh, None, refreshed, queue=False, api_visibility="private")
-        demo.unload(studio.inputs.on_unload)  # a closed page or client: its input files go
+        demo.unload(studio.on_unload)  # a closed page or client: its runs stop, its input files go
     demo.queue(max_size=limits.queue_size, default_concurrency_limit=1)
     demo.studio = studio  # for tests and operators: the shared state behind the handlers
     return demo
@@ -302,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
         f"({default(lambda lim: lim.request_timeout)}; RESSHIFT_REQUEST_TIMEOUT)")
     add("--queue-size", type=int,
         help=f"requests waiting at most ({default(lambda lim: lim.queue_size)}; RESSHIFT_QUEUE_SIZE)")
+    add("--trusted-proxies", metavar="ADDRESSES", default=None,
+        help="comma-separated addresses (or networks) of reverse proxies whose X-Forwarded-For header names "
+             "the client (default none: every client is the address it connects from; RESSHIFT_TRUSTED_PROXIES)")
     return p
 
 
@@ -310,7 +319,7 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
     flags = {"RESSHIFT_MAX_UPLOAD_MB": args.max_upload_mb,
              **{f"RESSHIFT_MAX_PIXELS_{t.upper()}": getattr(args, f"max_pixels_{t}") for t in TASK_REGISTRY},
              "RESSHIFT_MAX_OUTPUT_PIXELS": args.max_output_pixels, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
-             "RESSHIFT_QUEUE_SIZE": args.queue_size}
+             "RESSHIFT_QUEUE_SIZE": args.queue_size, "RESSHIFT_TRUSTED_PROXIES": args.trusted_proxies}
     env = dict(os.environ)
     env.update({k: str(v) for k, v in flags.items() if v is not None})
     return Limits.from_env(device_type, env)
@@ -370,9 +379,13 @@ def serve(app: gr.Blocks, limits: Limits, *, host: str | None = None, port: int 
     launch()", is not how this app makes a public link)."""
     def launch(with_share: bool) -> None:
         app.launch(server_name=host, server_port=port, share=with_share, prevent_thread_lock=True,
-                   mcp_server=mcp, quiet=True, **launch_kwargs(limits))
+                   mcp_server=mcp, quiet=True, **launch_kwargs(limits, app))
 
     serving.tune_threads()
+    if os.environ.get("SPACE_ID") and not limits.trusted_proxies:
+        log.warning("on a Space every visitor may arrive from the Space's proxy and share one address (one "
+                    "upload rate, upload share and queue share for all): name the proxy's addresses with "
+                    "RESSHIFT_TRUSTED_PROXIES (or --trusted-proxies) so that each visitor is counted apart")
     try:
         launch(share)
     except Exception as exc:  # noqa: BLE001 - only the share link may fail; retry without it

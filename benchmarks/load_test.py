@@ -262,7 +262,7 @@ def run_load(manager, models: dict[str, str], *, clients: int = 8, requests: int
     old_temp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(cache)  # Gradio's cache: uploads, results (as deployed)
     demo = app.build_demo(manager, limits=limits)
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits, demo))
     try:
         warm: list[Outcome] = []  # one request per task first: lazy imports, caches, allocator pools
         user(demo.local_url, plans[0], len(TASKS), threading.Event(), workdir / "downloads" / "warm",
@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
 
     manager, models = tiny_manager() if args.tiny else lite_manager(args.device)
     env = {"RESSHIFT_QUEUE_SIZE": str(args.queue_size)} if args.queue_size else {}
-    limits = Limits.from_env(manager.device.type, env)
+    queue = Limits.from_env(manager.device.type, env).queue_size  # every user is 127.0.0.1: all may queue
+    limits = Limits.from_env(manager.device.type, {**env, "RESSHIFT_QUEUE_PER_CLIENT": str(queue)})
     minutes = None if args.requests else (args.minutes or 3.0)
     figures = run_load(manager, models, clients=args.clients, requests=args.requests, minutes=minutes,
                        steps=args.steps or (1 if args.tiny else 4), limits=limits,

@@ -55,8 +55,12 @@ def header_pixels(path: str | os.PathLike) -> int:
         return 0
 
 
+ENTRIES_PER_IMAGE = 8  # files and zip entries of any kind a batch may hold, per image it may restore
+MIN_ENTRIES = 64
+
+
 def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, masks: bool, max_images: int,
-           max_zip_bytes: int, max_ratio: float = 50.0) -> Gathered:
+           max_zip_bytes: int, max_ratio: float = 50.0, max_entries: int | None = None) -> Gathered:
     """The batch in ``files``: image files as they are, zips extracted into ``folder`` (which must
     exist and be private to the request). masks: pair ``NAME_mask.*`` with ``NAME.*`` (inpainting);
     an image without its mask is kept (with ``mask`` None: its run says what is missing), a mask
@@ -65,8 +69,12 @@ def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, mas
     A zip refused as a whole (damaged, a zip bomb, too many images, images adding up to more than
     what is left of ``max_zip_bytes`` once extracted: :class:`InvalidArchiveError`, decided before
     anything is extracted) is skipped with that reason, as are files that are neither images nor
-    zips. Raises :class:`~resshift.errors.InvalidRequest` for more than ``max_images`` images in
+    zips. Skipped entries count toward the batch: the files and zip entries of every kind, skipped
+    ones included, may number ``max_entries`` in all (default ``ENTRIES_PER_IMAGE`` x
+    ``max_images``, at least ``MIN_ENTRIES``); a zip past what is left is refused as a whole.
+    Raises :class:`~resshift.errors.InvalidRequest` for more than ``max_images`` images in
     all, or none (naming the first reasons)."""
+    entries_left = max_entries if max_entries is not None else max(MIN_ENTRIES, ENTRIES_PER_IMAGE * max_images)
     folder = Path(folder)
     found: list[tuple[str, str, Path]] = []  # (name, original, path)
     skipped: list[SkippedEntry] = []
@@ -79,10 +87,13 @@ def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, mas
             per_image = 2 if masks else 1  # an image and its mask
             try:
                 zipped = read_zip(path, max_files=max(1, per_image * max_images - len(found)),
-                                  max_total_bytes=max(1, budget_bytes), max_ratio=max_ratio)
+                                  max_total_bytes=max(1, budget_bytes), max_ratio=max_ratio,
+                                  max_entries=max(1, entries_left))
             except InvalidArchiveError as exc:  # the whole zip is refused; other files may go on
                 skipped.append(SkippedEntry(path.name, str(exc)))
+                entries_left -= 1
                 continue
+            entries_left -= len(zipped.entries) + len(zipped.skipped)
             skipped.extend(SkippedEntry(f"{path.name}: {s.name}", s.reason) for s in zipped.skipped)
             for entry in zipped.entries:
                 name = unique_name(entry.name, taken)
@@ -94,6 +105,8 @@ def gather(files: Sequence[str | os.PathLike], folder: str | os.PathLike, *, mas
             found.append((unique_name(path.name, taken), path.name, path))
         else:
             skipped.append(SkippedEntry(path.name, f"not an image or a zip ({suffix or 'no extension'})"))
+        if suffix != ZIP_SUFFIX:
+            entries_left -= 1
     if not masks:
         items = [BatchItem(n, o, p) for n, o, p in found]
     else:

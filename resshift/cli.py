@@ -32,7 +32,7 @@ from .pipelines.request import RestoreRequest, execute
 from .pipelines.color import COLOR_FIXES
 from .pipelines.options import SCALES, SR_SCALES
 from .settings import offline_by_env, resolve_device
-from .weights import default_cache_dir, weight_status, weights_folder
+from .weights import default_cache_dir, mismatched_copy, weight_status, weights_folder
 from .weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
@@ -146,6 +146,13 @@ def _check_weights_offline(manager: ModelManager, name: str, files: Sequence[Wei
     absent = [f for f in files if weight_status(f, weights_dir=manager.weights_dir) == "downloadable"]
     if not absent:
         return
+    wrong = [(f, why) for f in absent if (why := mismatched_copy(f, weights_dir=manager.weights_dir))]
+    if wrong:  # on disk, but not the file the model needs: say so, not "not on disk"
+        what = "; ".join(f"{f.filename} ({why})" for f, why in wrong)
+        raise ValueError(
+            f"cannot load model {name!r}: {what}: the file on disk does not match the one this model needs "
+            f"(damaged, truncated or another file under its name). Replace it with the file from {wrong[0][0].url} "
+            "(or delete it and run without --offline to download it)")
     folders = [str(d) for d in (weights_folder(manager.weights_dir), default_cache_dir()) if d]
     what = ", ".join(f"{f.filename} ({f.url})" for f in absent)
     its, it = ("its weight file", "it") if len(absent) == 1 else ("its weight files", "them")

@@ -30,7 +30,7 @@ from resshift.errors import InvalidRequest
 from resshift.face.align import is_aligned_size
 from resshift.files import output_names as _output_names
 from resshift.files import restore_file
-from resshift.media.archive import write_zip
+from resshift.media.archive import skipped_summary, write_zip
 from resshift.pipelines import InvalidMaskError, decode_mask
 from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.progress import RequestTimeout
@@ -47,6 +47,7 @@ from .tool_docs import as_tool
 # a zip's images may add up to this many times the upload limit once extracted (photos barely
 # compress; BMP and TIFF do), and no entry may declare more than ZIP_MAX_RATIO times its packed size
 ZIP_EXPANSION = 4
+REPORT_SKIPPED = 10  # skipped files named one by one in a report; the others are counted by reason
 ZIP_MAX_RATIO = 50.0
 
 
@@ -172,10 +173,16 @@ class Batches:
                 "or smaller images (whoever runs the studio can raise the limit with RESSHIFT_MAX_BATCH_PIXELS).")
         return gathered
 
+    def _scratch_root(self) -> Path:
+        root = Path(self.studio.files_root)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
     def _run(self, task: str, files: list[str] | None, prepare: Callable[[BatchItem], Job], progress: Any,
              fitted: Callable[[Path], bool] = lambda path: False):
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="resshift-batch-") as scratch:
+        # zips are extracted in the temp folder whose size the upload gate caps (not the system's)
+        with tempfile.TemporaryDirectory(prefix="resshift-batch-", dir=self._scratch_root()) as scratch:
             gathered = self._gather(task, files, Path(scratch), fitted)
             folder = images.new_request_dir(self.studio.files_root)
             done, failed, job = self._restore_each(gathered.items, prepare, folder, progress)
@@ -270,7 +277,10 @@ def _report(n: int, done: list, failed: list, skipped, job: Job, seconds: float)
     if failed:
         lines += ["", "Failed:"] + [f"- {html.escape(item.name)}: {html.escape(reason)}" for item, reason in failed]
     if skipped:
-        lines += ["", "Skipped:"] + [f"- {html.escape(s.name)}: {html.escape(s.reason)}" for s in skipped]
+        lines += ["", "Skipped:"] + [f"- {html.escape(s.name)}: {html.escape(s.reason)}"
+                                     for s in skipped[:REPORT_SKIPPED]]
+        if len(skipped) > REPORT_SKIPPED:  # the rest summed up by reason (the manifest lists each)
+            lines.append(f"- and {html.escape(skipped_summary(skipped[REPORT_SKIPPED:]).replace(' skipped:', ' more:'))}")
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import re
 import secrets
 from typing import Iterator
 
@@ -28,9 +29,22 @@ OOM_MESSAGE = ("The {where} ran out of memory on this image. Try a smaller image
                "size under Advanced, and run again.")
 
 
+# an absolute path (POSIX or Windows) not inside a URL: '/srv/cache/x/w.pth' -> 'w.pth'
+_PATH = re.compile(r"(?<![\w:/.~-])(?:/|[A-Za-z]:\\)(?:[^\s/\\'\"<>()]+[/\\])+([^\s/\\'\"<>()]*)")
+
+
+def file_names_only(text: str) -> str:
+    """``text`` with every absolute server path replaced by its file name (the folders are the
+    server's business; the operator's log has them whole)."""
+    def name(match: re.Match) -> str:
+        path = match.group(0).rstrip("/\\")
+        return re.split(r"[/\\]", path)[-1] or path
+    return _PATH.sub(name, text)
+
+
 def sentence(text: str) -> str:
-    """'the mask is empty' -> 'The mask is empty.' (HTML-escaped)."""
-    text = str(text).strip()
+    """'the mask is empty' -> 'The mask is empty.' (HTML-escaped; absolute paths shown as file names)."""
+    text = file_names_only(str(text)).strip()
     if not text:
         return ""
     first = text.split(" ", 1)[0]

@@ -29,7 +29,7 @@ from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, Re
 from resshift.pipelines.registry import TASK_REGISTRY
 
 from . import images
-from .cancel import current_token
+from .cancel import cancel_session, current_token
 from .errors import friendly_errors
 from .input_files import InputFiles
 from .jobs import GFPGAN_LABEL, Job, run_jobs
@@ -44,6 +44,8 @@ KAPPA_PRESETS = (0.5, 1.0, 2.0, 4.0)
 NO_IMAGE = "Add an image first: drop a file on the input, paste one, or click it to browse"
 BLANK_CANVAS = ("Add an image first: the canvas is blank (one flat colour, nothing to repaint from). "
                 "If you added a file and it does not show, your browser could not open it as an image")
+GONE = ("The file {name} is no longer on the server: uploads that no run uses are removed after a while, "
+        "and every file after an hour. Add the file again and run")
 NO_STROKE = ("Nothing to repaint: paint over the area to fill with the brush (or upload a mask), "
              "then press Run")
 
@@ -114,6 +116,13 @@ class Studio:
         self.run_jobs = gpu_decorator(self._gpu_seconds)(self._run_jobs)
         self.inputs = InputFiles(gr.utils.get_upload_folder)  # uploads removed once no session holds them
 
+    def on_unload(self, request: gr.Request) -> None:
+        """``demo.unload`` handler: the session's client is gone (page closed, client closed or
+        killed): its runs stop as on Stop, and its input files go."""
+        session = getattr(request, "session_hash", None)
+        cancel_session(session)
+        self.inputs.end_session(session)
+
     # ---------------------------------------------------------------- running models
     def _gpu_seconds(self, jobs: list[Job], progress: Any = None) -> int:
         """ZeroGPU reservation: from the jobs' estimated work (``work.gpu_seconds``), so a small
@@ -152,6 +161,8 @@ class Studio:
         the session sends another; a batch's images are not: they would release the page's)."""
         if not path:
             raise InvalidRequest(NO_IMAGE)
+        if not os.path.isfile(path):
+            raise InvalidRequest(GONE.format(name=Path(path).name))
         if hold:
             self.inputs.hold(task, [path])
         return self.decode_upload(task, path, scale, fit=fit), images.safe_stem(Path(path).name)

@@ -10,10 +10,20 @@ So each client session *holds* the files it last sent for each input (per tab: '
 - when the session ends: the page is closed, or a gradio_client ``Client`` is closed (Gradio's
   heartbeat ends and ``demo.unload`` runs :meth:`InputFiles.end_session`).
 
+A request without a session of its own (``/gradio_api/call/`` with no ``session_hash``: Gradio
+makes its event id its session) holds nothing: no later request can send its files again in that
+session, which never ends; its uploads go as unused ones.
+
 Uploads are content-addressed (``<upload folder>/<hash>/<name>``): two sessions that upload the
-same bytes under the same name share one file, which stays until neither holds it. Only files
-inside Gradio's upload folder are ever removed (never a caller's own files, e.g. in tests that
-call the handlers directly). Outside a Gradio request (no session) nothing is held or removed.
+same bytes under the same name share one file, which stays until neither holds it.
+
+A session holds only files its own client uploaded (the upload ledger, uploads.py, records who
+sent what): a request that sends an example's path, a result's path or another client's upload
+uses it but never removes it. Files a session sent with a queued request are *pinned* to it from
+the moment the request joins the queue (upload_gate.py reads the request) until a handler holds
+them or the session ends, so an upload waiting in the queue is never taken for an unused one;
+uploads nobody holds or pinned are removed after ``Limits.unused_upload_s`` (:meth:`InputFiles.sweep`).
+Outside a Gradio request (no session) nothing is held or removed.
 """
 from __future__ import annotations
 
@@ -26,7 +36,11 @@ from typing import Callable, Iterable
 import gradio as gr
 from gradio.context import LocalContext
 
+from .uploads import UploadLedger
+
 log = logging.getLogger(__name__)
+
+PINNED = " queued"  # the slot of files sent with a queued request not yet held (no task has this name)
 
 
 def current_session() -> str | None:
@@ -35,6 +49,14 @@ def current_session() -> str | None:
     the studio's worker threads inherit (``cancel.cancellable`` copies the context)."""
     request = LocalContext.request.get(None)
     return getattr(request, "session_hash", None) if request is not None else None
+
+
+def current_client() -> str | None:
+    """The address of the client of the Gradio request being handled, as the upload gate counts it
+    (None outside a request)."""
+    request = LocalContext.request.get(None)
+    client = getattr(request, "client", None) if request is not None else None
+    return getattr(client, "host", None)
 
 
 class InputFiles:
@@ -47,32 +69,66 @@ class InputFiles:
     the old one) before its request holds it; a release that finds the file replaced leaves it to
     that client, so a session that ends never deletes a file another has just uploaded."""
 
-    def __init__(self, upload_root: Callable[[], str | Path]):
+    def __init__(self, upload_root: Callable[[], str | Path], uploads: UploadLedger | None = None):
         self._root = upload_root
+        self.uploads = uploads or UploadLedger()  # who uploaded what (the gate records it)
         self._held: dict[str, dict[str, dict[str, tuple[int, int]]]] = {}  # session -> slot -> path -> id
         self._lock = threading.Lock()
 
     def hold(self, slot: str, paths: Iterable[str | os.PathLike | None]) -> None:
         """The current session now holds ``paths`` (files under the upload folder) for ``slot``;
         the files it held there before and no longer sends are removed unless another session
-        holds them. Nothing happens outside a Gradio request."""
+        holds them. Only the client's own uploads are held (the others are used, never removed).
+        Nothing happens outside a Gradio request."""
         session = current_session()
         if session is None:
             return
-        root = self._root_path()
-        new = {}
-        for p in paths:
-            if p and _inside(Path(p), root):
-                path = str(Path(p).resolve())
-                identity = _identity(path)
-                if identity is not None:
-                    new[path] = identity
+        new = self._owned(current_client(), paths)
+        if session == LocalContext.event_id.get(None):
+            return  # a one-off session (an API call without one): nothing can send its files again
         with self._lock:
+            if not new and session not in self._held:
+                return  # nothing of its own, now or before
             slots = self._held.setdefault(session, {})
             old = slots.get(slot, {})
             slots[slot] = new
+            pinned = slots.get(PINNED, {})
+            for path in new:
+                pinned.pop(path, None)
             released = {p: i for p, i in old.items() if p not in new and not self._is_held(p)}
-        self._remove(released, root)
+        self._remove(released, self._root_path())
+
+    def pin(self, session: str | None, client: str, paths: Iterable[str]) -> None:
+        """``session`` has queued a request that sends ``paths``: the ones ``client`` uploaded stay
+        until a handler holds them or the session ends (called by the upload gate)."""
+        owned = self._owned(client, paths)  # (their unused life starts again)
+        if not session or not owned:
+            return
+        with self._lock:
+            self._held.setdefault(session, {}).setdefault(PINNED, {}).update(owned)
+
+    def sweep(self, older_than: float) -> int:
+        """Remove the uploads nobody has held or pinned for ``older_than`` seconds; returns how
+        many files went."""
+        with self._lock:
+            keep = {p for slots in self._held.values() for paths in slots.values() for p in paths}
+        expired = self.uploads.expired(older_than, keep)
+        if expired:
+            log.info("removing %d upload(s) unused for %.0f s", len(expired), older_than)
+        return self._remove({p: i for p in expired if (i := _identity(p)) is not None}, self._root_path())
+
+    def _owned(self, client: str | None, paths: Iterable[str | os.PathLike | None]) -> dict[str, tuple[int, int]]:
+        """{path: identity} of the files of ``paths`` under the upload folder that ``client`` uploaded."""
+        root = self._root_path()
+        owned = {}
+        for p in paths:
+            if p and _inside(Path(p), root) and self.uploads.owns(client, p):
+                path = str(Path(p).resolve())
+                identity = _identity(path)
+                if identity is not None:
+                    owned[path] = identity
+        self.uploads.used(owned)
+        return owned
 
     def end_session(self, session_hash: str | None) -> int:
         """Release every file ``session_hash`` holds (the page or client is gone); returns how
@@ -104,8 +160,7 @@ class InputFiles:
     def _root_path(self) -> Path:
         return Path(self._root()).resolve()
 
-    @staticmethod
-    def _remove(paths: dict[str, tuple[int, int]], root: Path) -> int:
+    def _remove(self, paths: dict[str, tuple[int, int]], root: Path) -> int:
         """Remove each file that is still the one that was held (``paths``: path -> identity)."""
         removed = 0
         for path, identity in paths.items():
@@ -114,6 +169,7 @@ class InputFiles:
                 continue
             try:
                 file.unlink()
+                self.uploads.forget(path)
                 removed += 1
             except FileNotFoundError:  # removed meanwhile (Gradio's cache cleaning)
                 continue

@@ -28,7 +28,8 @@ def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent],
             cancel: CancelToken, load_progress: Callable[[int, int | None], None] | None = None,
             timeout: float | None = None) -> RestoreResult:
     """Run one request (:func:`resshift.pipelines.request.execute`): its deadline (``timeout``
-    seconds) starts once the networks are loaded, so loading or downloading weights does not count."""
+    seconds) starts before the networks are loaded: a download counts toward the request's time,
+    and the token stops it (checked at every chunk that arrives)."""
     return execute(manager, job, callback=callback, cancel=cancel, load_progress=load_progress, timeout=timeout)
 
 
@@ -36,8 +37,8 @@ def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = Non
              timeout: float | None = None, cancel: CancelToken | None = None) -> list[RestoreResult]:
     """Run jobs in order, reporting progress per sampling step, tile and photo stage (and per
     downloaded chunk of weights). ``cancel`` (one token for the request; a fresh one when None)
-    stops the run at its next step or tile; its deadline, ``timeout`` seconds of running in total,
-    starts when the first job's networks are loaded. Raises resshift.progress.Cancelled
+    stops the run at its next step, tile or downloaded chunk; its deadline, ``timeout`` seconds
+    in total, starts before the first job's networks are loaded (a download counts). Raises resshift.progress.Cancelled
     (RequestTimeout for the deadline)."""
     report = report or (lambda fraction, desc: None)
     cancel = cancel or CancelToken()

@@ -13,6 +13,7 @@ variable                           meaning                                  defa
 ``RESSHIFT_MAX_OUTPUT_PIXELS``     largest result (whole-photo face scale)  4096x4096 / 8192x8192
 ``RESSHIFT_REQUEST_TIMEOUT``       seconds one request may sample (0 = no)  600 / 300
 ``RESSHIFT_QUEUE_SIZE``            requests waiting at most                 16 / 32
+``RESSHIFT_QUEUE_PER_CLIENT``      of them from one client (address)        4 / 8
 ``RESSHIFT_MAX_COMPARE``           runs in one comparison                   4 / 8
 ``RESSHIFT_MAX_BATCH_IMAGES``      images in one batch (files or a zip)     16 / 64
 ``RESSHIFT_MAX_BATCH_PIXELS``      input pixels of one batch, all images    2720x2720 / 8192x8192
@@ -23,6 +24,12 @@ variable                           meaning                                  defa
                                    (Gradio's temp folder; 0 = no limit)
 ``RESSHIFT_UPLOADS_PER_MINUTE``    uploads one client may send a minute     300 / 600
 ``RESSHIFT_UPLOAD_MB_PER_MINUTE``  megabytes one client may upload a minute 200 / 1000
+``RESSHIFT_CLIENT_TEMP_MB``        one client's uploads on disk (its share  1/8 of the above
+                                   of RESSHIFT_MAX_TEMP_MB; 0 = no share)
+``RESSHIFT_UNUSED_UPLOAD_S``       seconds an upload no request uses stays  900 / 900
+``RESSHIFT_TRUSTED_PROXIES``       addresses whose X-Forwarded-For is       none / none
+                                   trusted (comma-separated; else the
+                                   older FORWARDED_ALLOW_IPS)
 =================================  =======================================  =================
 
 Pixel limits are written as ``WIDTHxHEIGHT`` (the limit is their product) or as a pixel count.
@@ -97,6 +104,10 @@ class Limits:
     max_temp_bytes: int | None = 2048 << 20  # uploads and results in Gradio's temp folder; None = no limit
     uploads_per_minute: int = 300  # per client (IP address)
     upload_bytes_per_minute: int = 200 << 20  # per client
+    client_temp_bytes: int | None = -1  # one client's uploads on disk; -1: max_temp_bytes / 8; None = no share
+    unused_upload_s: float | None = 900.0  # an upload no request holds or queued is removed after; None = 1 h
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose X-Forwarded-For header is believed
+    queue_per_client: int = -1  # requests one client (address) may have waiting; -1: a quarter of queue_size
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_output_pixels < 1 or self.queue_size < 1:
@@ -109,6 +120,18 @@ class Limits:
             raise ValueError("the work limit must be at least 1 (a square image of the request's pixels)")
         if self.uploads_per_minute < 1 or self.upload_bytes_per_minute < 1:
             raise ValueError("upload rates must be positive")
+        if self.client_temp_bytes == -1:
+            object.__setattr__(self, "client_temp_bytes",
+                               None if self.max_temp_bytes is None else max(1, self.max_temp_bytes // 8))
+        if self.client_temp_bytes is not None and self.client_temp_bytes < 1:
+            raise ValueError("a client's share of the temp folder must be positive (None: no share)")
+        if self.unused_upload_s is not None and self.unused_upload_s <= 0:
+            raise ValueError("the life of an unused upload must be positive (None: Gradio's hour)")
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        if self.queue_per_client == -1:
+            object.__setattr__(self, "queue_per_client", max(1, self.queue_size // 4))
+        if self.queue_per_client < 1:
+            raise ValueError("a client's share of the queue must be at least 1")
         missing = set(TASK_NAMES) - set(self.max_pixels)
         if missing:
             raise ValueError(f"max_pixels lacks tasks {sorted(missing)}")
@@ -156,6 +179,7 @@ class Limits:
             changes["request_timeout"] = value if value > 0 else None
         if (value := read("RESSHIFT_QUEUE_SIZE", int)) is not None:
             changes["queue_size"] = value
+        changes["queue_per_client"] = read("RESSHIFT_QUEUE_PER_CLIENT", int) or -1  # else a quarter of the queue
         if (value := read("RESSHIFT_MAX_COMPARE", int)) is not None:
             changes["max_compare"] = value
         for name, key, convert in (("RESSHIFT_MAX_BATCH_IMAGES", "max_batch_images", int),
@@ -170,6 +194,16 @@ class Limits:
             changes["uploads_per_minute"] = value
         if (mb := read("RESSHIFT_UPLOAD_MB_PER_MINUTE", float)) is not None:
             changes["upload_bytes_per_minute"] = int(mb * (1 << 20))
+        if (mb := read("RESSHIFT_CLIENT_TEMP_MB", float)) is not None:
+            changes["client_temp_bytes"] = int(mb * (1 << 20)) if mb > 0 else None
+        else:
+            changes["client_temp_bytes"] = -1  # a share of the (perhaps changed) cap
+        if (value := read("RESSHIFT_UNUSED_UPLOAD_S", float)) is not None:
+            changes["unused_upload_s"] = value if value > 0 else None
+        proxies = env.get("RESSHIFT_TRUSTED_PROXIES")
+        if proxies is None:
+            proxies = env.get("FORWARDED_ALLOW_IPS", "")  # the older way to say it (uvicorn's)
+        changes["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
         return replace(base, **changes)
 
     def check_upload(self, size_bytes: int) -> None:

@@ -43,6 +43,7 @@ from . import images
 from .cancel import cancellable, current_token
 from .errors import friendly_errors
 from .handlers import Studio, gpu_decorator, run_name
+from .jobs import checked
 from .limits import describe_pixels
 from .tool_docs import as_tool
 
@@ -117,6 +118,7 @@ class VideoRunner:
         self.studio.limits.check_upload(os.path.getsize(source))
         video = VideoOptions(noise=noise or "steady", batch_size=self.batch)
         info = probe(source, max_seconds=self.limits.max_seconds, max_pixels=self.limits.max_pixels,
+                     max_fps=self.limits.max_fps,
                      min_side=self.limits.min_side)
         # named like the image results, then the noise: clip_lite-sr_4s_k2_seed42_steady
         stem = images.safe_stem(Path(source).name, fallback="video")

@@ -96,7 +96,7 @@ def serve_studio(manager: ModelManager, limits=None, *, files_root: Path | None 
         if temp_dir is not None:
             mp.setenv("GRADIO_TEMP_DIR", str(temp_dir))
         demo = app.build_demo(manager, limits=limits, files_root=files_root)
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits))
+        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **app.launch_kwargs(limits, demo))
         try:
             yield demo
         finally:

@@ -46,7 +46,8 @@ def busy_server(restored, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     manager = ModelManager([], device="cpu", allow_download=False)
     manager.put(tiny_model("sr"))
-    limits = Limits.defaults("cpu")
+    cpu = Limits.defaults("cpu")  # thirty visitors, all from 127.0.0.1: each may take every place
+    limits = Limits.from_env("cpu", {"RESSHIFT_QUEUE_PER_CLIENT": str(cpu.queue_size)})
     demo = app.build_demo(manager, limits=limits)
     app.serve(demo, limits, host="127.0.0.1")
     entered, release = threading.Event(), threading.Event()

@@ -158,7 +158,8 @@ def test_a_full_temp_folder_refuses_uploads_with_507(tmp_path):
     sentence, the folder stays under the cap, the rest of the server works, and uploads are taken
     again once space is freed."""
     temp = tmp_path / "gradio"
-    limits = Limits.from_env("cpu", {"RESSHIFT_MAX_TEMP_MB": "1", "RESSHIFT_UPLOADS_PER_MINUTE": "1000"})
+    limits = Limits.from_env("cpu", {"RESSHIFT_MAX_TEMP_MB": "1", "RESSHIFT_UPLOADS_PER_MINUTE": "1000",
+                                     "RESSHIFT_CLIENT_TEMP_MB": "1"})  # one client may fill it all here
     with serve(limits, temp) as demo:
         base = demo.local_url.rstrip("/")
         client = Client(demo.local_url, verbose=False)

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -149,6 +150,21 @@ def _open_zip(source: Union[str, os.PathLike, bytes]) -> zipfile.ZipFile:
         raise InvalidArchiveError(f"{label} is not a zip file or is damaged ({exc})") from exc
 
 
+def _declared_entries(source: Union[str, os.PathLike, bytes]) -> int | None:
+    """How many entries the archive's end record declares, read without parsing its central
+    directory (``zipfile.ZipFile`` builds an object per entry when it opens: 200,000 entries took
+    over 100 MB); None when it cannot be read here (``_open_zip`` then says why)."""
+    try:
+        if isinstance(source, bytes):
+            end = zipfile._EndRecData(io.BytesIO(source))  # the standard library's own reader
+        else:
+            with open(source, "rb") as fp:
+                end = zipfile._EndRecData(fp)
+        return None if end is None else int(end[zipfile._ECD_ENTRIES_TOTAL])
+    except (OSError, AttributeError, IndexError, TypeError, ValueError, struct.error):
+        return None
+
+
 def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     """An entry's bytes, reading at most its declared size plus one byte."""
     chunks: list[bytes] = []
@@ -176,23 +192,47 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return b"".join(chunks)
 
 
+def skipped_summary(skipped: Sequence[SkippedEntry], most: int = 3) -> str:
+    """'200,000 entries skipped: 199,998 not an image (.txt), 2 hidden' - the reasons, most
+    frequent first (``most`` of them), for one log line or report line instead of one per entry."""
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s.reason] = counts.get(s.reason, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    parts = [f"{n:,} {reason}" for reason, n in ranked[:most]]
+    if len(ranked) > most:
+        parts.append(f"{sum(n for _, n in ranked[most:]):,} for {len(ranked) - most} other reasons")
+    return f"{len(skipped):,} entr{'y' if len(skipped) == 1 else 'ies'} skipped: " + ", ".join(parts)
+
+
 def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_total_bytes: int,
-             max_ratio: float) -> ZipContents:
+             max_ratio: float, max_entries: int | None = None) -> ZipContents:
     """The image files of a zip archive (a path or its bytes), with the entries skipped and why.
 
     Refused as a whole with :class:`InvalidArchiveError`, from the central directory and before
-    anything is decompressed: not a zip or damaged; more than ``max_files`` images; images whose
+    anything is decompressed: not a zip or damaged; more than ``max_entries`` entries of any kind
+    (skipped ones count: 200,000 text files are work and a report too); more than ``max_files`` images; images whose
     declared sizes add up to more than ``max_total_bytes``; any entry of at least
     ``RATIO_CHECK_MIN_BYTES`` declared bytes whose declared size is over ``max_ratio`` times its
     compressed size (zip bombs expand a thousandfold; photos barely compress). During extraction:
     an entry holding more or less data than declared, or failing its checksum. No image (only
     skipped entries) is refused too. Nothing is written to disk.
     """
+    def too_many(n: int) -> InvalidArchiveError:
+        return InvalidArchiveError(
+            f"the archive holds {n:,} entries; the limit is {max_entries:,} entries of any kind "
+            "(images, other files and folders). Zip only the images to restore")
+
+    declared = _declared_entries(source) if max_entries is not None else None
+    if declared is not None and declared > max_entries:
+        raise too_many(declared)  # before the central directory is parsed
     with _open_zip(source) as zf:
         try:
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise InvalidArchiveError(f"the archive is damaged ({exc})") from exc
+        if max_entries is not None and len(infos) > max_entries:
+            raise too_many(len(infos))
         images: list[zipfile.ZipInfo] = []
         skipped: list[SkippedEntry] = []
         for info in infos:
@@ -225,8 +265,8 @@ def read_zip(source: Union[str, os.PathLike, bytes], *, max_files: int, max_tota
         for info in images:
             name = unique_name(_safe_name(_parts(info.filename)), taken)
             entries.append(ArchiveEntry(name, info.filename, _extract(zf, info)))
-        for s in skipped:
-            log.info("zip entry %r skipped: %s", s.name, s.reason)
+        if skipped:  # one line, not one per entry
+            log.info("zip: %s", skipped_summary(skipped))
         return ZipContents(tuple(entries), tuple(skipped))
 
 

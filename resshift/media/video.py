@@ -87,6 +87,11 @@ def _pixels(n: int) -> str:
     return f"{n / 1e6:.2f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
 
 
+def _rate(fps: float | Fraction) -> str:
+    """100000 -> '100,000'; 30000/1001 -> '29.97'."""
+    return f"{float(fps):,.2f}".rstrip("0").rstrip(".")
+
+
 def _seconds(s: float) -> str:
     if s >= 3600:
         return f"{s / 3600:.1f} hours"
@@ -184,14 +189,15 @@ def _first_frame(container: av.container.InputContainer, stream: av.video.stream
 
 
 def probe(path: str | os.PathLike, *, max_seconds: float, max_pixels: int,
-          min_side: int) -> VideoInfo:
+          min_side: int, max_fps: float | None = None) -> VideoInfo:
     """Read a video's headers, refuse it if it cannot or may not be processed, and describe it.
 
     Refused with :class:`InvalidVideoError`, before any frame is decoded: a file that is missing,
     empty, not a media file FFmpeg reads, a still image, without a video stream (audio only), with
     a video codec this FFmpeg build has no decoder for, with frames of more than ``max_pixels``
-    pixels or a side under ``min_side`` pixels, with no known frame rate, whose stated duration is
-    over ``max_seconds``, or whose index points past the end of the file (a truncated MP4). Then the
+    pixels or a side under ``min_side`` pixels, with no known frame rate or one over ``max_fps``,
+    whose stated duration is over ``max_seconds``, that states more frames than ``max_seconds`` at
+    ``max_fps`` hold, or whose index points past the end of the file (a truncated MP4). Then the
     first frame is decoded (the rotation lives there); a stream that does not decode is refused.
     A file that does not state its duration passes; :func:`read_frames` stops it at the limit.
     """
@@ -216,11 +222,19 @@ def probe(path: str | os.PathLike, *, max_seconds: float, max_pixels: int,
         fps = _frame_rate(stream)
         if fps is None:
             raise InvalidVideoError(f"{name} does not state its frame rate")
+        if max_fps is not None and fps > max_fps:
+            raise InvalidVideoError(
+                f"{name} declares {_rate(fps)} frames per second; the limit is {_rate(max_fps)}. "
+                "Convert it to a usual frame rate (e.g. 30) and try again.")
         duration = _duration(container, stream, fps)
         if duration is not None and duration > max_seconds:
             raise InvalidVideoError(
                 f"{name} lasts {_seconds(duration)}; the limit is {_seconds(max_seconds)}. "
                 "Trim it and try again.")
+        if max_fps is not None and stream.frames > math.ceil(max_seconds * max_fps):
+            raise InvalidVideoError(
+                f"{name} states {stream.frames:,} frames; the limit is {math.ceil(max_seconds * max_fps):,} "
+                f"({_seconds(max_seconds)} at {max_fps:g} frames per second). Trim it and try again.")
         size = path.stat().st_size
         for s in (stream, *container.streams.audio[:1]):
             end = _index_end(s)

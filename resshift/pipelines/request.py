@@ -95,23 +95,25 @@ def execute(manager: "ModelManager", request: RestoreRequest, *,
     """Load (or reuse) the request's networks on ``manager`` and run it: an image through its
     task's pipeline, a video through the video pipeline, GFPGAN's faces through the photo pipeline.
 
-    callback: every sampling step and tile; cancel: checked between them (its deadline, ``timeout``
-    seconds, starts once the networks are loaded, so loading or downloading weights does not
-    count); load_progress: bytes of weights downloaded; on_frame: frames done (videos)."""
+    callback: every sampling step and tile; cancel: checked between them and at every chunk of a
+    download (its deadline, ``timeout`` seconds, starts before the networks load: a download counts
+    toward the request's time); load_progress: bytes of weights downloaded; on_frame: frames done
+    (videos)."""
     request.check(manager)
+    if cancel is not None:  # a download counts toward the request's time, and the token stops it
+        cancel.set_deadline(timeout)
+        load_progress = checked(load_progress, cancel)
     photo = request.photo
-    sr_model = (manager.get(request.sr_model) if photo is not None and photo.background == "sr"
-                and request.sr_model else None)
+    sr_model = (manager.get(request.sr_model, progress=load_progress) if photo is not None
+                and photo.background == "sr" and request.sr_model else None)
     if request.restorer == "gfpgan":
         from .faces import plain_faces, restore_faces_with
 
         restorer = manager.gfpgan(progress=load_progress)
-        _start(cancel, timeout)
         return restore_faces_with(plain_faces(restorer), GFPGAN_LABEL, request.image, photo, sr_model=sr_model,
                                   helpers=manager, device=str(manager.device), callback=callback, cancel=cancel,
                                   max_pixels=request.max_pixels)
     model = manager.get(request.model, progress=load_progress)
-    _start(cancel, timeout)
     if request.video is not None:
         from .video import VideoLimits, restore_video
 
@@ -124,6 +126,12 @@ def execute(manager: "ModelManager", request: RestoreRequest, *,
                                      max_pixels=request.max_pixels)
 
 
-def _start(cancel: CancelToken | None, timeout: float | None) -> None:
-    if cancel is not None:
-        cancel.set_deadline(timeout)
+def checked(progress: Callable[[int, int | None], None] | None, cancel: CancelToken
+            ) -> Callable[[int, int | None], None]:
+    """A download's progress callback that first stops it when ``cancel`` says so (cancelled, or
+    past the request's deadline)."""
+    def report(done: int, total: int | None) -> None:
+        cancel.check()
+        if progress is not None:
+            progress(done, total)
+    return report

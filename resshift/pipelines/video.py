@@ -20,6 +20,8 @@ grain (a few output pixels per frame), the noise under it changes anyway and bot
 """
 from __future__ import annotations
 
+import math
+
 import logging
 import os
 import time
@@ -53,17 +55,25 @@ class VideoLimits:
     """What a video may be, checked from its headers before any frame is decoded.
 
     max_seconds: longest duration; max_pixels: largest stored frame (width x height); min_side:
-    the shortest frame side in pixels; max_output_pixels: largest restored frame (None: no limit).
+    the shortest frame side in pixels; max_output_pixels: largest restored frame (None: no limit);
+    max_fps: highest frame rate a file may declare (a 0.03 s clip declaring 100,000 fps is 3,000
+    frames); so a video has at most :attr:`max_frames` frames.
     The command line's defaults; the studio sets its own (studio/video.py)."""
 
     max_seconds: float = 600.0
     max_pixels: int = 1920 * 1080
     min_side: int = 16
     max_output_pixels: int | None = None
+    max_fps: float = 120.0
 
     def __post_init__(self) -> None:
-        if not self.max_seconds > 0 or self.max_pixels < 1 or self.min_side < 1:
+        if not self.max_seconds > 0 or self.max_pixels < 1 or self.min_side < 1 or not self.max_fps > 0:
             raise ValueError("video limits must be positive")
+
+    @property
+    def max_frames(self) -> int:
+        """The most frames a video within these limits has: its longest duration at the highest rate."""
+        return math.ceil(self.max_seconds * self.max_fps)
 
 
 def frame_seed(options: RestoreOptions, video: VideoOptions, index: int) -> int:
@@ -206,7 +216,7 @@ def restore_video(
     """
     started = time.perf_counter()
     options = check_video_request(model, options, photo)
-    info = probe(source, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels,
+    info = probe(source, max_seconds=limits.max_seconds, max_pixels=limits.max_pixels, max_fps=limits.max_fps,
                  min_side=limits.min_side)
     name = os.path.basename(os.fspath(source))
     if task_of(model.spec).photo and photo is None and not is_aligned_size(info.width, info.height):

@@ -11,6 +11,7 @@ from .download import (
     download_url,
     resolve_weight,
     verify_pins,
+    mismatched_copy,
     weight_status,
     weights_folder,
 )
@@ -35,5 +36,5 @@ __all__ = [
     "OFFICIAL_RELEASE", "TASKS", "ModelSpec", "UnsafeWeightsError", "WeightFile",
     "WeightsLoadError", "WeightsUnavailable", "assets_dir", "check_layout", "checkpoint_validator",
     "default_cache_dir", "download_url", "layout_of", "load_into", "load_state_dict",
-    "resolve_weight", "verify_pins", "weight_status", "weights_folder",
+    "mismatched_copy", "resolve_weight", "verify_pins", "weight_status", "weights_folder",
 ]

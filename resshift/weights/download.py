@@ -6,6 +6,10 @@
 into the cache, from ``file.url`` or a mirror (:func:`download_url`). :func:`weight_status` answers the same question without touching the
 network, so an app can list which models work offline.
 
+A download that makes too little progress (under ``STALL_MIN_BYTES`` in ``STALL_WINDOW_S``: a
+mirror that drips a byte at a time, or says nothing) ends with a reason naming the URL, and its
+``progress`` callback may raise to stop it (a request's cancel token does, through it).
+
 Downloads go to a uniquely named temporary file in the cache folder, are fsynced and checked
 (Content-Length, the registry's ``size`` and ``sha256`` when known, then the caller's ``validate``,
 e.g. the model's key/shape layout) and only then renamed onto the final name with
@@ -32,6 +36,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -53,7 +58,9 @@ def _installed_version() -> str:
 
 
 USER_AGENT = f"resshift-studio/{_installed_version()} (python urllib)"
-CHUNK = 1 << 20  # bytes read per network call
+CHUNK = 1 << 20  # bytes read per network call, at most
+STALL_WINDOW_S = 30.0  # a download must bring STALL_MIN_BYTES in every window of this many seconds
+STALL_MIN_BYTES = 64 << 10
 
 Progress = Callable[[int, int | None], None]
 """progress(done_bytes, total_bytes or None), called as a download advances."""
@@ -100,6 +107,10 @@ class WeightsUnavailable(Exception):
 
 class _Mismatch(Exception):
     """A file's size or SHA-256 differs from what is expected (internal)."""
+
+
+class _Stalled(Exception):
+    """The transfer brought too few bytes in its last window."""
 
 
 class _Invalid(Exception):
@@ -201,6 +212,19 @@ def weight_status(file: WeightFile, *, weights_dir: str | os.PathLike | None = N
     return "downloadable" if file.url else "missing"
 
 
+def mismatched_copy(file: WeightFile, *, weights_dir: str | os.PathLike | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> str | None:
+    """Why a file of ``file``'s name that is on disk is not taken for it ('size mismatch for PATH:
+    N bytes, expected M'), for the first such copy :func:`weight_status` passed over; None when
+    there is none (the file is absent). Sizes only, without the network."""
+    if not verify_pins() or file.size is None:
+        return None
+    for _, candidate in _local_candidates(file, weights_folder(weights_dir), _cache_dir(cache_dir)):
+        if candidate.is_file() and candidate.stat().st_size != file.size:
+            return f"size mismatch for {candidate}: {candidate.stat().st_size:,} bytes, expected {file.size:,}"
+    return None
+
+
 def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
                    weights_dir: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None, allow_download: bool = True,
@@ -274,8 +298,10 @@ def resolve_weight(file: WeightFile, *, path: str | os.PathLike | None = None,
         except _Invalid as err:
             raise unavailable(f"the file downloaded from {url} is not a valid {file.filename} "
                               f"for this model ({err}); nothing was saved") from err.__cause__
+        except _Stalled as err:
+            raise unavailable(str(err)) from None
         except (_Mismatch, OSError, http.client.HTTPException) as err:
-            raise unavailable(_describe(err, timeout)) from err
+            raise unavailable(_describe(err, min(timeout, STALL_WINDOW_S))) from err
     return target
 
 
@@ -302,6 +328,13 @@ def _describe(err: BaseException, timeout: float) -> str:
     return str(err)
 
 
+def _read_some(resp) -> bytes:
+    """The bytes that have arrived, up to CHUNK (at least one; b'' at the end): ``read(CHUNK)``
+    would wait for a whole chunk, however slowly it drips."""
+    read1 = getattr(resp, "read1", None)
+    return read1(CHUNK) if read1 is not None else resp.read(CHUNK)
+
+
 def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | None,
               timeout: float, validate: Validate | None) -> None:
     """Fetch ``url`` to ``target`` atomically; raise on any error, leaving no temp file."""
@@ -315,21 +348,32 @@ def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | 
     try:
         if gdrive.is_drive_url(url):  # Drive's confirmation and quota pages: gdown follows them
             with os.fdopen(fd, "w+b") as out:
-                done, sha256 = gdrive.fetch(url, out, timeout=timeout, progress=progress)
+                done, sha256 = gdrive.fetch(url, out, timeout=min(timeout, STALL_WINDOW_S), progress=progress)
                 os.fsync(out.fileno())
             _finish(file, tmp, target, done, sha256, validate)
             return
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        # a silent connection ends after the stall window at most (a slow one is judged per window)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=min(timeout, STALL_WINDOW_S)) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length is not None else file.size
             digest = hashlib.sha256()
             done, logged_tenths = 0, 0
+            window_start, window_done = time.monotonic(), 0
             if progress is not None:
                 progress(0, total)
-            while block := resp.read(CHUNK):
+            while block := _read_some(resp):
                 out.write(block)
                 digest.update(block)
                 done += len(block)
+                now = time.monotonic()
+                if now - window_start >= STALL_WINDOW_S:
+                    if done - window_done < STALL_MIN_BYTES:
+                        raise _Stalled(
+                            f"the download from {url} made too little progress ({done - window_done:,} bytes in "
+                            f"{now - window_start:.0f} s; at least {STALL_MIN_BYTES >> 10} KiB every "
+                            f"{STALL_WINDOW_S:g} s is needed) and was stopped after {done:,} bytes; nothing was "
+                            "saved. Try again later, or another mirror")
+                    window_start, window_done = now, done
                 if progress is not None:
                     progress(done, total)
                 if total and 10 * done // total > logged_tenths:  # log each 10 %

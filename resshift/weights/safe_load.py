@@ -39,7 +39,8 @@ Layout = Mapping[str, "torch.Tensor | torch.Size | Sequence[int]"]
 
 # The weights-only unpickler's refusals that mean "this pickle asks to build objects or call
 # functions" (torch/_weights_only_unpickler.py); anything else it raises means a damaged file.
-_UNSAFE = re.compile(r"GLOBAL|reduce for|Can only (?:build|create)")
+# torch 2.14 words it "Trying to load unsupported GLOBAL posix.system whose module posix is blocked."
+_UNSAFE = re.compile(r"GLOBAL|reduce for|Can only (?:build|create)|[Uu]nsupported (?:global|class)")
 
 
 class WeightsLoadError(ValueError):
@@ -101,20 +102,35 @@ def _torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
-        reason = detail.group(1).strip() if detail else str(err).strip().splitlines()[-1]
-        reason = reason.split(". ", 1)[0].rstrip(".")  # drop torch's advice to allowlist it
+        reason = _unpickler_reason(str(err))
         if _UNSAFE.search(reason):
             raise UnsafeWeightsError(
-                f"{path}: refused to load: it is not a plain tensor checkpoint, so unpickling it "
-                f"could run arbitrary code. torch says: {reason}. Use a .safetensors copy, or "
-                f"re-save the state dict from a source you trust."
+                f"{path}: refused to load: this file asks to run code when it is loaded (it is a pickle that "
+                f"builds objects or calls functions, not a plain tensor checkpoint), and code from a "
+                f"weight file is never run. torch says: {reason}. Use a .safetensors copy, or re-save "
+                f"the state dict from a source you trust."
             ) from None
         raise _unreadable(path, reason) from None
     except MemoryError:
         raise
     except Exception as err:  # torch reports damaged files as RuntimeError, EOFError, KeyError...
         raise _unreadable(path, f"{type(err).__name__}: {err}") from err
+
+
+def _unpickler_reason(message: str) -> str:
+    """The line of torch's weights-only refusal that says what was refused (older torch prefixes it
+    with 'WeightsUnpickler error:'; newer ones put it between paragraphs of advice), without the
+    advice to allowlist it."""
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", message)
+    if detail:
+        reason = detail.group(1)
+    else:
+        lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+        unsafe = [line for line in lines if _UNSAFE.search(line)]
+        advice = ("Weights only load failed", "Check the documentation", "Please file an issue")
+        plain = [line for line in lines if not line.startswith(advice)]
+        reason = (unsafe or plain or lines or [message])[0]
+    return reason.strip().split(". ", 1)[0].rstrip(".")
 
 
 def _unreadable(path: Path, reason: str) -> WeightsLoadError:
