@@ -41,13 +41,13 @@ from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS, SR_SCALES
 from resshift.pipelines.registry import TASK_REGISTRY
 from resshift.prefetch import Prefetch
-from resshift.settings import env_flag, offline_by_env, resolve_device, settings
+from resshift.settings import offline_by_env, resolve_device, settings
 from studio import models as catalog
 from studio import agents, batch, serving, upload_gate, upload_guard, video, widgets
 from studio.api_values import NumberRadio, NumberSlider, StudioBlocks
 from studio.components import CheckedImageEditor, RawImage, editor_name_script
 from studio.handlers import Studio
-from studio.limits import Limits
+from studio.limits import Limits, switched_on
 from studio.mcp_refusals import McpRefusals
 from studio.notice import notice
 
@@ -277,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="ResShift studio (Gradio app)")
     add = p.add_argument
     add("--share", action="store_true", help="ask Gradio for a temporary public link")
-    add("--mcp", action="store_true", default=env_flag("RESSHIFT_MCP"),
+    add("--mcp", action="store_true", default=switched_on("RESSHIFT_MCP"),
         help="also serve the tasks as MCP tools at /gradio_api/mcp/ (or RESSHIFT_MCP=1)")
     add("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     add("--port", type=int, default=None, help="port (default 7860 or the next free one)")
@@ -287,7 +287,7 @@ def _parser() -> argparse.ArgumentParser:
         help="base URL that replaces the release prefix of every weight download (or RESSHIFT_WEIGHTS_MIRROR)")
     add("--offline", action="store_true", default=offline_by_env(),
         help="never download weights; list which models are on disk (or RESSHIFT_OFFLINE=1)")
-    add("--preload", action="store_true", default=env_flag("RESSHIFT_PRELOAD"),
+    add("--preload", action="store_true", default=switched_on("RESSHIFT_PRELOAD"),
         help="load each task's default model at start (always on ZeroGPU Spaces)")
     cpu, gpu = Limits.defaults("cpu"), Limits.defaults("cuda")
 
@@ -320,9 +320,7 @@ def _limits_from(args: argparse.Namespace, device_type: str) -> Limits:
              **{f"RESSHIFT_MAX_PIXELS_{t.upper()}": getattr(args, f"max_pixels_{t}") for t in TASK_REGISTRY},
              "RESSHIFT_MAX_OUTPUT_PIXELS": args.max_output_pixels, "RESSHIFT_REQUEST_TIMEOUT": args.timeout,
              "RESSHIFT_QUEUE_SIZE": args.queue_size, "RESSHIFT_TRUSTED_PROXIES": args.trusted_proxies}
-    env = dict(os.environ)
-    env.update({k: str(v) for k, v in flags.items() if v is not None})
-    return Limits.from_env(device_type, env)
+    return Limits.from_env(device_type, flags=flags)
 
 
 def start_prefetch(manager: ModelManager) -> Prefetch | None:
@@ -361,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     probe = manager.probe_in_background() if manager.allow_download else None
     limits = _limits_from(args, device.type)
     serving.tune_process()  # a core for the connections, fewer analytics (studio/serving.py)
-    if args.preload or env_flag("SPACES_ZERO_GPU"):
+    if args.preload or switched_on("SPACES_ZERO_GPU"):
         preload(manager)
     global demo
     demo = build_demo(manager, limits=limits, prefetch=start_prefetch(manager), probe=probe)

@@ -53,6 +53,7 @@ Uploads: Gradio keeps every upload and every result in its temp folder (``GRADIO
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -63,6 +64,8 @@ from resshift.errors import InvalidRequest
 from resshift.image_io import DecodedImage, ImageLike, ImageTooLargeError, decode_image, parse_pixels
 from resshift.pipelines.cost import equivalent_side, estimate_work, square_side
 from resshift.pipelines.options import RestoreOptions
+from resshift.pipelines.video import VideoLimits
+from resshift.settings import env_flag
 from resshift.weights.registry import ModelSpec
 
 TASK_NAMES = {"sr": "Super-resolution", "inpaint": "Inpainting", "face": "Face restoration"}
@@ -151,9 +154,13 @@ class Limits:
                    max_compare=4, hardware="CPU")
 
     @classmethod
-    def from_env(cls, device_type: str = "cpu", env: Mapping[str, str] | None = None) -> "Limits":
-        """The defaults for ``device_type``, overridden by the RESSHIFT_* variables that are set."""
-        env = os.environ if env is None else env
+    def from_env(cls, device_type: str = "cpu", env: Mapping[str, str] | None = None,
+                 flags: Mapping[str, object] | None = None) -> "Limits":
+        """The defaults for ``device_type``, overridden by the RESSHIFT_* variables that are set
+        (``env``, default this process's), and by ``flags`` (the same names; app.py's command-line
+        flags, None where not given) on top."""
+        env = dict(os.environ if env is None else env)
+        env.update({k: str(v) for k, v in (flags or {}).items() if v is not None})
         base = cls.defaults(device_type)
         changes: dict = {}
 
@@ -319,3 +326,39 @@ class Limits:
                 if self.max_work else "")
         return (f"Limits on this {self.hardware} server: uploads up to "
                 f"{self.max_upload_bytes / (1 << 20):.0f} MB; inputs up to {sizes}{timeout}{work}.")
+
+
+# ---------------------------------------------------------------- the studio's other settings
+# (the studio's one reader of RESSHIFT_* variables; the library's is resshift/settings.py)
+ENV_VIDEO_SECONDS, ENV_VIDEO_PIXELS = "RESSHIFT_MAX_VIDEO_SECONDS", "RESSHIFT_MAX_VIDEO_PIXELS"
+VIDEO_DEFAULTS = {"cpu": (10.0, 256 * 256), "cuda": (30.0, 640 * 360)}  # seconds, frame pixels
+
+
+def video_limits(max_output_pixels: int, device_type: str = "cpu", env: Mapping[str, str] | None = None
+                 ) -> VideoLimits:
+    """This server's video limits: the defaults for ``device_type``, overridden by
+    RESSHIFT_MAX_VIDEO_SECONDS / RESSHIFT_MAX_VIDEO_PIXELS when set; restored frames up to
+    ``max_output_pixels`` (the image limit of the same name)."""
+    env = os.environ if env is None else env
+    seconds, pixels = VIDEO_DEFAULTS["cuda" if device_type == "cuda" else "cpu"]
+    raw = env.get(ENV_VIDEO_SECONDS, "").strip()
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_VIDEO_SECONDS}={raw!r} is not valid: expected seconds") from None
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"{ENV_VIDEO_SECONDS}={raw!r} is not valid: it must be positive")
+    raw = env.get(ENV_VIDEO_PIXELS, "").strip()
+    if raw:
+        try:
+            pixels = parse_pixels(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_VIDEO_PIXELS}={raw!r} is not valid: {exc}") from None
+    return VideoLimits(max_seconds=seconds, max_pixels=pixels, max_output_pixels=max_output_pixels)
+
+
+def switched_on(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """A studio switch (``RESSHIFT_MCP``, ``RESSHIFT_PRELOAD``, Spaces' ``SPACES_ZERO_GPU``): 1, true,
+    yes or on."""
+    return env_flag(name, env)

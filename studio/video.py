@@ -24,7 +24,6 @@ for images; the sampling time by ``RESSHIFT_REQUEST_TIMEOUT``.
 """
 from __future__ import annotations
 
-import math
 import os
 import weakref
 from pathlib import Path
@@ -33,7 +32,6 @@ from typing import Any, Mapping
 import gradio as gr
 
 from resshift.errors import InvalidRequest
-from resshift.image_io import parse_pixels
 from resshift.media import probe
 from resshift.pipelines import PhotoOptions, RestoreOptions, RestoreResult
 from resshift.pipelines.request import RestoreRequest, VideoTarget, execute
@@ -43,40 +41,14 @@ from . import images
 from .cancel import cancellable, current_token
 from .errors import friendly_errors
 from .handlers import Studio, gpu_decorator, run_name
-from .jobs import checked
-from .limits import describe_pixels
+from .limits import ENV_VIDEO_PIXELS, ENV_VIDEO_SECONDS, describe_pixels, video_limits
 from .tool_docs import as_tool
 
-ENV_SECONDS, ENV_PIXELS = "RESSHIFT_MAX_VIDEO_SECONDS", "RESSHIFT_MAX_VIDEO_PIXELS"
-DEFAULT_LIMITS = {"cpu": (10.0, 256 * 256), "cuda": (30.0, 640 * 360)}
+ENV_SECONDS, ENV_PIXELS = ENV_VIDEO_SECONDS, ENV_VIDEO_PIXELS
 BATCH = {"cpu": 4, "cuda": 8}  # frames per network call
 NO_VIDEO = "Add a video first: drop a file on the video input, or click it to browse"
 NOISE_CHOICES = [("Steady: the same noise for every frame (less flicker)", "steady"),
                  ("Fresh: new noise for every frame", "fresh")]
-
-
-def video_limits(max_output_pixels: int, device_type: str = "cpu", env: Mapping[str, str] | None = None
-                 ) -> VideoLimits:
-    """This server's video limits: the defaults for ``device_type``, overridden by
-    RESSHIFT_MAX_VIDEO_SECONDS / RESSHIFT_MAX_VIDEO_PIXELS when set; restored frames up to
-    ``max_output_pixels`` (the image limit of the same name)."""
-    env = os.environ if env is None else env
-    seconds, pixels = DEFAULT_LIMITS["cuda" if device_type == "cuda" else "cpu"]
-    raw = env.get(ENV_SECONDS, "").strip()
-    if raw:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            raise ValueError(f"{ENV_SECONDS}={raw!r} is not valid: expected seconds") from None
-        if not (seconds > 0 and math.isfinite(seconds)):
-            raise ValueError(f"{ENV_SECONDS}={raw!r} is not valid: it must be positive")
-    raw = env.get(ENV_PIXELS, "").strip()
-    if raw:
-        try:
-            pixels = parse_pixels(raw)
-        except ValueError as exc:
-            raise ValueError(f"{ENV_PIXELS}={raw!r} is not valid: {exc}") from None
-    return VideoLimits(max_seconds=seconds, max_pixels=pixels, max_output_pixels=max_output_pixels)
 
 
 class VideoRunner:
