@@ -34,13 +34,13 @@ from PIL import Image
 from starlette.middleware import Middleware
 
 from resshift.face.align import is_aligned_size
-from resshift.malloc import tune_malloc
+from resshift.runtime.malloc import tune_malloc
 from resshift.manager import ModelManager
 from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS, SR_SCALES
 from resshift.pipelines.registry import TASK_REGISTRY
-from resshift.prefetch import Prefetch
+from resshift.runtime.prefetch import Prefetch
 from resshift.settings import offline_by_env, resolve_device, settings
 from studio import models as catalog
 from studio import agents, batch, serving, upload_gate, upload_guard, video, widgets
@@ -349,7 +349,7 @@ def preload(manager: ModelManager) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    tune_malloc()  # large CPU tensors reused, not mapped afresh (resshift/malloc.py)
+    tune_malloc()  # large CPU tensors reused, not mapped afresh (resshift/runtime/malloc.py)
     try:
         device = resolve_device(args.device)
     except ValueError as exc:

@@ -9,7 +9,7 @@ benchmarks/RESULTS.md came from a 2-core AMD EPYC with AVX-512 bf16).
 
 Prints:
 - seconds and minor page faults per lite-sr 256->1024 restoration (bf16 when the CPU has it),
-  with the allocator setting of ``resshift/malloc.py`` unless RESSHIFT_MALLOC=default;
+  with the allocator setting of ``resshift/runtime/malloc.py`` unless RESSHIFT_MALLOC=default;
 - GFLOP/s of a 3x3 convolution (128 channels, 256x256, channels_last; the VQ decoder's commonest
   layer) in float32, and of square matrix products in float32 and bf16: the peak rates against
   which one official 64->256 run (1.42 TFLOP) is measured in benchmarks/RESULTS.md;
@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from resshift.malloc import tune_malloc
+from resshift.runtime.malloc import tune_malloc
 
 
 def rate(fn, flop: float, repeat: int = 5) -> float:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, allocator {'tuned' if tuned else 'glibc defaults'}")
 
     # first, while glibc's thresholds are fresh (they adapt to the large blocks freed later)
-    from resshift.bench import make_model
+    from benchmarks.speed import make_model
     from resshift.pipelines.options import RestoreOptions
     from resshift.pipelines.restore import run_model
     lite = make_model("lite-sr", "cpu")

@@ -4,7 +4,7 @@
     python -m benchmarks.cpu_precision [--repeat 3]
 
 Prints, per mix, the median seconds of one restoration and the PSNR of its output against the
-all-float32 run on the same noise (``resshift.bench.psnr``). bf16 stays off for the official models
+all-float32 run on the same noise (``benchmarks.speed.psnr``). bf16 stays off for the official models
 on CPU unless a mix keeps PSNR >= 45 dB against float32 (the bar for "the same output" used in
 benchmarks/RESULTS.md); this shows where the difference comes from. Run from the repository root
 on a CPU machine (a few minutes on 2 cores: 8 mixes, each run 1 + --repeat times).
@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from resshift.bench import make_model, psnr
+from benchmarks.speed import make_model, psnr
 from resshift.diffusion.sampler import sample
-from resshift.malloc import tune_malloc
+from resshift.runtime.malloc import tune_malloc
 
 
 def _float32(fn):

@@ -85,7 +85,7 @@ def upscaled(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 def psnr(frames: list[np.ndarray], windows: list[np.ndarray]) -> float:
     """Mean PSNR (RGB, dB) of restored frames against the undegraded windows."""
-    from resshift.compat import install_torchvision_compat
+    from resshift.runtime.compat import install_torchvision_compat
 
     install_torchvision_compat()  # before basicsr is imported
     from basicsr.metrics.psnr_ssim import calculate_psnr

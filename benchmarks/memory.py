@@ -59,7 +59,7 @@ def _mosaic(side: int) -> Image.Image:
 
 def run_case(case: str) -> dict:
     os.environ.setdefault("RESSHIFT_OFFLINE", "1")  # bundled models and the bundled YuNet face detector
-    from resshift.malloc import tune_malloc
+    from resshift.runtime.malloc import tune_malloc
 
     tune_malloc()  # as app.py does (RESSHIFT_MALLOC=default: glibc's defaults)
     from resshift.manager import ModelManager

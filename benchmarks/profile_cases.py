@@ -1,6 +1,6 @@
 """Where the time of one restoration goes: ``python -m benchmarks.profile_cases --cases sr128,sr256``.
 
-Runs a benchmark case (resshift.bench's cases, random weights) once to warm up, then once under
+Runs a benchmark case (benchmarks.speed's cases, random weights) once to warm up, then once under
 torch.profiler, and prints the operators with the most device time (CUDA) or CPU time. Not a test.
 Run from the repository root, on a CUDA machine (seconds a case) or a CPU one (``--device cpu``;
 sr128 takes about a minute on 2 cores).
@@ -12,7 +12,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from resshift.bench import CASES, _input, make_model
+from benchmarks.speed import CASES, _input, make_model
 from resshift.pipelines.options import RestoreOptions
 from resshift.pipelines.restore import run_model
 

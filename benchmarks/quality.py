@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from resshift.catalog import find_model
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.data import FaceDegradationConfig, MaskConfig, RealESRGANConfig, RealESRGANDegradation
 from resshift.data.faces import degrade_face
 from resshift.data.masks import random_mask

@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from resshift.bench import CASES, _input, make_model
+from benchmarks.speed import CASES, _input, make_model
 from resshift.diffusion.sampler import autocast_context, decode_first_stage, encode_first_stage
 from resshift.models import layers
 from resshift.models.vq import _half_attention

@@ -24,7 +24,7 @@ from PIL import Image
 
 from benchmarks.quality import ROOT, images, masked_psnr, metrics, sr_pairs
 from resshift.catalog import find_model
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.loader import load_model
 from resshift.pipelines import RestoreOptions, inpaint, super_resolve
 

@@ -26,8 +26,8 @@ _EXPORTS = {
     "super_resolve": "resshift.pipelines.tasks", "inpaint": "resshift.pipelines.tasks",
     "restore_face": "resshift.pipelines.faces", "restore": "resshift.pipelines.registry",
     "RestoreOptions": "resshift.pipelines.options", "PhotoOptions": "resshift.pipelines.options",
-    "RestoreResult": "resshift.result", "InvalidRequest": "resshift.errors",
-    "ProgressEvent": "resshift.progress", "CancelToken": "resshift.progress", "Cancelled": "resshift.progress",
+    "RestoreResult": "resshift.pipelines.result", "InvalidRequest": "resshift.errors",
+    "ProgressEvent": "resshift.runtime.progress", "CancelToken": "resshift.runtime.progress", "Cancelled": "resshift.runtime.progress",
     "ModelManager": "resshift.manager", "ModelSpec": "resshift.weights.registry",
 }
 __all__ = sorted(_EXPORTS)
@@ -54,6 +54,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .pipelines.registry import restore
     from .pipelines.faces import restore_face
     from .pipelines.tasks import inpaint, super_resolve
-    from .progress import CancelToken, Cancelled, ProgressEvent
-    from .result import RestoreResult
+    from .runtime.progress import CancelToken, Cancelled, ProgressEvent
+    from .pipelines.result import RestoreResult
     from .weights.registry import ModelSpec

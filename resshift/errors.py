@@ -4,7 +4,7 @@
 range, an unreadable image, a mask of the wrong size, a model of another task). Its message is a
 sentence for a person: the studio and the command line show it as it is, without re-checking.
 Weight files that cannot be had or read have their own errors (:mod:`resshift.weights`), and a
-run that is stopped raises :class:`~resshift.progress.Cancelled`.
+run that is stopped raises :class:`~resshift.runtime.progress.Cancelled`.
 """
 from __future__ import annotations
 

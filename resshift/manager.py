@@ -85,9 +85,9 @@ class ModelManager:
     def probe_connection(self, timeout: float | None = None) -> bool:
         """One short connect to the host the weights would download from (the mirror's, when one
         is set): when it does not answer within ``timeout`` seconds (default
-        :data:`resshift.connection.PROBE_TIMEOUT`), :attr:`no_connection` says so. True when it
+        :data:`resshift.weights.connection.PROBE_TIMEOUT`), :attr:`no_connection` says so. True when it
         answered, or when nothing needs downloading."""
-        from .connection import PROBE_TIMEOUT, host_of, reachable
+        from .weights.connection import PROBE_TIMEOUT, host_of, reachable
 
         url = self._download_url() if self.allow_download else None
         if url is None:
@@ -111,7 +111,7 @@ class ModelManager:
     def _resolve_files(self, spec: ModelSpec, progress: Progress | None):
         """resolve_files under this manager's rules; a download that cannot connect marks the
         connection lost, and with it lost no download is tried (the reason says why)."""
-        from .connection import host_of, is_connection_failure
+        from .weights.connection import host_of, is_connection_failure
         from .weights import download_url
 
         try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Speed of the CUDA path on one GPU: the CUDA-only tests, then whole restorations through
-# `python -m resshift.bench` (CUDA graphs with cuDNN autotuning, the tiled 1024->4096 case, the eager
+# `python -m benchmarks.speed` (CUDA graphs with cuDNN autotuning, the tiled 1024->4096 case, the eager
 # path, torch.compile): the rows of the GPU table in benchmarks/RESULTS.md.
 #
 #   bash scripts/gpu_speed.sh                    # from the repository root
@@ -16,7 +16,7 @@ set -uo pipefail
 OUT="${OUT:-runs/gpu_speed}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-B="python3 -m resshift.bench --device cuda --json $OUT/speed.jsonl"
+B="python3 -m benchmarks.speed --device cuda --json $OUT/speed.jsonl"
 {
   echo "== $(date -u +%FT%TZ)"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"

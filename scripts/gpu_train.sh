@@ -41,7 +41,7 @@ export PYTHONUNBUFFERED=1 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 timeout 20 nvidia-smi || echo "(no nvidia-smi)"
 timeout 120 python3 - <<'EOF' || { echo "[$(stamp)] FATAL: the environment check failed"; exit 1; }
 import platform, torch
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
 print("compat shims:", install_torchvision_compat())

@@ -125,7 +125,7 @@ _CHECK = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, Block())
-    from resshift.compat import install_torchvision_compat
+    from resshift.runtime.compat import install_torchvision_compat
     print("shims:", install_torchvision_compat())
     import basicsr
     from basicsr.data.degradations import bivariate_Gaussian, circular_lowpass_kernel

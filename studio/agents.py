@@ -14,16 +14,16 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from resshift.errors import InvalidRequest
-from resshift.image_io import to_uint8
+from resshift.media.image import to_uint8
 from resshift.pipelines import PhotoOptions, check_task, decode_mask
 from resshift.weights.registry import TASKS
 
-from . import images
-from . import models as catalog
-from .cancel import cancellable
-from .errors import friendly_errors
-from .handlers import Studio, run_name
-from .jobs import Job
+from studio import images
+from studio import models as catalog
+from studio.cancel import cancellable
+from studio.errors import friendly_errors
+from studio.handlers import Studio, run_name
+from studio.jobs import Job
 
 TASK_TOOLS = ("super_resolution", "inpainting", "face_restoration", "list_models")
 """The task endpoints' names (and MCP tools'), as :func:`tools` returns them."""
@@ -152,7 +152,7 @@ def _quiet(*args: Any, **kwargs: Any) -> None:
 
 def flat_tools(studio: Studio) -> list[Callable[..., Any]]:
     """:data:`FLAT_TOOLS` over ``studio``: the comparison and the batch with one file in, plain values."""
-    from .batch import Batches
+    from studio.batch import Batches
 
     manager = studio.manager
     batches = Batches(studio)

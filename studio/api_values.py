@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import gradio as gr
 from gradio.exceptions import Error
 
-from .errors import sentence
+from studio.errors import sentence
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ skipped and why), and a report. An image that fails is listed with its reason an
 on; a request that runs past the server's time limit returns what was done. Endpoints:
 ``/batch_sr``, ``/batch_inpaint``, ``/batch_face``.
 
-Inputs are read by :func:`resshift.batch.gather` (zips: limits from the central directory, zip
+Inputs are read by :func:`resshift.pipelines.batch.gather` (zips: limits from the central directory, zip
 bombs refused before extracting, folders flattened into the names; inpainting masks paired as
 ``NAME.png`` + ``NAME_mask.png``). Each image then goes through the tab's own preparation (its
 pixel limits, its messages) and the studio's job runner (``Studio.run``: the work limit, ZeroGPU, the request
@@ -25,24 +25,24 @@ from typing import Any, Callable
 import gradio as gr
 
 from resshift import __version__
-from resshift.batch import BatchItem, gather, header_pixels
+from resshift.pipelines.batch import BatchItem, gather, header_pixels
 from resshift.errors import InvalidRequest
 from resshift.face.align import is_aligned_size
-from resshift.files import output_names as _output_names
-from resshift.files import restore_file
+from resshift.pipelines.files import output_names as _output_names
+from resshift.pipelines.files import restore_file
 from resshift.media.archive import skipped_summary, write_zip
 from resshift.pipelines import InvalidMaskError, decode_mask
 from resshift.pipelines.registry import TASK_REGISTRY
-from resshift.progress import RequestTimeout
-from resshift.result import RestoreResult
+from resshift.runtime.progress import RequestTimeout
+from resshift.pipelines.result import RestoreResult
 
-from . import images
-from .cancel import cancellable
-from .errors import OOM_MESSAGE, friendly_errors
-from .handlers import Studio
-from .jobs import Job
-from .limits import LimitExceeded, describe_pixels
-from .tool_docs import as_tool
+from studio import images
+from studio.cancel import cancellable
+from studio.errors import OOM_MESSAGE, friendly_errors
+from studio.handlers import Studio
+from studio.jobs import Job
+from studio.limits import LimitExceeded, describe_pixels
+from studio.tool_docs import as_tool
 
 # a zip's images may add up to this many times the upload limit once extracted (photos barely
 # compress; BMP and TIFF do), and no entry may declare more than ZIP_MAX_RATIO times its packed size
@@ -80,7 +80,7 @@ def limits_text(studio: Studio, task: str) -> str:
 
 
 def output_names(names: list[str]) -> list[str]:
-    """The result file of each uploaded image: the command line's rule (``resshift.files``) on
+    """The result file of each uploaded image: the command line's rule (``resshift.pipelines.files``) on
     names made safe for a file system."""
     return _output_names(names, stem=lambda name: images.safe_stem(name, max_length=100))
 

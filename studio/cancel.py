@@ -4,7 +4,7 @@ Gradio runs a plain (sync) handler in a worker thread. When a client cancels the
 Stop, ``gradio_client``'s ``job.cancel()``), Gradio cancels the event's asyncio task and frees its
 concurrency slot at once, but the thread runs on: the run finishes and writes its result, and the
 next request starts beside it. :func:`cancellable` turns a handler into an async one that runs the
-work in a thread with a :class:`~resshift.progress.CancelToken`; on cancellation it sets the
+work in a thread with a :class:`~resshift.runtime.progress.CancelToken`; on cancellation it sets the
 token, waits until the run has stopped at its next sampling step or tile (the library checks the
 token there), and only then lets the cancellation through, so the next request waits for the
 cancelled one to stop and nothing of it is written. The token reaches the job runner through
@@ -27,9 +27,9 @@ import logging
 import threading
 from typing import Any, Callable
 
-from resshift.progress import CancelToken
+from resshift.runtime.progress import CancelToken
 
-from .input_files import current_session
+from studio.input_files import current_session
 
 log = logging.getLogger(__name__)
 

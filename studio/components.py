@@ -7,9 +7,9 @@ import gradio as gr
 import numpy as np
 from gradio.data_classes import FileData, ImageData
 
-from resshift.image_io import DecodedImage, decode_image, to_uint8
+from resshift.media.image import DecodedImage, decode_image, to_uint8
 
-from .errors import friendly_errors
+from studio.errors import friendly_errors
 
 
 class RawImage(gr.Image):
@@ -38,7 +38,7 @@ class CheckedImageEditor(gr.ImageEditor):
     fails with a generic error, a huge one is decoded before any limit applies, EXIF orientation is
     ignored and 16-bit or float images are clipped. Here each file is decoded once by ``decode``
     (set by the app after construction: :meth:`studio.handlers.Studio.decode_upload`, with the
-    upload and pixel limits read from the header first; default :func:`resshift.image_io.decode_image`);
+    upload and pixel limits read from the header first; default :func:`resshift.media.image.decode_image`);
     any problem reaches the user as a sentence. Images come out as (H, W, 4) uint8 RGBA, alpha 255
     where the file has none (as Gradio's RGBA mode).
     """

@@ -20,7 +20,7 @@ import torch
 from resshift.errors import InvalidRequest, free_memory, is_out_of_memory
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.manager import UnknownModelError
-from resshift.progress import Cancelled, RequestTimeout
+from resshift.runtime.progress import Cancelled, RequestTimeout
 from resshift.weights import UnsafeWeightsError, WeightsLoadError, WeightsUnavailable
 
 log = logging.getLogger(__name__)

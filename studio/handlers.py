@@ -22,19 +22,19 @@ import numpy as np
 
 from resshift.catalog import default_model_for, ready_models, runnable_comparison
 from resshift.errors import InvalidRequest
-from resshift.image_io import to_uint8
+from resshift.media.image import to_uint8
 from resshift.manager import ModelManager
 from resshift.pipelines import (DecodedImage, InvalidMaskError, PhotoOptions, RestoreOptions, check_task,
                                 decode_mask)
 from resshift.pipelines.registry import TASK_REGISTRY
 
-from . import images
-from .cancel import cancel_session, current_token
-from .errors import friendly_errors
-from .input_files import InputFiles
-from .jobs import GFPGAN_LABEL, Job, run_jobs
-from .limits import Limits
-from .work import check_jobs, gpu_seconds
+from studio import images
+from studio.cancel import cancel_session, current_token
+from studio.errors import friendly_errors
+from studio.input_files import InputFiles
+from studio.jobs import GFPGAN_LABEL, Job, run_jobs
+from studio.limits import Limits
+from studio.work import check_jobs, gpu_seconds
 
 log = logging.getLogger(__name__)
 

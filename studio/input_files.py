@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 import gradio as gr
 from gradio.context import LocalContext
 
-from .uploads import UploadLedger
+from studio.uploads import UploadLedger
 
 log = logging.getLogger(__name__)
 

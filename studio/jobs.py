@@ -38,7 +38,7 @@ def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = Non
     """Run jobs in order, reporting progress per sampling step, tile and photo stage (and per
     downloaded chunk of weights). ``cancel`` (one token for the request; a fresh one when None)
     stops the run at its next step, tile or downloaded chunk; its deadline, ``timeout`` seconds
-    in total, starts before the first job's networks are loaded (a download counts). Raises resshift.progress.Cancelled
+    in total, starts before the first job's networks are loaded (a download counts). Raises resshift.runtime.progress.Cancelled
     (RequestTimeout for the deadline)."""
     report = report or (lambda fraction, desc: None)
     cancel = cancel or CancelToken()

@@ -61,7 +61,7 @@ from typing import Mapping
 
 
 from resshift.errors import InvalidRequest
-from resshift.image_io import DecodedImage, ImageLike, ImageTooLargeError, decode_image, parse_pixels
+from resshift.media.image import DecodedImage, ImageLike, ImageTooLargeError, decode_image, parse_pixels
 from resshift.pipelines.cost import equivalent_side, estimate_work, square_side
 from resshift.pipelines.options import RestoreOptions
 from resshift.pipelines.video import VideoLimits

@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .limits import Limits
+from studio.limits import Limits
 
 if TYPE_CHECKING:
-    from .input_files import InputFiles
+    from studio.input_files import InputFiles
 
 log = logging.getLogger(__name__)
 

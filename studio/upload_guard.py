@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from .limits import Limits
+from studio.limits import Limits
 
 # The name the browser gives the script (console messages and error stacks show it), for tests.
 SCRIPT_NAME = "resshift-upload-guard.js"

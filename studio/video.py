@@ -37,12 +37,12 @@ from resshift.pipelines import PhotoOptions, RestoreOptions, RestoreResult
 from resshift.pipelines.request import RestoreRequest, VideoTarget, execute
 from resshift.pipelines.video import VideoLimits, VideoOptions
 
-from . import images
-from .cancel import cancellable, current_token
-from .errors import friendly_errors
-from .handlers import Studio, gpu_decorator, run_name
-from .limits import ENV_VIDEO_PIXELS, ENV_VIDEO_SECONDS, describe_pixels, video_limits
-from .tool_docs import as_tool
+from studio import images
+from studio.cancel import cancellable, current_token
+from studio.errors import friendly_errors
+from studio.handlers import Studio, gpu_decorator, run_name
+from studio.limits import ENV_VIDEO_PIXELS, ENV_VIDEO_SECONDS, describe_pixels, video_limits
+from studio.tool_docs import as_tool
 
 ENV_SECONDS, ENV_PIXELS = ENV_VIDEO_SECONDS, ENV_VIDEO_PIXELS
 BATCH = {"cpu": 4, "cuda": 8}  # frames per network call

@@ -11,11 +11,11 @@ from resshift.manager import ModelManager
 from resshift.pipelines.color import COLOR_FIXES
 from resshift.pipelines.options import KAPPA_RANGE, random_seed
 
-from . import models as catalog
-from .api_values import NumberSlider
-from .cancel import cancellable
-from .handlers import TILES, Studio
-from .tool_docs import as_tool
+from studio import models as catalog
+from studio.api_values import NumberSlider
+from studio.cancel import cancellable
+from studio.handlers import TILES, Studio
+from studio.tool_docs import as_tool
 
 
 def _steps_label(spec) -> str:

@@ -12,8 +12,8 @@ from resshift.pipelines import RestoreOptions
 from resshift.pipelines.cost import estimate_work
 from resshift.pipelines.registry import TASK_REGISTRY, task_of
 
-from .jobs import Job
-from .limits import Limits
+from studio.jobs import Job
+from studio.limits import Limits
 
 
 def check_jobs(limits: Limits, manager: ModelManager, jobs: list[Job]) -> None:

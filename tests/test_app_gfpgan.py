@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.manager import ModelManager
 from studio.handlers import Studio
 from studio.limits import Limits

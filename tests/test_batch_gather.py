@@ -1,4 +1,4 @@
-"""resshift.batch.gather: image files and zips into one batch, masks paired by name, bad input
+"""resshift.pipelines.batch.gather: image files and zips into one batch, masks paired by name, bad input
 skipped or refused with its reason (no model runs here)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.batch import gather, header_pixels
+from resshift.pipelines.batch import gather, header_pixels
 from resshift.errors import InvalidRequest
 
 LIMITS = dict(max_images=8, max_zip_bytes=50 << 20, max_ratio=50)

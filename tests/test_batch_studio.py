@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.progress import CancelToken
+from resshift.runtime.progress import CancelToken
 from studio.batch import Batches, limits_text, output_names
 from studio.cancel import CURRENT
 from studio.handlers import Studio

@@ -1,4 +1,4 @@
-"""The speed benchmark (`python -m resshift.bench`) runs and reports what it promises (no timings
+"""The speed benchmark (`python -m benchmarks.speed`) runs and reports what it promises (no timings
 are asserted: speed targets live in the benchmark's output, not in tests)."""
 import json
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from resshift.bench import Case, main, psnr, run_case
+from benchmarks.speed import Case, main, psnr, run_case
 
 
 @pytest.mark.slow

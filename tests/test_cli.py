@@ -9,7 +9,7 @@ from PIL import Image
 
 from resshift.cli import _parser, main
 
-from .helpers import DATA, ROOT, run_cli, write_tiny_model
+from tests.helpers import DATA, ROOT, run_cli, write_tiny_model
 
 REAL = DATA / "images" / "realsr_canon006_crop.png"
 

@@ -1,10 +1,10 @@
-"""resshift.compat: basicsr 1.4.2 imports on current torchvision (and Python/SciPy)."""
+"""resshift.runtime.compat: basicsr 1.4.2 imports on current torchvision (and Python/SciPy)."""
 import importlib
 import sys
 
 import torch
 
-from resshift import compat
+from resshift.runtime import compat
 
 
 def test_alias_registered_and_idempotent():

@@ -6,7 +6,7 @@ runs them on a CUDA machine). On CPU the option is ignored, which is tested ever
 import pytest
 import torch
 
-from resshift.bench import psnr
+from benchmarks.speed import psnr
 from resshift.catalog import find_model
 from resshift.diffusion.graphs import CudaGraphs
 from resshift.diffusion.sampler import step_coefficients
@@ -90,7 +90,7 @@ def test_tiled_inputs_run_in_stages_on_cuda(precision):
     """A tiled VQ-model input on CUDA (three stages, half weights under fp16): the same image with
     and without the graphs option (tiled inputs run eagerly), every network on tiles, and close to
     the CPU's float32 result."""
-    from .helpers import tiny_model
+    from tests.helpers import tiny_model
     cpu = tiny_model("sr")
     gpu = tiny_model("sr").to("cuda")
     y = _input(64, seed=3)

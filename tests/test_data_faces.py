@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.data import FaceDegradation, FaceDegradationConfig, degrade_face
 from resshift.data.folder import load_rgb
 

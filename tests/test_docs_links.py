@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from tests.helpers import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -9,7 +9,7 @@ from resshift.face import DetectedFace, RetinaFaceDetector, YuNetDetector, load_
 from resshift.face.detect import RETINAFACE_WEIGHTS
 from resshift.weights import WeightsUnavailable
 
-from .helpers import face_photo
+from tests.helpers import face_photo
 
 DATA = Path(__file__).parent / "data" / "faces"
 

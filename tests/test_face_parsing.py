@@ -8,7 +8,7 @@ from resshift.face import restore_photo
 from resshift.face.parsing import FACE_CLASSES, masks_from_labels, parsing_masker
 from resshift.manager import ModelManager
 
-from .helpers import face_photo
+from tests.helpers import face_photo
 
 
 def test_masks_follow_face_classes_and_vanish_at_the_crop_edge():

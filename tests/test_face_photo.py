@@ -14,7 +14,7 @@ from resshift.face import (NO_FACE_MESSAGE, YuNetDetector, looks_aligned, restor
                            restore_photo)
 from resshift.face.paste import output_affine
 
-from .helpers import face_photo
+from tests.helpers import face_photo
 
 DATA = Path(__file__).parent / "data" / "faces"
 

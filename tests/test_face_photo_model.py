@@ -5,7 +5,7 @@ from PIL import Image
 
 from resshift.pipelines import PhotoOptions, RestoreOptions, restore_face
 
-from .helpers import DATA, tiny_model
+from tests.helpers import DATA, tiny_model
 
 PORTRAIT = DATA / "faces" / "portrait_deepface_img12.jpg"
 

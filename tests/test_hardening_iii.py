@@ -323,7 +323,7 @@ def test_a_stalled_download_ends_with_a_sentence_and_leaves_no_file(tmp_path, mo
     (raised by the progress callback, as the studio's token does) stops it too; nothing is left."""
     import pytest
 
-    from resshift.progress import Cancelled
+    from resshift.runtime.progress import Cancelled
     from resshift.weights import WeightsUnavailable, download
     from resshift.weights.registry import WeightFile
 
@@ -359,7 +359,7 @@ def test_a_download_counts_toward_the_request_time_and_is_cancelled():
     as it dripped; now the deadline starts before, and the token is checked at every chunk."""
     import pytest
 
-    from resshift.progress import CancelToken, RequestTimeout
+    from resshift.runtime.progress import CancelToken, RequestTimeout
     from studio.jobs import Job, run_jobs
 
     chunks, token = [], CancelToken()
@@ -396,7 +396,7 @@ def test_skipped_zip_entries_count_toward_the_batch_and_are_summed_up(tmp_path, 
 
     import pytest
 
-    from resshift.batch import gather
+    from resshift.pipelines.batch import gather
     from resshift.errors import InvalidRequest
     from resshift.media.archive import SkippedEntry
     from studio.batch import _report

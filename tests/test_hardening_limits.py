@@ -82,7 +82,7 @@ def test_pillow_guards_stay_on_after_importing_everything():
     """Nothing the project imports (the app, the library, basicsr, gfpgan, facexlib) turns off
     Pillow's decompression-bomb guard or makes it accept truncated files."""
     code = ("import app, resshift.cli, resshift.face, resshift.data, resshift.train, studio.handlers\n"
-            "from resshift.compat import install_torchvision_compat\n"
+            "from resshift.runtime.compat import install_torchvision_compat\n"
             "install_torchvision_compat()\n"
             "import basicsr.utils, gfpgan.archs.gfpganv1_clean_arch, facexlib.detection.retinaface\n"
             "from PIL import Image, ImageFile\n"

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.image_io import InvalidImageError, attach_alpha, decode_image
+from resshift.media.image import InvalidImageError, attach_alpha, decode_image
 
-from .helpers import DATA
+from tests.helpers import DATA
 
 REAL = DATA / "images" / "realsr_canon006_crop.png"
 
@@ -88,7 +88,7 @@ def test_pixel_limit_message():
 
 def test_decompression_bomb_refused(tmp_path):
     # a 20000x20000 PNG is far beyond Pillow's bomb guard (which stays on); built without allocating it
-    from .corpus import bomb_png
+    from tests.corpus import bomb_png
 
     p = tmp_path / "bomb.png"
     p.write_bytes(bomb_png(20000))

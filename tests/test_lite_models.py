@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from resshift.catalog import default_model_for
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.data.realesrgan import bicubic_downsample
 from resshift.loader import load_model
 from resshift.manager import ModelManager
@@ -13,7 +13,7 @@ from resshift.pipelines import RestoreOptions, inpaint, restore_face, super_reso
 from resshift.weights import assets_dir, weight_status
 from resshift.weights.lite import LITE_MODELS
 
-from .helpers import DATA
+from tests.helpers import DATA
 
 install_torchvision_compat()  # before basicsr is imported
 from basicsr.metrics import calculate_psnr  # noqa: E402  (uint8 images, or N x 3 arrays of pixels)

@@ -1,4 +1,4 @@
-"""glibc's allocator settings for large tensors (resshift/malloc.py), in fresh processes."""
+"""glibc's allocator settings for large tensors (resshift/runtime/malloc.py), in fresh processes."""
 import os
 import platform
 import subprocess
@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-from .helpers import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="the settings are glibc's")
 
 SCRIPT = """
 import resource, torch
-from resshift.malloc import tune_malloc
+from resshift.runtime.malloc import tune_malloc
 print(tune_malloc())
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -4,7 +4,7 @@ import pytest
 from resshift.manager import ModelManager
 from resshift.weights import WeightsUnavailable
 
-from .helpers import tiny_model, tiny_spec, write_tiny_model
+from tests.helpers import tiny_model, tiny_spec, write_tiny_model
 
 
 def test_a_model_that_cannot_be_had_keeps_the_loaded_one(tmp_path, monkeypatch):

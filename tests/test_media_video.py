@@ -10,7 +10,7 @@ import pytest
 
 from resshift.media import InvalidMediaError, InvalidVideoError, probe, read_batches, read_frames
 
-from .media_clips import level, make_audio_only, make_clip
+from tests.media_clips import level, make_audio_only, make_clip
 
 LIMITS = dict(max_seconds=600, max_pixels=4096 * 2160, min_side=8)
 

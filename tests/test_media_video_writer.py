@@ -9,7 +9,7 @@ import pytest
 
 from resshift.media import VideoWriter, probe, read_frames
 
-from .media_clips import audio_seconds, level, make_clip
+from tests.media_clips import audio_seconds, level, make_clip
 
 LIMITS = dict(max_seconds=600, max_pixels=4096 * 2160, min_side=1)
 

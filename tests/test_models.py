@@ -8,7 +8,7 @@ from resshift.models import PixelUnshuffleStage, SwinUNet, VQAutoencoder
 from resshift.models.swin import shifted_window_mask
 from resshift.weights import load_into
 
-from .helpers import FIXTURES, fixture_json, fixture_tensors
+from tests.helpers import FIXTURES, fixture_json, fixture_tensors
 
 LAYOUTS = json.loads((FIXTURES / "official_checkpoint_layouts.json").read_text())
 

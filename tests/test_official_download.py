@@ -19,7 +19,7 @@ from resshift.catalog import find_model
 from resshift.loader import build_networks
 from resshift.manager import ModelManager
 
-from .helpers import DATA, run_cli, serve_studio
+from tests.helpers import DATA, run_cli, serve_studio
 
 pytestmark = pytest.mark.slow
 REAL = DATA / "images" / "realsr_canon006_crop.png"
@@ -103,7 +103,7 @@ def test_the_cli_runs_rsd_from_the_mirror_as_sinsrs_one_step_sampler_with_its_no
     widened input and the noise of the seed (the usual draw, then the plane): >= 45 dB."""
     import numpy as np
 
-    from resshift.image_io import from_model_output
+    from resshift.media.image import from_model_output
     from resshift.loader import load_model
     from resshift.pipelines import RestoreOptions
     from resshift.pipelines.restore import run_model

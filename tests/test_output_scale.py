@@ -9,10 +9,10 @@ import pytest
 from PIL import Image, ImageCms
 
 from resshift.errors import InvalidRequest
-from resshift.image_io import decode_image
+from resshift.media.image import decode_image
 from resshift.pipelines import RestoreOptions, inpaint, super_resolve
 
-from .helpers import DATA, run_cli, tiny_model, write_tiny_model
+from tests.helpers import DATA, run_cli, tiny_model, write_tiny_model
 
 REAL = DATA / "images" / "realsr_canon006_crop.png"
 
@@ -116,7 +116,7 @@ def test_a_videos_frames_take_the_scale_too(sr):
 
 
 def test_the_ray_runner_writes_the_profile_as_the_cli_does(tmp_path):
-    from resshift.cluster import save_atomic
+    from resshift.cli.cluster import save_atomic
 
     save_atomic(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png", SRGB)
     assert Image.open(tmp_path / "a.png").info.get("icc_profile") == SRGB

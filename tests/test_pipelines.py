@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resshift.compat import install_torchvision_compat
+from resshift.runtime.compat import install_torchvision_compat
 from resshift.pipelines import (
     InvalidImageError,
     InvalidMaskError,
@@ -19,7 +19,7 @@ from resshift.pipelines import (
 )
 from resshift.pipelines.restore import pad_to_multiple
 
-from .helpers import DATA, tiny_model
+from tests.helpers import DATA, tiny_model
 
 install_torchvision_compat()  # before basicsr is imported
 from basicsr.metrics import calculate_psnr

@@ -11,7 +11,7 @@ from resshift.pipelines.cost import NetworkCost, equivalent_side, estimate_work,
 from resshift.weights.lite import lite_model
 from resshift.weights.registry import OFFICIAL_MODELS
 
-from .helpers import tiny_model
+from tests.helpers import tiny_model
 
 OFFICIAL = {spec.name: spec for spec in OFFICIAL_MODELS}
 

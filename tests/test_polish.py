@@ -9,7 +9,7 @@ import numpy as np
 
 from resshift.face.detect import YuNetDetector
 
-from .helpers import DATA, ROOT, run_cli, write_tiny_model
+from tests.helpers import DATA, ROOT, run_cli, write_tiny_model
 
 
 def test_startup_lines_give_this_apps_advice(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 from safetensors.torch import save_file
 
 from resshift.manager import ModelManager
-from resshift.prefetch import Prefetch
+from resshift.runtime.prefetch import Prefetch
 
-from .helpers import tiny_model
+from tests.helpers import tiny_model
 
 
 @pytest.fixture

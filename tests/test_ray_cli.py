@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resshift.cluster import Layout, plan_layout
+from resshift.cli.cluster import Layout, plan_layout
 
-from .helpers import DATA, ROOT, write_tiny_model
+from tests.helpers import DATA, ROOT, write_tiny_model
 
 ray = pytest.importorskip("ray", reason='the Ray runner needs ray[data] (requirements-test.txt)')
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .helpers import ROOT
+from tests.helpers import ROOT
 
 
 def python_blocks(page: str = "README.md") -> list[str]:

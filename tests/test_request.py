@@ -8,7 +8,7 @@ from resshift.pipelines import InvalidMaskError, PhotoOptions, RestoreOptions
 from resshift.pipelines.registry import TASK_REGISTRY, task_of
 from resshift.pipelines.request import RestoreRequest, VideoTarget, execute
 
-from .helpers import tiny_manager
+from tests.helpers import tiny_manager
 
 IMAGE = np.full((24, 32, 3), 120, np.uint8)
 

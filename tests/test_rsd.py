@@ -11,14 +11,14 @@ import torch
 import resshift.diffusion.sampler as sampler
 from resshift.catalog import find_model
 from resshift.diffusion import DiffusionConfig, SamplerNoise
-from resshift.image_io import from_model_output
+from resshift.media.image import from_model_output
 from resshift.loader import RestorationModel, build_networks
 from resshift.models import NoiseInputSwinUNet, VQAutoencoder
 from resshift.pipelines import RestoreOptions, super_resolve
 from resshift.pipelines.restore import run_model
 from resshift.weights import check_layout, load_into, load_state_dict
 
-from .helpers import fixture_json, fixture_tensors
+from tests.helpers import fixture_json, fixture_tensors
 
 CASE = "sample_rsd_one_step"
 

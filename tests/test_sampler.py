@@ -8,7 +8,7 @@ from resshift.diffusion import DiffusionConfig, SamplerNoise, Schedule, iter_sam
 from resshift.models import SwinUNet, VQAutoencoder
 from resshift.weights import load_into
 
-from .helpers import fixture_json, fixture_tensors
+from tests.helpers import fixture_json, fixture_tensors
 
 
 def _load(name):

@@ -6,7 +6,7 @@ import pytest
 
 from resshift.diffusion import DiffusionConfig, Schedule, exponential_sqrt_etas, respace
 
-from .helpers import FIXTURES
+from tests.helpers import FIXTURES
 
 SCHEDULES = json.loads((FIXTURES / "schedules.json").read_text())
 

@@ -10,14 +10,14 @@ import torch
 import resshift.diffusion.sampler as sampler
 from resshift.catalog import find_model
 from resshift.diffusion import DiffusionConfig
-from resshift.image_io import from_model_output
+from resshift.media.image import from_model_output
 from resshift.loader import RestorationModel
 from resshift.models import SwinUNet, VQAutoencoder
 from resshift.pipelines import RestoreOptions, super_resolve
 from resshift.pipelines.restore import run_model
 from resshift.weights import load_into
 
-from .helpers import fixture_json, fixture_tensors
+from tests.helpers import fixture_json, fixture_tensors
 
 CASE = "sample_sinsr_one_step"
 

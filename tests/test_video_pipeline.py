@@ -12,7 +12,7 @@ from resshift.media import InvalidVideoError, VideoWriter, probe, read_frames
 from resshift.pipelines import PhotoOptions, RestoreOptions
 from resshift.pipelines import video as video_module
 from resshift.pipelines.video import VideoLimits, VideoOptions, restore_frames, restore_video
-from resshift.progress import Cancelled, CancelToken
+from resshift.runtime.progress import Cancelled, CancelToken
 from tests.helpers import DATA, tiny_model
 from tests.media_clips import audio_seconds, make_audio_only, make_clip
 

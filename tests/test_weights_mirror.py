@@ -24,7 +24,7 @@ from resshift.weights import (
     weight_status,
 )
 
-from .test_weights_download import BODY, SHA, _files, _served, isolated, server  # noqa: F401
+from tests.test_weights_download import BODY, SHA, _files, _served, isolated, server  # noqa: F401
 
 OFFICIAL = "https://github.com/owner/repo/releases/download/v1/"
 
@@ -194,7 +194,7 @@ def test_the_loader_downloads_official_files_from_a_mirror_checked_against_the_s
 
     from resshift.loader import load_model
 
-    from .test_weights_bad_files import FIXTURES, _tiny_official_spec
+    from tests.test_weights_bad_files import FIXTURES, _tiny_official_spec
 
     spec = _tiny_official_spec("realsr-v3")
     unet = load_file(FIXTURES / "unet_sr.weights.safetensors")

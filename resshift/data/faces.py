@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..compat import import_basicsr_degradations
+from ..runtime.compat import import_basicsr_degradations
 from .folder import to_tensor
 from .util import np_to_uint8_levels
 

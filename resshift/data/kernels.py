@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..compat import import_basicsr_degradations
+from ..runtime.compat import import_basicsr_degradations
 
 KERNEL_TYPES: tuple[str, ...] = (
     "iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso",

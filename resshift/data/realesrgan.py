@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..compat import install_torchvision_compat
+from ..runtime.compat import install_torchvision_compat
 from .kernels import BlurKernelConfig, RealESRGANKernels
 from .noise import add_gaussian_noise, add_poisson_noise
 from .util import choose, draw, to_uint8_levels, uniform

@@ -26,7 +26,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..image_io import InvalidImageError
+from ..media.image import InvalidImageError
 
 CROP_SIZE = 512
 """Side of an aligned face crop, in pixels."""

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..image_io import batch_from_model_output, batch_to_model_input
+from ..media.image import batch_from_model_output, batch_to_model_input
 from ..settings import resolve_device
 from ..weights import WeightFile, WeightsLoadError, load_into, load_state_dict, resolve_weight
 
@@ -35,7 +35,7 @@ GFPGAN_WEIGHTS = WeightFile(
 
 
 def _build_network(state: dict, path: Path) -> torch.nn.Module:
-    from ..compat import install_torchvision_compat  # basicsr 1.4.2 needs it with torchvision >= 0.17
+    from ..runtime.compat import install_torchvision_compat  # basicsr 1.4.2 needs it with torchvision >= 0.17
 
     install_torchvision_compat()
     from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean

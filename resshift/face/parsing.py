@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..image_io import batch_to_model_input
+from ..media.image import batch_to_model_input
 from ..settings import resolve_device
 from ..weights import WeightFile, load_into, load_state_dict, resolve_weight
 from .align import CROP_SIZE

@@ -7,7 +7,7 @@ The pipeline does not know the restoration model. It takes callables:
 - ``upscale_background(image, scale)``: (H, W, 3) uint8 RGB -> (H*scale, W*scale, 3) uint8, or None
   for a plain Lanczos resize (a copy at scale 1).
 
-Inputs are read with :func:`resshift.image_io.decode_image` (grey, RGBA, 16-bit, float, PIL
+Inputs are read with :func:`resshift.media.image.decode_image` (grey, RGBA, 16-bit, float, PIL
 images, paths): grey becomes RGB; the alpha plane is not restored, it is resized to the output
 (Lanczos) and returned separately in ``PhotoComposite.alpha``.
 
@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from ..image_io import ImageLike, decode_image, to_uint8
-from ..progress import CancelToken, check
+from ..media.image import ImageLike, decode_image, to_uint8
+from ..runtime.progress import CancelToken, check
 from .align import CROP_SIZE, align_face, check_aligned_size, is_aligned_size
 from .detect import DetectedFace, FaceDetector, Select, YuNetDetector, select_faces
 from .parsing import FaceMasks
@@ -70,7 +70,7 @@ class PhotoComposite:
 
 
 def as_rgb_uint8(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Anything :func:`~resshift.image_io.decode_image` reads (grey/RGB/RGBA arrays of
+    """Anything :func:`~resshift.media.image.decode_image` reads (grey/RGB/RGBA arrays of
     uint8, uint16 or float in [0, 1], PIL images, paths) -> ((H, W, 3) uint8 RGB, (H, W) uint8 alpha
     or None). uint8 input comes back unchanged."""
     decoded = decode_image(image)

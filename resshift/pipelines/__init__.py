@@ -1,9 +1,9 @@
 """Task pipelines: images in, one RestoreResult out. tasks.py (super-resolution, inpainting),
 faces.py (aligned faces, whole photos), dispatch.py (``restore``: any task, by the model's); the
 request's options (options.py), tiling and the shared restoration path (restore.py) beside them."""
-from ..image_io import DecodedImage, ImageTooLargeError, InvalidImageError, decode_image
-from ..progress import CancelToken, Cancelled, ProgressEvent, RequestTimeout
-from ..result import RestoreResult
+from ..media.image import DecodedImage, ImageTooLargeError, InvalidImageError, decode_image
+from ..runtime.progress import CancelToken, Cancelled, ProgressEvent, RequestTimeout
+from .result import RestoreResult
 from .faces import restore_face, restore_face_batch
 from .options import KAPPA_RANGE, PhotoOptions, RestoreOptions, check_task
 from .tasks import InvalidMaskError, decode_mask, inpaint, super_resolve

@@ -1,7 +1,7 @@
 """Face restoration: an aligned 512x512 face, or every face of a whole photo (detect, align,
 restore, paste back), by a ResShift face model (``restore_face``) or any other face restorer
 (``restore_faces_with``, e.g. GFPGAN for the studio's comparison); every path gives the same
-:class:`~resshift.result.RestoreResult`.
+:class:`~resshift.pipelines.result.RestoreResult`.
 
 Glue between the model-agnostic face toolkit (:mod:`resshift.face`: detection, alignment,
 paste-back) and the restoration path shared with the other tasks (``restore.py``).
@@ -19,11 +19,11 @@ from PIL import Image
 
 from ..errors import InvalidRequest
 from ..face import check_aligned_size, restore_aligned, restore_photo
-from ..image_io import (DecodedImage, ImageLike, attach_alpha, batch_from_model_output, batch_to_model_input,
+from ..media.image import (DecodedImage, ImageLike, attach_alpha, batch_from_model_output, batch_to_model_input,
                         decode_image, from_model_output, to_model_input, to_uint8)
 from ..loader import RestorationModel
-from ..progress import CancelToken, ProgressEvent
-from ..result import RestoreResult
+from ..runtime.progress import CancelToken, ProgressEvent
+from .result import RestoreResult
 from .options import SEED_LIMIT, PhotoOptions, RestoreOptions, check_task
 from .restore import decoded, finish, input_facts, run_model, to_result, whole
 from .tasks import super_resolve

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import InvalidRequest
-from ..image_io import DecodedImage, ImageLike
+from ..media.image import DecodedImage, ImageLike
 from ..loader import RestorationModel
-from ..result import RestoreResult
+from .result import RestoreResult
 from ..weights.registry import TASK_TITLES, ModelSpec, a_task_model
 from .faces import restore_face
 from .options import PhotoOptions, RestoreOptions

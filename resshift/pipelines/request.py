@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ..errors import InvalidRequest
-from ..image_io import DecodedImage, ImageLike
-from ..progress import CancelToken, ProgressEvent
-from ..result import RestoreResult
+from ..media.image import DecodedImage, ImageLike
+from ..runtime.progress import CancelToken, ProgressEvent
+from .result import RestoreResult
 from .options import PhotoOptions, RestoreOptions, VideoOptions, check_task
 from .registry import task_of
 

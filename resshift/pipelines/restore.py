@@ -17,10 +17,10 @@ import torch.nn.functional as F
 
 from ..diffusion.sampler import sample
 from ..diffusion.schedule import Schedule
-from ..image_io import DecodedImage, ImageLike, decode_image
+from ..media.image import DecodedImage, ImageLike, decode_image
 from ..loader import RestorationModel
-from ..progress import CancelToken, ProgressEvent, check
-from ..result import RestoreResult
+from ..runtime.progress import CancelToken, ProgressEvent, check
+from .result import RestoreResult
 from . import plan
 from .color import color_fix
 from .options import RestoreOptions
@@ -113,7 +113,7 @@ def run_model(
     ``options`` are resolved here against the model when the caller has not done it
     (:meth:`RestoreOptions.resolve`). ``cancel`` is checked after every sampling step and every
     tile of every stage (so also before decoding): a cancelled run raises
-    :class:`~resshift.progress.Cancelled` there.
+    :class:`~resshift.runtime.progress.Cancelled` there.
 
     A single image (B = 1) larger than the tile size is restored in three tiled stages
     (``stages.py``): the VQ encoder and decoder in tiles of at most ``tile`` input pixels, the

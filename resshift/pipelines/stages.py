@@ -36,7 +36,7 @@ from ..diffusion.sampler import (
 )
 from ..diffusion.schedule import DiffusionConfig, Schedule
 from ..models.unet import Condition
-from ..progress import ProgressEvent
+from ..runtime.progress import ProgressEvent
 from .plan import stage_grids
 from .tiling import tiled
 

@@ -1,4 +1,4 @@
-"""Image task pipelines: images in, one :class:`~resshift.result.RestoreResult` out (PIL, numpy
+"""Image task pipelines: images in, one :class:`~resshift.pipelines.result.RestoreResult` out (PIL, numpy
 or file paths; any size).
 
 - ``super_resolve``: x sf super-resolution (sf = 4 for every released SR model; x2 and x3 are
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from ..errors import InvalidRequest
-from ..image_io import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
+from ..media.image import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
                         decode_image, from_model_output, to_model_input, to_uint8)
 from ..loader import RestorationModel
-from ..progress import CancelToken, ProgressEvent
-from ..result import RestoreResult
+from ..runtime.progress import CancelToken, ProgressEvent
+from .result import RestoreResult
 from .options import RestoreOptions, check_task
 from .restore import decoded, finish, run_model, to_result
 

@@ -33,13 +33,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidRequest
-from ..image_io import batch_from_model_output, batch_to_model_input
+from ..media.image import batch_from_model_output, batch_to_model_input
 from ..face.align import check_aligned_size, is_aligned_size
 from ..loader import RestorationModel
 from ..weights.registry import a_task_model
 from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batches
-from ..progress import CancelToken, ProgressEvent, check
-from ..result import RestoreResult
+from ..runtime.progress import CancelToken, ProgressEvent, check
+from .result import RestoreResult
 from .faces import FACE_SIZE, restore_aligned_tensor, restore_faces_with
 from .options import NOISES, SEED_LIMIT, PhotoOptions, RestoreOptions, VideoOptions
 from .plan import plan_tiles

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..compat import install_torchvision_compat
+from ..runtime.compat import install_torchvision_compat
 from ..diffusion import DiffusionConfig, Schedule, sample
 from .objective import TrainingPair
 

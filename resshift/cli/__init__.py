@@ -17,23 +17,23 @@ from typing import Sequence
 
 from PIL import Image, ImageFile
 
-from . import cli_video
-from .catalog import all_models, availability, default_model_for
-from .cli_lines import result_line, skipped_line
-from .diffusion.schedule import SPACINGS
-from .errors import InvalidRequest
-from .files import folder_inputs, mask_for, output_names, restore_file
-from .image_io import parse_pixels
-from .malloc import tune_malloc
-from .manager import ModelManager
-from .pipelines import PhotoOptions, RestoreOptions, check_task
-from .pipelines.registry import TASK_REGISTRY
-from .pipelines.request import RestoreRequest, execute
-from .pipelines.color import COLOR_FIXES
-from .pipelines.options import SCALES, SR_SCALES
-from .settings import offline_by_env, resolve_device
-from .weights import default_cache_dir, mismatched_copy, weight_status, weights_folder
-from .weights.registry import ModelSpec, WeightFile
+from . import video as cli_video
+from ..catalog import all_models, availability, default_model_for
+from .lines import result_line, skipped_line
+from ..diffusion.schedule import SPACINGS
+from ..errors import InvalidRequest
+from ..pipelines.files import folder_inputs, mask_for, output_names, restore_file
+from ..media.image import parse_pixels
+from ..runtime.malloc import tune_malloc
+from ..manager import ModelManager
+from ..pipelines import PhotoOptions, RestoreOptions, check_task
+from ..pipelines.registry import TASK_REGISTRY
+from ..pipelines.request import RestoreRequest, execute
+from ..pipelines.color import COLOR_FIXES
+from ..pipelines.options import SCALES, SR_SCALES
+from ..settings import offline_by_env, resolve_device
+from ..weights import default_cache_dir, mismatched_copy, weight_status, weights_folder
+from ..weights.registry import ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
 
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _output_paths(inputs: list[Path], output: Path, many: bool) -> list[Path]:
     """One output per input: ``OUT`` for a single input to a file name, else ``OUT/<name>``
-    (``resshift.files.output_names``: inputs sharing a stem keep their suffix, a_jpg.png)."""
+    (``resshift.pipelines.files.output_names``: inputs sharing a stem keep their suffix, a_jpg.png)."""
     if not many and output.suffix and not output.is_dir():
         return [output]
     return [output / n for n in output_names([p.name for p in inputs])]
@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     manager = plan.manager
     try:
         if args.unet_weights or args.first_stage_weights:
-            from .loader import load_model
+            from ..loader import load_model
 
             manager.put(load_model(plan.spec, device=manager.device, weights_dir=args.weights_dir,
                                    unet_path=args.unet_weights, first_stage_path=args.first_stage_weights,

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from .cli_lines import result_line, skipped_line
-from .settings import ENV_DEVICE, forwarded_env, settings
+from .lines import result_line, skipped_line
+from ..settings import ENV_DEVICE, forwarded_env, settings
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,9 @@ class Replica:
     def __init__(self, config: ReplicaConfig) -> None:
         import torch
 
-        from .malloc import tune_malloc
-        from .manager import ModelManager
-        from .weights.registry import ModelSpec
+        from ..runtime.malloc import tune_malloc
+        from ..manager import ModelManager
+        from ..weights.registry import ModelSpec
 
         self.config = cfg = config
         started = time.perf_counter()
@@ -111,8 +111,8 @@ class Replica:
         self.model = self.manager = None
         self.load_error = ""
         try:
-            from .catalog import all_models
-            from .loader import load_model
+            from ..catalog import all_models
+            from ..loader import load_model
 
             spec = ModelSpec.from_dict(cfg.spec)
             specs = list(all_models())
@@ -130,8 +130,8 @@ class Replica:
 
     def restore_one(self, source: Path, target: Path, mask: Path | None) -> tuple[str, str]:
         """(status, text): ('done', facts JSON) or ('failed', the reason, as the CLI words it)."""
-        from .files import restore_file
-        from .pipelines.request import RestoreRequest, execute
+        from ..pipelines.files import restore_file
+        from ..pipelines.request import RestoreRequest, execute
 
         cfg = self.config
         request = RestoreRequest(self.model.spec.task, self.model.spec.name, source, cfg.options, mask=mask,
@@ -195,8 +195,8 @@ def _start_ray(address: str, quiet: bool) -> float:
 def run_on_ray(plan, args) -> int:
     """Run a checked CLI plan (``cli._Plan``) on Ray; prints what the CLI prints. Returns the exit
     status (0 all done, 1 some failed, 2 Ray or the model could not be had)."""
-    from .files import mask_for
-    from .pipelines import InvalidMaskError
+    from ..pipelines.files import mask_for
+    from ..pipelines import InvalidMaskError
 
     if not ray_available():
         print(f"error: {RAY_MISSING}", file=sys.stderr)
@@ -204,7 +204,7 @@ def run_on_ray(plan, args) -> int:
     if args.ray_actors is not None and args.ray_actors < 1:
         print(f"error: --ray-actors must be at least 1, got {args.ray_actors}", file=sys.stderr)
         return 2
-    from .pipelines.registry import TASK_REGISTRY
+    from ..pipelines.registry import TASK_REGISTRY
 
     failures: list[tuple[str, str]] = []
     rows, kept = [], 0

@@ -62,7 +62,7 @@ class RestoreResult:
 
         from PIL import Image
 
-        from .media.atomic import atomic_target
+        from ..media.atomic import atomic_target
 
         target = Path(path)
         fmt = Image.registered_extensions().get(target.suffix.lower())

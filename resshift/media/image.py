@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 

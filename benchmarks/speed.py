@@ -1,4 +1,4 @@
-"""Speed and memory benchmark: ``python -m resshift.bench [--device cuda] [--cases ...]``.
+"""Speed and memory benchmark: ``python -m benchmarks.speed [--device cuda] [--cases ...]``.
 
 For each case it prints the median and best latency of a whole restoration (padding, VQ encode,
 sampling, VQ decode, tiling), images/s, peak memory (CUDA: max_memory_allocated; CPU: peak RSS of a
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .loader import RestorationModel, build_networks
-from .malloc import tune_malloc
-from .pipelines.options import RestoreOptions
-from .pipelines.restore import run_model
-from .weights.registry import OFFICIAL_MODELS
+from resshift.loader import RestorationModel, build_networks
+from resshift.runtime.malloc import tune_malloc
+from resshift.pipelines.options import RestoreOptions
+from resshift.pipelines.restore import run_model
+from resshift.weights.registry import OFFICIAL_MODELS
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ CASES = {
 def _spec(name: str):
     if name == "official":
         return OFFICIAL_MODELS[0]
-    from .catalog import find_model
+    from resshift.catalog import find_model
 
     return find_model(name)
 
@@ -76,7 +76,7 @@ def make_model(name: str, device: str, channels_last: bool = True, bundled: bool
                     first.quantize.embedding.weight.normal_()
         model = RestorationModel(spec, unet, first)
     else:
-        from .loader import load_model
+        from resshift.loader import load_model
 
         model = load_model(spec, allow_download=False)
     return model.to(device, channels_last=channels_last)
@@ -161,7 +161,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m resshift.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--cases", default="sr64,sr128,sr256,sr64_b16,sr1024_tiled,lite_sr256,lite_sr1024_tiled")
     p.add_argument("--precision", default=None, help="comma list of fp32,fp16,bf16 (default: fp16 on CUDA, fp32 and bf16 on CPU)")
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases.split(","):
         for precision in precisions:
             if args.device == "cpu" and not args.in_process:
-                cmd = [sys.executable, "-m", "resshift.bench", "--device", "cpu", "--cases", name, "--precision",
+                cmd = [sys.executable, "-m", "benchmarks.speed", "--device", "cpu", "--cases", name, "--precision",
                        precision, "--repeat", str(args.repeat), "--in-process", "--lite-weights", args.lite_weights,
                        "--batch-tiles", str(args.batch_tiles)] + \
                       (["--contiguous"] if args.contiguous else []) + (["--no-compare"] if args.no_compare else []) + \

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_lines import result_line, skipped_line
-from .errors import InvalidRequest
-from .files import restore_file
-from .image_io import parse_pixels
-from .pipelines.request import RestoreRequest, VideoTarget, execute
-from .pipelines.video import NOISES, VideoLimits, VideoOptions
+from .lines import result_line, skipped_line
+from ..errors import InvalidRequest
+from ..pipelines.files import restore_file
+from ..media.image import parse_pixels
+from ..pipelines.request import RestoreRequest, VideoTarget, execute
+from ..pipelines.video import NOISES, VideoLimits, VideoOptions
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
                             ".mts", ".wmv", ".flv", ".3gp", ".ogv"})

@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from .files import mask_stem
-from .errors import InvalidRequest
-from .media.archive import IMAGE_EXTENSIONS, SkippedEntry, read_zip, unique_name
-from .media.errors import InvalidArchiveError
+from ..errors import InvalidRequest
+from ..media.archive import IMAGE_EXTENSIONS, SkippedEntry, read_zip, unique_name
+from ..media.errors import InvalidArchiveError
 
 ZIP_SUFFIX = ".zip"
 

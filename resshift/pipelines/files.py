@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import InvalidRequest, free_memory, is_out_of_memory
-from .media.archive import unique_name
-from .pipelines.tasks import InvalidMaskError
+from ..errors import InvalidRequest, free_memory, is_out_of_memory
+from ..media.archive import unique_name
+from .tasks import InvalidMaskError
 from .result import RestoreResult
 
 log = logging.getLogger(__name__)

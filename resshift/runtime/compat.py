@@ -45,7 +45,7 @@ def _alias_functional_tensor() -> bool:
         return False
     from torchvision.transforms import functional
 
-    module = types.ModuleType(FUNCTIONAL_TENSOR, "Alias of the removed torchvision module (resshift.compat).")
+    module = types.ModuleType(FUNCTIONAL_TENSOR, "Alias of the removed torchvision module (resshift.runtime.compat).")
     module.rgb_to_grayscale = functional.rgb_to_grayscale
     setattr(module, _MARKER, True)
     sys.modules[FUNCTIONAL_TENSOR] = module

@@ -18,7 +18,7 @@ import ctypes
 import ctypes.util
 import logging
 
-from .settings import settings
+from ..settings import settings
 
 log = logging.getLogger(__name__)
 
