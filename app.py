@@ -40,7 +40,7 @@ from resshift.catalog import default_model_for, files_availability
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.pipelines.options import BACKGROUNDS, SCALES, SELECTS, SR_SCALES
 from resshift.pipelines.registry import TASK_REGISTRY
-from resshift.runtime.prefetch import Prefetch
+from studio.prefetch import Prefetch
 from resshift.settings import offline_by_env, resolve_device, settings
 from studio import models as catalog
 from studio import agents, batch, serving, upload_gate, upload_guard, video, widgets

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from resshift.catalog import PREFERENCE, availability, download_bytes, files_availability, parameter_count
 from resshift.manager import ModelManager
-from resshift.runtime.prefetch import Prefetch
+from studio.prefetch import Prefetch
 
 # measured on 2-core AMD EPYC and Intel Xeon CPUs, official architecture, float32 (benchmarks/RESULTS.md)
 CPU_TIME = "on a 2-core CPU, about 4 s for a 64×64 input and over a minute for 256×256"

@@ -7,7 +7,7 @@ import pytest
 from safetensors.torch import save_file
 
 from resshift.manager import ModelManager
-from resshift.runtime.prefetch import Prefetch
+from studio.prefetch import Prefetch
 
 from tests.helpers import tiny_model
 

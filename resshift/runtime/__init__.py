@@ -1,2 +1,2 @@
 """How runs are controlled and hosted: progress and cancellation, the malloc tuning of long-lived
-processes, compatibility shims for dependencies, background weight fetching."""
+processes, compatibility shims for dependencies."""

@@ -11,8 +11,8 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
-from ..manager import ModelManager
-from ..weights import WeightsLoadError, WeightsUnavailable
+from resshift.manager import ModelManager
+from resshift.weights import WeightsLoadError, WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
