@@ -112,7 +112,6 @@ class ModelManager:
         """resolve_files under this manager's rules; a download that cannot connect marks the
         connection lost, and with it lost no download is tried (the reason says why)."""
         from .weights.connection import host_of, is_connection_failure
-        from .weights import download_url
 
         try:
             return resolve_files(spec, weights_dir=self.weights_dir, allow_download=self.can_download,

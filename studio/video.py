@@ -35,7 +35,7 @@ from resshift.errors import InvalidRequest
 from resshift.media import probe
 from resshift.pipelines import PhotoOptions, RestoreOptions, RestoreResult
 from resshift.pipelines.request import RestoreRequest, VideoTarget, execute
-from resshift.pipelines.video import VideoLimits, VideoOptions
+from resshift.pipelines.video import VideoOptions
 
 from studio import images
 from studio.cancel import cancellable, current_token

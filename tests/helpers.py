@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
 def face_photo(name: str) -> np.ndarray:
     """A test photo from tests/data/faces as (H, W, 3) uint8 RGB."""
     return np.asarray(Image.open(DATA / "faces" / name).convert("RGB"))
+
+
+def until(condition, seconds: float = 60.0) -> bool:
+    """Wait for a condition the server makes true (polled; no fixed sleep decides the test):
+    True once it holds, False after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

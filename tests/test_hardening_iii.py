@@ -16,16 +16,7 @@ from PIL import Image
 from studio.cancel import running_sessions
 from studio.limits import Limits
 from tests.corpus import texture
-from tests.helpers import runs_held_until_cancelled, serve_studio, tiny_manager
-
-
-def _until(condition, seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+from tests.helpers import runs_held_until_cancelled, serve_studio, tiny_manager, until
 
 
 def _image(folder: Path, name: str, seed: int) -> Path:
@@ -85,7 +76,7 @@ def test_example_and_result_files_survive_other_clients_runs(tmp_path):
         assert httpx.get(f"{base}/gradio_api/file={first}", timeout=60).status_code == 200
         assert httpx.get(f"{base}/gradio_api/file={result}", timeout=60).status_code == 200
         client.close()
-        assert _until(lambda: demo.studio.inputs.held() == set())  # the client's own upload went
+        assert until(lambda: demo.studio.inputs.held() == set())  # the client's own upload went
         assert Path(first).is_file() and Path(result).is_file()
 
 
@@ -137,7 +128,7 @@ def test_unused_uploads_go_after_their_short_life(tmp_path):
         junk = np.random.default_rng(1).integers(0, 256, 150_000, dtype=np.uint8).tobytes()
         first = _upload(base, "junk.png", junk).json()[0]
         assert _upload(base, "junk2.png", junk[::-1]).status_code == 507  # the share is full
-        assert _until(lambda: _upload(base, "junk2.png", junk[::-1]).status_code == 200, 30)
+        assert until(lambda: _upload(base, "junk2.png", junk[::-1]).status_code == 200, 30)
         assert not Path(first).exists() and Path(held).is_file()
         client.close()
 
@@ -221,12 +212,12 @@ def test_a_closed_clients_run_stops_and_the_next_request_is_served(tmp_path):
             leaving.submit(handle_file(str(image)), "tiny-sr", 4, 2.0, "1", api_name="/super_resolve")
             assert inside.acquire(timeout=120), "the run never reached the model"
             leaving.submit(handle_file(str(image)), "tiny-sr", 4, 2.0, "2", api_name="/super_resolve")
-            assert _until(lambda: len(demo._queue) == 1), "the second request never queued"
+            assert until(lambda: len(demo._queue) == 1), "the second request never queued"
             leaving.close()  # with one run going and one waiting
-            assert _until(lambda: running_sessions() == 0, 30), "the closed client's run went on"
+            assert until(lambda: running_sessions() == 0, 30), "the closed client's run went on"
             other = Client(demo.local_url, verbose=False)
             job = other.submit(handle_file(str(image)), "tiny-sr", 1, 2.0, "1", api_name="/super_resolve")
-            assert _until(job.done, 60), "the next request waited behind the gone client's"
+            assert until(job.done, 60), "the next request waited behind the gone client's"
             assert job.result()[3]["size"] == "80x48"
             assert len(entered) == 1 and entered[0].cancelled  # the waiting one never ran the model
             other.close()
@@ -263,7 +254,7 @@ def test_one_client_cannot_fill_the_queue(tmp_path):
         assert refused.status_code == 429 and "already has 4 requests waiting" in refused.json()["detail"]
         assert "RESSHIFT_QUEUE_PER_CLIENT" in refused.json()["detail"]
         assert other.status_code == 200
-        assert _until(lambda: len(demo._queue) == 0, 120)
+        assert until(lambda: len(demo._queue) == 0, 120)
 
 
 def test_a_clip_declaring_100000_fps_is_refused_from_its_headers(tmp_path):

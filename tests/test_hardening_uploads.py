@@ -1,7 +1,6 @@
 """Uploads are bounded (studio/upload_gate.py): a per-client rate and a cap on Gradio's temp folder,
 each refused with an HTTP status and a sentence; and a request's input files are removed once no
 session can send them again (studio/input_files.py), files shared by content hash included."""
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from PIL import Image
 from studio.limits import Limits
 from studio.upload_gate import UploadGate, folder_bytes
 from tests.corpus import texture
-from tests.helpers import serve_studio, tiny_manager
+from tests.helpers import serve_studio, tiny_manager, until
 
 
 def serve(limits: Limits, temp_dir: Path):
@@ -29,16 +28,6 @@ def _image(folder: Path, name: str, seed: int) -> Path:
 def _upload(base: str, name: str, data: bytes, address: str = "127.0.0.1") -> httpx.Response:
     with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60) as http:
         return http.post(f"{base}/gradio_api/upload", files={"files": (name, data, "image/png")})
-
-
-def _until(condition, seconds: float = 60.0) -> bool:
-    """Wait for a condition the server makes true (polled; no fixed sleep decides the test)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _sr(client, path):
@@ -67,11 +56,11 @@ def test_input_files_go_when_no_session_can_send_them_again(tmp_path):
             _sr(second, b)
             assert inputs.held() == {held_b}
             first.close()
-            assert _until(lambda: inputs.sessions() == 1)  # the first session ended
+            assert until(lambda: inputs.sessions() == 1)  # the first session ended
             assert Path(held_b).is_file()  # the second still holds it
         finally:
             second.close()
-        assert _until(lambda: not Path(held_b).exists()), "the last session's file was not removed"
+        assert until(lambda: not Path(held_b).exists()), "the last session's file was not removed"
         assert inputs.held() == set()
         assert httpx.get(base + "/gradio_api/info", timeout=60).status_code == 200
 
@@ -97,7 +86,7 @@ def test_inpainting_inputs_are_held_and_removed_too(tmp_path):
         held = demo.studio.inputs.held()
         assert {Path(p).name for p in held} == {"photo.png", "stroke.png", "mask.png"}
         client.close()
-        assert _until(lambda: not any(Path(p).exists() for p in held))
+        assert until(lambda: not any(Path(p).exists() for p in held))
 
 
 def test_a_failed_request_releases_its_file_too(tmp_path):
@@ -111,7 +100,7 @@ def test_a_failed_request_releases_its_file_too(tmp_path):
             _sr(client, bad)
         (held,) = demo.studio.inputs.held()
         client.close()
-        assert _until(lambda: not Path(held).exists())
+        assert until(lambda: not Path(held).exists())
 
 
 def test_a_file_uploaded_again_by_another_client_is_not_removed_under_it(tmp_path):
@@ -127,12 +116,12 @@ def test_a_file_uploaded_again_by_another_client_is_not_removed_under_it(tmp_pat
         again = _upload(base, "shared.png", image.read_bytes())  # another client, before its request
         assert again.status_code == 200 and again.json() == [held]
         first.close()
-        assert _until(lambda: demo.studio.inputs.sessions() == 0)
+        assert until(lambda: demo.studio.inputs.sessions() == 0)
         assert Path(held).is_file()
         second = Client(demo.local_url, verbose=False)
         assert _sr(second, image)[3]["size"] == "80x48"
         second.close()
-        assert _until(lambda: not Path(held).exists())
+        assert until(lambda: not Path(held).exists())
 
 
 # ----------------------------------------------------------------------------- the gate
@@ -175,7 +164,7 @@ def test_a_full_temp_folder_refuses_uploads_with_507(tmp_path):
         assert httpx.get(base + "/gradio_api/info", timeout=60).status_code == 200
         for path in temp.glob("*/junk*.png"):  # what Gradio's cache cleaning does after an hour
             path.unlink()
-        assert _until(lambda: _upload(base, "again.png", junk[:1000]).status_code == 200)
+        assert until(lambda: _upload(base, "again.png", junk[:1000]).status_code == 200)
         client.close()
 
 

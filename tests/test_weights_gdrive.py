@@ -2,7 +2,6 @@
 Drive does: a confirmation page whose form leads to the file, or a quota page, or a web page
 instead of the file. Only the host is redirected to loopback (requests' transport); every byte
 goes through gdown's own handling of the pages."""
-import functools
 import http.server
 import io
 import threading

@@ -21,7 +21,6 @@ from . import video as cli_video
 from ..catalog import all_models, availability, default_model_for
 from .lines import result_line, skipped_line
 from ..diffusion.schedule import SPACINGS
-from ..errors import InvalidRequest
 from ..pipelines.files import folder_inputs, mask_for, output_names, restore_file
 from ..media.image import parse_pixels
 from ..runtime.malloc import tune_malloc

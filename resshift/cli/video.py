@@ -18,7 +18,8 @@ from ..errors import InvalidRequest
 from ..pipelines.files import restore_file
 from ..media.image import parse_pixels
 from ..pipelines.request import RestoreRequest, VideoTarget, execute
-from ..pipelines.video import NOISES, VideoLimits, VideoOptions
+from ..pipelines.options import NOISES, VideoOptions
+from ..pipelines.video import VideoLimits
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts",
                             ".mts", ".wmv", ".flv", ".3gp", ".ogv"})

@@ -41,7 +41,7 @@ from ..media import InvalidVideoError, VideoInfo, VideoWriter, probe, read_batch
 from ..runtime.progress import CancelToken, ProgressEvent, check
 from .result import RestoreResult
 from .faces import FACE_SIZE, restore_aligned_tensor, restore_faces_with
-from .options import NOISES, SEED_LIMIT, PhotoOptions, RestoreOptions, VideoOptions
+from .options import SEED_LIMIT, PhotoOptions, RestoreOptions, VideoOptions
 from .plan import plan_tiles
 from .registry import task_of
 from .restore import default_tile, default_unet_tile, finish, model_geometry, run_model

@@ -1,10 +1,7 @@
 """Model weights: what exists (registry), where it comes from (download), how it is read
 (safe_load)."""
+from ..settings import ENV_CACHE_DIR, ENV_MIRROR, ENV_VERIFY, ENV_WEIGHTS_DIR
 from .download import (
-    ENV_CACHE_DIR,
-    ENV_MIRROR,
-    ENV_VERIFY,
-    ENV_WEIGHTS_DIR,
     WeightsUnavailable,
     assets_dir,
     default_cache_dir,

@@ -42,7 +42,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Literal
 
-from ..settings import ENV_CACHE_DIR, ENV_MIRROR, ENV_VERIFY, ENV_WEIGHTS_DIR, settings
+from ..settings import ENV_CACHE_DIR, ENV_MIRROR, ENV_WEIGHTS_DIR, settings
 from . import gdrive
 from .registry import WeightFile
 
