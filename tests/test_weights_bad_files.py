@@ -13,7 +13,7 @@ import torch
 
 from resshift.loader import load_model
 from resshift.weights import OFFICIAL_MODELS, WeightsUnavailable
-from resshift.weights.download import ENV_VERIFY
+from resshift.settings import ENV_VERIFY
 from resshift.weights.safe_load import UnsafeWeightsError, WeightsLoadError, load_state_dict
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resshift_reference"

@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from resshift.weights import download
-from resshift.weights.download import (
-    ENV_CACHE_DIR,
-    ENV_MIRROR,
-    ENV_VERIFY,
-    ENV_WEIGHTS_DIR,
-    WeightsUnavailable,
-    resolve_weight,
-    weight_status,
-)
+from resshift.settings import ENV_CACHE_DIR, ENV_MIRROR, ENV_VERIFY, ENV_WEIGHTS_DIR
+from resshift.weights.download import WeightsUnavailable, resolve_weight, weight_status
 from resshift.weights.registry import WeightFile
 
 BODY = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: more than one read chunk

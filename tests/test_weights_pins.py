@@ -13,7 +13,8 @@ from resshift.face.detect import RETINAFACE_WEIGHTS
 from resshift.face.gfpgan import GFPGAN_WEIGHTS
 from resshift.face.parsing import PARSENET_WEIGHTS
 from resshift.weights import OFFICIAL_MODELS, WeightsUnavailable, resolve_weight, weight_status
-from resshift.weights.download import ENV_VERIFY, verify_pins
+from resshift.settings import ENV_VERIFY
+from resshift.weights.download import verify_pins
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resshift_reference"
 PINNED = {f.filename: f for spec in OFFICIAL_MODELS for f in spec.weight_files if f.sha256}
