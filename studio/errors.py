@@ -63,7 +63,8 @@ def _weights_message(exc: WeightsUnavailable) -> str:
     """Why a weight file could not be had (no connection, an HTTP status, downloads off), from
     where, and where to put it by hand."""
     log.warning("%s", exc)  # the full story (URL, folders, reason) for the operator
-    why = f"It could not be fetched: {exc.reason}" + (f" ({exc.url})" if exc.url else "")
+    first = f"{exc.filename} could not be fetched" if exc.also else "It could not be fetched"
+    why = f"{first}: {exc.reason}" + (f" ({exc.url})" if exc.url else "")
     where = (f"Whoever runs the studio can put the file{'s' if exc.also else ''} in its weights folder "
              "(--weights-dir or RESSHIFT_WEIGHTS_DIR)")
     if exc.filename == GFPGAN_WEIGHTS.filename:  # not a model of the lists: no model to pick instead

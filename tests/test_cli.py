@@ -213,3 +213,15 @@ def test_cli_offline_reaches_the_whole_photo_path(tmp_path):
     finally:
         server.shutdown()
     assert '"faces": 1' in offline.stdout and '"faces": 1' in online.stdout
+
+
+@pytest.mark.parametrize("extra, words", [(["--mask", "m.png"], "--mask is for inpainting; sr takes no mask"),
+                                          (["--aligned"], "--aligned is for face restoration; sr takes no faces")])
+def test_flags_of_another_task_are_usage_errors(tmp_path, extra, words):
+    """A flag the task does not take is said before anything loads, not silently ignored."""
+    image = tmp_path / "in.png"
+    Image.new("RGB", (16, 16)).save(image)
+    (tmp_path / "m.png").write_bytes(image.read_bytes())
+    res = run_cli("sr", str(image), "-o", str(tmp_path / "out.png"),
+                  *[str(tmp_path / e) if e.endswith(".png") else e for e in extra])
+    assert res.returncode == 2 and words in res.stderr and not res.stdout

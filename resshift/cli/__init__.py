@@ -202,6 +202,10 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         photo = PhotoOptions(scale=args.scale or 1) if task.photo and not args.aligned else None
         if task.photo and args.aligned and args.scale not in (None, 1):
             raise ValueError("--scale is for whole photos; an aligned face keeps its size (drop --aligned)")
+        if args.mask is not None and not task.mask:
+            raise ValueError(f"--mask is for inpainting; {args.task} takes no mask (drop --mask)")
+        if args.aligned and not task.photo:
+            raise ValueError(f"--aligned is for face restoration; {args.task} takes no faces (drop --aligned)")
         try:
             device = resolve_device(args.device)
         except ValueError as exc:
