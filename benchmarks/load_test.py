@@ -23,7 +23,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -258,7 +258,9 @@ def run_load(manager, models: dict[str, str], *, clients: int = 8, requests: int
     cache.mkdir(parents=True, exist_ok=True)
     plans = make_plans(workdir / "inputs", clients, models, steps, kappa, base_size)
     plans = [[with_expectation(manager, p) for p in per_user] for per_user in plans]
-    limits = limits or Limits.defaults(manager.device.type)
+    if limits is None:  # every simulated user is 127.0.0.1: all of them may queue, as distinct users would
+        base = Limits.defaults(manager.device.type)
+        limits = replace(base, queue_per_client=base.queue_size)
     old_temp = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(cache)  # Gradio's cache: uploads, results (as deployed)
     demo = app.build_demo(manager, limits=limits)

@@ -82,7 +82,7 @@ class VideoRunner:
                        callback=lambda event: report(event.fraction, event.describe()))
 
     # ---------------------------------------------------------------- requests
-    def _job(self, task: str, source: str | None, model: str, options: RestoreOptions, noise: str,
+    def _job(self, source: str | None, model: str, options: RestoreOptions, noise: str,
              photo: PhotoOptions | None = None, sr_model: str | None = None) -> RestoreRequest:
         """Check an upload (size, then its headers against the limits) and name its result."""
         if not source:
@@ -96,7 +96,7 @@ class VideoRunner:
         stem = images.safe_stem(Path(source).name, fallback="video")
         name = f"{run_name(stem, model, options, photo)}_{video.noise}"
         target = images.new_request_dir(self.studio.files_root) / f"{name}.mp4"
-        return RestoreRequest(task, model, None, options, photo=photo, sr_model=sr_model,
+        return RestoreRequest(self.studio.manager.spec(model).task, model, None, options, photo=photo, sr_model=sr_model,
                               video=VideoTarget(source, str(target), video, self.limits, info.frame_count or 0))
 
     def _restore(self, job: RestoreRequest, progress: Any) -> tuple[str, dict]:
@@ -112,7 +112,7 @@ class VideoRunner:
         with friendly_errors("super-resolving the video"):
             self.studio.check_model(model, "sr")
             options = self.studio.options_for(model, steps, kappa, seed, tile, color_fix)
-            return self._restore(self._job("sr", video, model, options, noise), progress)
+            return self._restore(self._job(video, model, options, noise), progress)
 
     def restore_face(self, video: str | None, mode: str, model: str, steps: float, kappa: float,
                      seed: float | None, color_fix: str = "none", scale: int = 1, background: str = "resize",
@@ -125,7 +125,7 @@ class VideoRunner:
             photo = self.studio.photo_options(mode, scale, background, select, min_face_size)
             options = self.studio.options_for(model, steps, kappa, seed, "auto", color_fix)
             sr_model = self.studio.background_model(photo)
-            return self._restore(self._job("face", video, model, options, noise, photo, sr_model), progress)
+            return self._restore(self._job(video, model, options, noise, photo, sr_model), progress)
 
     # ---------------------------------------------------------------- the page
     def limits_text(self) -> str:

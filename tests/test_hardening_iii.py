@@ -350,12 +350,17 @@ def test_a_download_counts_toward_the_request_time_and_is_cancelled():
     as it dripped; now the deadline starts before, and the token is checked at every chunk."""
     import pytest
 
+    from resshift.manager import ModelManager
     from resshift.runtime.progress import CancelToken, RequestTimeout
     from studio.jobs import Job, run_jobs
+    from tests.helpers import tiny_spec
 
     chunks, token = [], CancelToken()
 
-    class Downloading:  # a manager whose model is still downloading, a chunk at a time
+    class Downloading(ModelManager):  # a manager whose model is still downloading, a chunk at a time
+        def __init__(self):
+            super().__init__([tiny_spec("sr", "slow")], device="cpu", allow_download=False)
+
         def loaded(self):
             return []
 
@@ -367,7 +372,7 @@ def test_a_download_counts_toward_the_request_time_and_is_cancelled():
                 progress(done, 1000)
             raise AssertionError("the download was never stopped")
 
-    job = Job("sr", "slow", None, None)
+    job = Job("sr", "slow", np.zeros((8, 8, 3), np.uint8), _options())
     with pytest.raises(RequestTimeout):
         run_jobs(Downloading(), [job], timeout=1e-9)
     assert len(chunks) == 1
@@ -412,8 +417,8 @@ def test_skipped_zip_entries_count_toward_the_batch_and_are_summed_up(tmp_path, 
         gathered = gather([some], scratch, masks=False, max_images=16, max_zip_bytes=1 << 30)
     assert len(gathered.items) == 1 and len(gathered.skipped) == 50
     assert [r.getMessage() for r in caplog.records] == ["zip: 50 entries skipped: 50 not an image (.txt)"]
-    job = Job("sr", "tiny-sr", None, _options())
-    report = _report(1, [1], [], list(gathered.skipped), job, 1.0)
+    job = Job("sr", "tiny-sr", np.zeros((8, 8, 3), np.uint8), _options())
+    report = _report(1, [(gathered.items[0], None, {})], [], list(gathered.skipped), job, 1.0)
     skipped_lines = report.split("Skipped:")[1].strip().splitlines()
     assert len(skipped_lines) == 11 and skipped_lines[-1] == "- and 40 entries more: 40 not an image (.txt)"
     assert isinstance(gathered.skipped[0], SkippedEntry)

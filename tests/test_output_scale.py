@@ -116,7 +116,11 @@ def test_a_videos_frames_take_the_scale_too(sr):
 
 
 def test_the_ray_runner_writes_the_profile_as_the_cli_does(tmp_path):
-    from resshift.cli.cluster import save_atomic
+    """The Ray runner, the CLI and the studio's batches save through one routine
+    (resshift.pipelines.files.restore_file: RestoreResult.save), which keeps the profile."""
+    from resshift.pipelines.files import restore_file
+    from resshift.pipelines.result import RestoreResult
 
-    save_atomic(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png", SRGB)
-    assert Image.open(tmp_path / "a.png").info.get("icc_profile") == SRGB
+    result = RestoreResult(np.zeros((4, 4, 3), np.uint8), "m", "cpu", 0.0, icc_profile=SRGB)
+    outcome = restore_file(tmp_path / "in.png", tmp_path / "a.png", lambda: result)
+    assert outcome.ok and Image.open(tmp_path / "a.png").info.get("icc_profile") == SRGB
