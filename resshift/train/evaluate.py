@@ -1,15 +1,12 @@
 """``python -m resshift.train.evaluate CONFIG.yaml WEIGHTS.safetensors``: validation PSNR of
-exported weights (loaded with strict keys into the config's model), printed as JSON."""
+exported weights (loaded with strict keys into the config's model), printed as JSON (its command
+line is :func:`resshift.train.cli.evaluate_main`)."""
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
 import time
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 from .config import load_config
@@ -38,18 +35,7 @@ def evaluate(config_path: Path, weights: Path, overrides: list[str] = (), device
             **result, "seconds": round(time.monotonic() - t0, 2), "device": str(dev)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m resshift.train.evaluate", description=__doc__)
-    p.add_argument("config", type=Path)
-    p.add_argument("weights", type=Path)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--device", default=None)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    with torch.inference_mode():
-        print(json.dumps(evaluate(args.config, args.weights, args.overrides, args.device)))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import evaluate_main
+
+    sys.exit(evaluate_main())
