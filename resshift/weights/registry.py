@@ -18,6 +18,8 @@ from ..diffusion.schedule import DEFAULT_SPACING, SPACINGS, DiffusionConfig
 
 Task = Literal["sr", "inpaint", "face"]
 TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
+HoleFill = Literal["blank", "telea", "ns"]
+HOLE_FILLS: tuple[str, ...] = ("blank", "telea", "ns")
 TASK_TITLES = {"sr": "super-resolution", "inpaint": "inpainting", "face": "face restoration"}
 
 
@@ -56,6 +58,10 @@ class ModelSpec:
     is sampled by default (None: its trained steps ``diffusion.steps``); a one-step distillation
     such as SinSR was trained on a 15-step schedule and is sampled in one step, 'trailing'.
     licence and source: what a user may do with the weights, and where they come from.
+    hole_fill (inpainting): how the missing pixels of y0, the image the chain starts from and the
+    network is conditioned on, are set: 'blank' (-1, as the official models were trained), or a
+    classical fill by OpenCV's ``cv2.inpaint``, 'telea' or 'ns' (Navier-Stokes), so that the chain
+    refines a plausible guess instead of inventing from nothing; the mask is given either way.
     """
 
     name: str
@@ -73,10 +79,15 @@ class ModelSpec:
     spacing: str = DEFAULT_SPACING
     licence: str = ""
     source: str = ""
+    hole_fill: HoleFill = "blank"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.hole_fill not in HOLE_FILLS:
+            raise ValueError(f"{self.name}: hole_fill must be one of {HOLE_FILLS}, got {self.hole_fill!r}")
+        if self.hole_fill != "blank" and self.task != "inpaint":
+            raise ValueError(f"{self.name}: hole_fill is for inpainting models, not {self.task!r}")
         if self.first_stage not in ("vq", "pixel"):
             raise ValueError(f"first_stage must be 'vq' or 'pixel', got {self.first_stage!r}")
         if self.first_stage == "vq" and self.first_stage_weights is None:
@@ -104,7 +115,7 @@ class ModelSpec:
                 "first_stage_params": dict(self.first_stage_params),
                 "first_stage_weights": wf(self.first_stage_weights), "official": self.official,
                 "notes": self.notes, "sampling_steps": self.sampling_steps, "spacing": self.spacing,
-                "licence": self.licence, "source": self.source}
+                "licence": self.licence, "source": self.source, "hole_fill": self.hole_fill}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
@@ -119,6 +130,7 @@ class ModelSpec:
             official=bool(d.get("official", False)), notes=d.get("notes", ""),
             sampling_steps=d.get("sampling_steps"), spacing=d.get("spacing", DEFAULT_SPACING),
             licence=d.get("licence", ""), source=d.get("source", ""),
+            hole_fill=d.get("hole_fill", "blank"),
         )
 
     @property
