@@ -191,6 +191,11 @@ class Trainer:
         shadow, _ = trainable_networks(self.spec, self.device, self.channels_last)
         if config.init_from:
             load_init_weights(self.unet, config.init_from)
+            if config.init_zero_output:
+                with torch.no_grad():
+                    for p in self.unet.out[-1].parameters():
+                        p.zero_()
+                log.info("output convolution set to zero: the first prediction is the residual base")
         self.ema = EMA(self.unet, config.ema_rate, shadow)
         self.objective = ResShiftObjective(self.spec.diffusion, self.first_stage)
         self.task = make_task(config.task, config.degradation, config.seed + 1, self.device, uint8=True,
