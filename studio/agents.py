@@ -62,7 +62,7 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
         Args:
             image: the low-resolution image (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most this server's super-resolution input limit (512x512 pixels on a CPU server).
             model: the model: realsr-v3 (official ResShift, 4 steps, real-world photos), sinsr (one-step distilled ResShift), bicsr (clean downscaled images), lite-sr (small bundled preview model), ...; empty = this server's default. The list_models tool says which models this server has.
-            steps: sampling steps, from 1 to the model's trained steps (4 for realsr-v3 and lite-sr, 15 for realsr-v1/v2 and sinsr); 0 = the model's own (1 for sinsr).
+            steps: sampling steps, from 1 to the model's trained steps (4 for realsr-v3 and lite-sr, 15 for realsr-v1/v2 and sinsr); 0 = the model's own (1 for sinsr and the lite models, else the trained steps).
             kappa: the noise scale kappa, from 0.1 to 8; 0 = the trained value (2).
             seed: random seed, a whole number from 0 to 2^63-1 (default 42); the same seed and settings give the same image.
             scale: the output's width and height as a multiple of the input's: 4 (default), 3 or 2; the models are x4 models, and x3 and x2 are their x4 result downscaled.
@@ -83,7 +83,7 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
             image: the image (PNG, JPEG, WebP, ...), as an http(s) URL or a base64 data URI; at most this server's inpainting input limit (768x768 pixels on a CPU server).
             mask: a mask image of the same width and height: white (or opaque, for a transparent PNG) marks the pixels to fill.
             model: inpaint-imagenet (official ResShift, 4 steps), inpaint-face (faces), lite-inpaint (small bundled preview model); empty = this server's default.
-            steps: sampling steps, from 1 to 4; 0 = the model's own (4).
+            steps: sampling steps, from 1 to 4; 0 = the model's own (4 for the official models, 1 for the lite ones).
             kappa: the noise scale kappa, from 0.1 to 8; 0 = the trained value (2).
             seed: random seed, a whole number from 0 to 2^63-1 (default 42).
         Returns:
@@ -109,7 +109,7 @@ def tools(studio: Studio) -> list[Callable[..., Any]]:
             whole_photo: true (default) for any photo; false when the image is already an aligned, square face crop.
             scale: output size as a multiple of the input's, 1, 2 or 4 (whole photos only; default 1).
             model: faceir (official ResShift, 4 steps) or lite-face (small bundled preview model); empty = this server's default.
-            steps: sampling steps, from 1 to 4; 0 = the model's own (4).
+            steps: sampling steps, from 1 to 4; 0 = the model's own (4 for the official models, 1 for the lite ones).
             kappa: the noise scale kappa, from 0.1 to 8; 0 = the trained value (2).
             seed: random seed, a whole number from 0 to 2^63-1 (default 42).
         Returns:

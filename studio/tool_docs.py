@@ -65,7 +65,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
                  "distilled ResShift), bicsr (clean downscaled images), lite-sr (small bundled preview model), "
                  "...; the default is this server's default; the list_models tool says which it has.",
         "steps": "sampling steps, a whole number from 1 to the model's trained steps (4 for realsr-v3, bicsr and "
-                 "lite-sr; 15 for realsr-v1/v2 and sinsr); default: the default model's own steps (1 for sinsr).",
+                 "lite-sr; 15 for realsr-v1/v2 and sinsr); default: the default model's own steps (1 for sinsr "
+                 "and lite-sr).",
         "scale": "the output's width and height as a multiple of the input's: 4 (default), 3 or 2; the models are "
                  "x4 models, and x3 and x2 are their x4 result downscaled (antialiased).",
         "vary": f"{_VARY}.",
@@ -84,7 +85,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
         "model": "the model's name: inpaint-imagenet (official ResShift, 4 steps), inpaint-face (faces), "
                  "lite-inpaint (small bundled preview model); the default is this server's default; the "
                  "list_models tool says which it has.",
-        "steps": "sampling steps, a whole number from 1 to 4 (default: the model's own, 4).",
+        "steps": "sampling steps, a whole number from 1 to 4 (default: the model's own: 4, or 1 for the lite "
+                 "models).",
         "vary": f"{_VARY}.",
     },
     "face": {
@@ -94,7 +96,8 @@ TASK_PARAMETERS: dict[str, dict[str, str]] = {
         "files": f"the face crops or photos (PNG, JPEG, WebP, ...) and/or .zip archives of them, {_BATCH_FILES}",
         "model": "the model's name: faceir (official ResShift, 4 steps) or lite-face (small bundled preview "
                  "model); the default is this server's default; the list_models tool says which it has.",
-        "steps": "sampling steps, a whole number from 1 to 4 (default: the model's own, 4).",
+        "steps": "sampling steps, a whole number from 1 to 4 (default: the model's own: 4, or 1 for the lite "
+                 "models).",
         "vary": f"{_VARY}, or gfpgan (ResShift against GFPGAN v1.4).",
     },
 }

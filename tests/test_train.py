@@ -216,6 +216,13 @@ def test_init_from_fine_tunes_exported_weights(tmp_path):
         Trainer(tiny_config(tmp_path / "c", unet={**TINY_UNET, "model_channels": 64}, init_from=first.export_path))
     with pytest.raises(FileNotFoundError, match="init_from"):
         Trainer(tiny_config(tmp_path / "d", init_from=str(tmp_path / "nope.safetensors")))
+    # a new residual base or conditioning: the output convolution restarts at zero, the rest is kept
+    reset = Trainer(tiny_config(tmp_path / "e", iterations=2, init_from=first.export_path, init_zero_output=True))
+    for name, value in reset.unet.state_dict().items():
+        if name.startswith("out.2."):
+            assert not value.any() and not reset.ema.state_dict()[name].any(), name
+        else:
+            assert torch.allclose(value, exported[name].to(value.dtype), atol=1e-3), name
 
 
 def evaluate_config(tmp_path, config, weights):

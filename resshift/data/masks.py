@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..models.fill import classical_fill
+
 MASK_KINDS: tuple[str, ...] = ("irregular", "box", "outpaint")
 
 
@@ -150,10 +152,20 @@ def random_mask(height: int, width: int, config: MaskConfig, rng: np.random.Gene
 
 @dataclass(frozen=True)
 class InpaintMasks:
-    """A :data:`~resshift.data.folder.SampleTransform` adding ``mask`` ((1, H, W) float32, 1 = missing)."""
+    """A :data:`~resshift.data.folder.SampleTransform` adding ``mask`` ((1, H, W) float32, 1 = missing)
+    and, when ``hole_fill`` is a classical fill ('telea', 'ns': the model spec's ``hole_fill``),
+    ``filled``: (3, H, W) uint8, the crop with its holes filled by ``cv2.inpaint`` from the known
+    pixels, as the inpainting pipeline builds y0 at inference."""
 
     config: MaskConfig = MaskConfig()
+    hole_fill: str = "blank"
 
     def __call__(self, gt: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         h, w = gt.shape[:2]
-        return {"mask": torch.from_numpy(random_mask(h, w, self.config, rng))[None]}
+        mask = random_mask(h, w, self.config, rng)
+        out = {"mask": torch.from_numpy(mask)[None]}
+        if self.hole_fill != "blank":
+            image = gt if gt.dtype == np.uint8 else (np.clip(gt, 0, 1) * 255).round().astype(np.uint8)
+            filled = classical_fill(image, mask > 0.5, self.hole_fill)
+            out["filled"] = torch.from_numpy(np.ascontiguousarray(filled.transpose(2, 0, 1)))
+        return out

@@ -21,6 +21,7 @@ from ..errors import InvalidRequest
 from ..media.image import (DecodedImage, ImageLike, ImageTooLargeError, InvalidImageError, attach_alpha,
                         decode_image, from_model_output, to_model_input, to_uint8)
 from ..loader import RestorationModel
+from ..models.fill import classical_fill
 from ..runtime.progress import CancelToken, ProgressEvent
 from .result import RestoreResult
 from .options import RestoreOptions, check_task
@@ -84,6 +85,15 @@ def decode_mask(mask: ImageLike, size: tuple[int, int]) -> np.ndarray:
     return plane >= 0.5
 
 
+def hole_filled(hole_fill: str, y: torch.Tensor, image: np.ndarray, missing: np.ndarray) -> torch.Tensor:
+    """An inpainting model's y0 (1, 3, H, W) in [-1, 1]: ``y`` (the image, the same as ``image``,
+    (H, W, 3) uint8) with its ``missing`` pixels ((H, W) bool) at -1 ('blank') or filled by
+    ``cv2.inpaint`` ('telea', 'ns'; :func:`~resshift.models.fill.classical_fill`), as in training."""
+    if hole_fill == "blank":
+        return torch.where(torch.from_numpy(missing)[None, None], torch.full_like(y, -1.0), y)
+    return to_model_input(classical_fill(image, missing, hole_fill).astype(np.float32) / 255.0)
+
+
 def inpaint(
     model: RestorationModel,
     image: ImageLike | DecodedImage,
@@ -96,8 +106,10 @@ def inpaint(
 ) -> RestoreResult:
     """Fill the pixels where ``mask`` is set (1 / white / opaque = missing).
 
-    As the official pipeline: missing pixels are set to -1 in the model's input, the mask is given in
-    {-1, 1}, and known pixels are pasted back, so they are returned bit-exact.
+    y0, the image the chain starts from and the network is conditioned on, is built by the model's
+    spec (``hole_fill``): missing pixels at -1 ('blank', the official models), or filled by OpenCV's
+    Telea / Navier-Stokes inpainting from the known pixels, so the chain refines that guess. The mask
+    is given in {-1, 1}, and known pixels are pasted back, so they are returned bit-exact.
     """
     check_task(model.spec, "inpaint")
     options = options.resolve(model.spec)
@@ -107,11 +119,12 @@ def inpaint(
     if not missing.any():
         raise InvalidMaskError("the mask is empty: mark the pixels to repaint first")
     y = to_model_input(img.rgb)
+    known = to_uint8(img.rgb)
     m = torch.from_numpy(missing)[None, None].float()
-    y_masked = torch.where(m > 0, torch.full_like(y, -1.0), y)
-    run = run_model(model, y_masked, options, mask=m * 2 - 1, callback=callback, cancel=cancel)
+    run = run_model(model, hole_filled(model.spec.hole_fill, y, known, missing), options, mask=m * 2 - 1,
+                    callback=callback, cancel=cancel)
     out = finish(run.image, y, options)
-    result = np.where(missing[..., None], from_model_output(out), to_uint8(img.rgb))
+    result = np.where(missing[..., None], from_model_output(out), known)
     return to_result(model, attach_alpha(result, img.alpha), run, started, img=img,
                      masked_fraction=round(float(missing.mean()), 4))
 

@@ -83,6 +83,10 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = True
     init_from: str | None = None  # fine-tune: start (model and EMA) from these UNet weights
+    # with init_from: the output convolution starts at zero, so the first x0 prediction is the
+    # residual base itself (e.g. a classical fill of the holes) and the fine-tune learns the
+    # correction to it, for a model whose base or conditioning changed since those weights
+    init_zero_output: bool = False
     export_path: str | None = None  # a bare file name goes in out_dir
 
     @property
@@ -104,6 +108,8 @@ class TrainConfig:
         object.__setattr__(self, "crop_scale", (lo, hi))
         if self.crop_mode not in CROP_MODES:
             raise ConfigError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
+        if self.init_zero_output and not self.init_from:
+            raise ConfigError("init_zero_output is for fine-tuning: it needs init_from")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         positive = ("batch_size", "iterations", "crop_size", "log_every", "val_images")

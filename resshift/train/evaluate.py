@@ -27,7 +27,7 @@ def evaluate(config_path: Path, weights: Path, overrides: list[str] = (), device
     unet.eval()
     pairs = validation_pairs(config.task, config.degradation, config.val_dir, config.val_images,
                              config.val_size or config.crop_size, config.crop_mode == "resize",
-                             config.seed + 1000, dev)
+                             config.seed + 1000, dev, hole_fill=spec.hole_fill)
     t0 = time.monotonic()
     precision = "bf16" if dev.type == "cuda" else "fp32"
     result = validate(unet, first_stage, spec.diffusion, pairs, seed=config.seed, precision=precision)

@@ -191,9 +191,15 @@ class Trainer:
         shadow, _ = trainable_networks(self.spec, self.device, self.channels_last)
         if config.init_from:
             load_init_weights(self.unet, config.init_from)
+            if config.init_zero_output:
+                with torch.no_grad():
+                    for p in self.unet.out[-1].parameters():
+                        p.zero_()
+                log.info("output convolution set to zero: the first prediction is the residual base")
         self.ema = EMA(self.unet, config.ema_rate, shadow)
         self.objective = ResShiftObjective(self.spec.diffusion, self.first_stage)
-        self.task = make_task(config.task, config.degradation, config.seed + 1, self.device, uint8=True)
+        self.task = make_task(config.task, config.degradation, config.seed + 1, self.device, uint8=True,
+                              hole_fill=self.spec.hole_fill)
         if self.task.sf != self.spec.diffusion.sf:
             raise ValueError(f"the degradation's scale {self.task.sf} differs from {self.spec.name}'s sf "
                              f"{self.spec.diffusion.sf}")
@@ -291,7 +297,8 @@ class Trainer:
         if self.val_pairs is None:
             size = cfg.val_size or cfg.crop_size
             self.val_pairs = validation_pairs(cfg.task, cfg.degradation, cfg.val_dir, cfg.val_images, size,
-                                              cfg.crop_mode == "resize", cfg.seed + 1000, self.device)
+                                              cfg.crop_mode == "resize", cfg.seed + 1000, self.device,
+                                              hole_fill=self.spec.hole_fill)
         t0 = time.monotonic()
         result = validate(self.ema.model, self.first_stage, self.spec.diffusion, self.val_pairs,
                           seed=cfg.seed, precision=self.precision)

@@ -4,7 +4,8 @@ Each task gives the per-sample transform its loader runs (kernels, masks, face d
 turns a collated batch into (x0, y0, model_kwargs) on the training device, in [-1, 1]:
 
 - sr: Real-ESRGAN degradation on the device (``y0`` = LR, sf smaller); ``lq`` = y0
-- inpaint: ``y0`` = x0 with the missing pixels set to -1; ``lq`` = y0, ``mask`` in {-1, 1}
+- inpaint: ``y0`` = x0 with the missing pixels set to -1, or filled by ``cv2.inpaint`` in the
+  loader when the model's spec says ``hole_fill='telea'``/``'ns'``; ``lq`` = y0, ``mask`` in {-1, 1}
 - face: ``y0`` = the GFPGAN-degraded face (same size); ``lq`` = y0
 
 These are the inputs the sampler receives at inference, so training and sampling agree.
@@ -83,14 +84,17 @@ class _StatelessTask:
 class InpaintTask(_StatelessTask):
     name = "inpaint"
 
-    def __init__(self, config: MaskConfig):
+    def __init__(self, config: MaskConfig, hole_fill: str = "blank"):
         self.config = config
-        self.transform = InpaintMasks(config)
+        self.transform = InpaintMasks(config, hole_fill)
 
     def pair(self, batch: Mapping[str, Any], device: torch.device) -> TrainingPair:
         x0 = _to(batch, "gt", device) * 2 - 1
         mask = _to(batch, "mask", device)  # 1 = missing
-        y0 = torch.where(mask > 0.5, torch.full_like(x0, -1.0), x0)
+        if "filled" in batch:  # the classical fill, computed per sample in the loader
+            y0 = _to(batch, "filled", device) * 2 - 1
+        else:
+            y0 = torch.where(mask > 0.5, torch.full_like(x0, -1.0), x0)
         return TrainingPair(x0, y0, {"lq": y0, "mask": mask * 2 - 1})
 
 
@@ -107,13 +111,14 @@ class FaceTask(_StatelessTask):
 
 
 def make_task(task: str, degradation: Mapping[str, Any], seed: int, device: torch.device,
-              uint8: bool = False) -> Task:
+              uint8: bool = False, hole_fill: str = "blank") -> Task:
     """The task's pair maker; ``degradation`` overrides its degradation config's fields; ``uint8``:
-    its loader transform returns 8-bit images (as ``ImageFolder(uint8=True)`` for gt)."""
+    its loader transform returns 8-bit images (as ``ImageFolder(uint8=True)`` for gt);
+    ``hole_fill``: the inpainting model's y0 rule (its spec's ``hole_fill``)."""
     if task == "sr":
         return SRTask(RealESRGANConfig.from_dict(degradation), seed, device)
     if task == "inpaint":
-        return InpaintTask(MaskConfig.from_dict(degradation))
+        return InpaintTask(MaskConfig.from_dict(degradation), hole_fill)
     if task == "face":
         return FaceTask(FaceDegradationConfig.from_dict(degradation), uint8=uint8)
     raise ValueError(f"unknown task {task!r}")
@@ -121,10 +126,10 @@ def make_task(task: str, degradation: Mapping[str, Any], seed: int, device: torc
 
 def validation_pairs(task: str, degradation: Mapping[str, Any], folder: str, count: int, size: int,
                      face_resize: bool, seed: int, device: torch.device,
-                     batch_size: int = 4) -> list[TrainingPair]:
+                     batch_size: int = 4, hole_fill: str = "blank") -> list[TrainingPair]:
     """Fixed validation batches: ``count`` images of ``folder`` (a seeded choice), centre-cropped
     (faces: resized) to ``size``, degraded with ``seed`` (independent of the training RNGs)."""
-    val_task = make_task(task, degradation, seed, device)
+    val_task = make_task(task, degradation, seed, device, hole_fill=hole_fill)
     crop = CropConfig(size=size, mode="resize" if face_resize else "center", hflip=False)
     dataset = ImageFolder(folder, crop, seed=seed, transform=val_task.transform)
     n = min(count, len(dataset.paths))

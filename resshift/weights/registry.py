@@ -20,6 +20,8 @@ from ..models.architectures import architecture
 
 Task = Literal["sr", "inpaint", "face"]
 TASKS: tuple[str, ...] = ("sr", "inpaint", "face")
+HoleFill = Literal["blank", "telea", "ns"]
+HOLE_FILLS: tuple[str, ...] = ("blank", "telea", "ns")
 TASK_TITLES = {"sr": "super-resolution", "inpaint": "inpainting", "face": "face restoration"}
 
 
@@ -66,6 +68,10 @@ class ModelSpec:
     is sampled by default (None: its trained steps ``diffusion.steps``); a one-step distillation
     such as SinSR was trained on a 15-step schedule and is sampled in one step, 'trailing'.
     licence and source: what a user may do with the weights, and where they come from.
+    hole_fill (inpainting): how the missing pixels of y0, the image the chain starts from and the
+    network is conditioned on, are set: 'blank' (-1, as the official models were trained), or a
+    classical fill by OpenCV's ``cv2.inpaint``, 'telea' or 'ns' (Navier-Stokes), so that the chain
+    refines a plausible guess instead of inventing from nothing; the mask is given either way.
     """
 
     name: str
@@ -84,6 +90,7 @@ class ModelSpec:
     licence: str = ""
     source: str = ""
     network: str = "swin-unet"
+    hole_fill: HoleFill = "blank"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -92,6 +99,10 @@ class ModelSpec:
         first = architecture(self.first_stage, "first_stage")
         if first.weights and self.first_stage_weights is None:
             raise ValueError(f"{self.name}: a {first.title} first stage needs weights")
+        if self.hole_fill not in HOLE_FILLS:
+            raise ValueError(f"{self.name}: hole_fill must be one of {HOLE_FILLS}, got {self.hole_fill!r}")
+        if self.hole_fill != "blank" and self.task != "inpaint":
+            raise ValueError(f"{self.name}: hole_fill is for inpainting models, not {self.task!r}")
         if self.sampling_steps is not None and not 1 <= self.sampling_steps <= self.diffusion.steps:
             raise ValueError(f"{self.name}: sampling_steps must be in 1..{self.diffusion.steps}")
         if self.spacing not in SPACINGS:
@@ -115,7 +126,8 @@ class ModelSpec:
                 "first_stage_params": dict(self.first_stage_params),
                 "first_stage_weights": wf(self.first_stage_weights), "official": self.official,
                 "notes": self.notes, "sampling_steps": self.sampling_steps, "spacing": self.spacing,
-                "licence": self.licence, "source": self.source, "network": self.network}
+                "licence": self.licence, "source": self.source, "network": self.network,
+                "hole_fill": self.hole_fill}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelSpec":
@@ -130,6 +142,7 @@ class ModelSpec:
             official=bool(d.get("official", False)), notes=d.get("notes", ""),
             sampling_steps=d.get("sampling_steps"), spacing=d.get("spacing", DEFAULT_SPACING),
             licence=d.get("licence", ""), source=d.get("source", ""), network=d.get("network", "swin-unet"),
+            hole_fill=d.get("hole_fill", "blank"),
         )
 
     @property

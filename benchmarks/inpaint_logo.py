@@ -1,0 +1,94 @@
+"""A logo or a line of text painted out of a textured photo: the picture to look at (not a unit test).
+
+    python -m benchmarks.inpaint_logo [--data ../shared/datasets] [--out runs/inpaint_logo.png]
+                                      [--previous PATH] [--weights PATH]
+
+Two real photos from the validation-only ``real_lq`` folder (RealSR, never used for training): the
+silver "Nikon" lettering on a black fabric camera bag, and the UBS keys logo on a glass-and-grid
+building facade. The mask is the logo's own pixels (thresholded inside a box, dilated 5 px), as a
+user would paint it. Columns: the photo, the mask, OpenCV Telea, the previous lite-inpaint (blank
+holes, push-pull base; ``--previous``), and lite-inpaint as bundled (or ``--weights``), each at its
+default steps, seed 0; a second row per photo zooms in x2 on the logo.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from resshift.catalog import find_model
+from resshift.loader import load_model
+from resshift.models.fill import classical_fill
+from resshift.pipelines import RestoreOptions, inpaint
+
+ROOT = Path(__file__).resolve().parents[1]
+# (file, crop box of the photo (left, top, right, bottom), logo box inside the crop, logo brighter than the surface)
+CASES = (
+    ("real_lq/Nikon_020_LR4.png", (120, 30, 376, 286), (115, 100, 220, 140), True),
+    ("real_lq/Nikon_016_LR4.png", (20, 110, 276, 366), (20, 35, 200, 190), False),
+)
+
+
+def logo_mask(crop: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> np.ndarray:
+    """The logo's pixels inside ``box``: far from the box's median brightness, dilated 5 px (a
+    generous brush, as a user paints over a logo and its shadow)."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    left, top, right, bottom = box
+    region = grey[top:bottom, left:right]
+    med = float(np.median(region))
+    hit = region > med + 40 if bright else region < med - 40
+    mask = np.zeros(grey.shape, np.uint8)
+    mask[top:bottom, left:right] = hit
+    return cv2.dilate(mask, np.ones((11, 11), np.uint8)) > 0
+
+
+def caption(img: np.ndarray, text: str) -> np.ndarray:
+    im = Image.fromarray(img)
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 0, 7 * len(text) + 6, 14), fill=(0, 0, 0))
+    draw.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(im)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.inpaint_logo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "inpaint_logo.png")
+    p.add_argument("--previous", type=Path, help="the previous lite-inpaint weights (blank conditioning)")
+    p.add_argument("--weights", type=Path, help="lite-inpaint weights instead of the bundled file")
+    args = p.parse_args(argv)
+    spec = find_model("lite-inpaint")
+    models = [("lite-inpaint", load_model(spec, allow_download=False, unet_path=args.weights))]
+    if args.previous:
+        old = replace(spec, hole_fill="blank", sampling_steps=None,
+                      unet_params={**spec.unet_params, "lq_residual_fill": True})
+        models.insert(0, ("previous lite-inpaint, 4 steps", load_model(old, allow_download=False,
+                                                                      unet_path=args.previous)))
+    rows = []
+    for name, crop_box, logo_box, bright in CASES:
+        photo = np.asarray(Image.open(args.data / name).convert("RGB").crop(crop_box))
+        mask = logo_mask(photo, logo_box, bright)
+        shown = photo.copy()
+        shown[mask] = (255, 0, 255)
+        tiles = [caption(photo, "photo"), caption(shown, "mask"),
+                 caption(classical_fill(photo, mask, "telea", 3), "OpenCV Telea")]
+        for label, model in models:
+            result = inpaint(model, photo, mask, RestoreOptions(seed=0))
+            tiles.append(caption(result.image, f"{label}" + ("" if "previous" in label else f", {result.steps} step")))
+        left, top, right, bottom = logo_box
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+        x0, y0 = int(np.clip(cx - 64, 0, 128)), int(np.clip(cy - 64, 0, 128))
+        zoom = [np.asarray(Image.fromarray(t[y0:y0 + 128, x0:x0 + 128]).resize((256, 256), Image.NEAREST)) for t in tiles]
+        rows += [np.concatenate(tiles, 1), np.concatenate(zoom, 1)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(args.out)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
