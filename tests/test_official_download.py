@@ -79,6 +79,12 @@ def test_the_studio_downloads_loads_and_runs_the_official_models(mirror, photo, 
             _, _, png, facts = client.predict(handle_file(str(photo)), model, steps, 2.0, 3,
                                               api_name="/super_resolve")
             assert Image.open(png).size == (192, 160) and facts["model"] == model and facts["steps"] == steps
+        # the studio compares ResShift with its two one-step distillations side by side, each at its own steps
+        gallery, _, _, table, _ = client.predict(handle_file(str(photo)), "realsr-v3", 4, 2.0, "3", "bicubic",
+                                                 "auto", "none", "models", "realsr-v3, rsd, sinsr", 4,
+                                                 api_name="/compare_sr")
+        assert [item["caption"].split(" · ")[0] for item in gallery] == ["realsr-v3", "rsd", "sinsr"]
+        assert [(row["model"], row["steps"]) for row in table] == [("realsr-v3", 4), ("rsd", 1), ("sinsr", 1)]
     fetched = sorted(p for p in requests if p.endswith(".pth"))
     assert fetched == ["/SinSR_v1.pth", "/autoencoder_vq_f4.pth", "/resshift_realsrx4_s4_v3.pth",
                        "/rsd_ema_model_2800.pth"]  # once each
