@@ -35,9 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.quality import images, load_rgb, masked_psnr
+from benchmarks.quality import images, inpaint_cases, masked_psnr
 from resshift.catalog import find_model
-from resshift.data.masks import MaskConfig, random_mask
 from resshift.diffusion.sampler import sample
 from resshift.loader import load_model
 from resshift.models.fill import FILL_RADIUS, classical_fill, push_pull_fill
@@ -57,17 +56,8 @@ def rect_holes(size: int, rng: np.random.Generator, count: int = 3, lo: int = 24
 
 
 def cases(paths: list[Path], kind: str, size: int = 256, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    out = []
-    for i, path in enumerate(paths):
-        img = load_rgb(path)
-        h, w = img.shape[:2]
-        s = min(h, w, size)
-        top, left = (h - s) // 2, (w - s) // 2
-        img = np.ascontiguousarray(img[top:top + s, left:left + s])
-        rng = np.random.default_rng(seed + i)
-        mask = rect_holes(s, rng) if kind == "rect3" else random_mask(s, s, MaskConfig(), rng) > 0.5
-        out.append((img, mask))
-    return out
+    """benchmarks.quality's crops, with three rectangular holes ('rect3') or LaMa-style masks."""
+    return inpaint_cases(paths, size, seed, masks=rect_holes if kind == "rect3" else None)
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -113,17 +113,19 @@ def run_sr(model, pairs, options) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- inpainting
-def inpaint_cases(paths: list[Path], size: int = 256, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def inpaint_cases(paths: list[Path], size: int = 256, seed: int = 0, masks=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(centre crop of at most ``size``, its mask) per image; masks(side, rng) -> (side, side) bool,
+    default LaMa-style (``random_mask``); the rng is seeded ``seed + i`` for image i."""
     cases = []
     cfg = MaskConfig()
+    masks = masks or (lambda side, rng: random_mask(side, side, cfg, rng) > 0.5)
     for i, path in enumerate(paths):
         img = load_rgb(path)
         h, w = img.shape[:2]
         s = min(h, w, size)
         top, left = (h - s) // 2, (w - s) // 2
         img = np.ascontiguousarray(img[top:top + s, left:left + s])
-        mask = random_mask(s, s, cfg, np.random.default_rng(seed + i)) > 0.5
-        cases.append((img, mask))
+        cases.append((img, masks(s, np.random.default_rng(seed + i))))
     return cases
 
 
