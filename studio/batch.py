@@ -91,9 +91,13 @@ def _settings(job: Job) -> dict:
         settings["photo"] = asdict(job.photo)
         if job.sr_model:
             settings["photo"]["sr_model"] = job.sr_model
-    if TASK_REGISTRY[job.task].photo:
-        settings["mode"] = "photo" if job.photo is not None else "aligned"
-    return settings
+    return {**settings, **_face_mode(job)}
+
+
+def _face_mode(job: Job) -> dict[str, str]:
+    """A face job's mode, as its settings and its result's facts say it: 'photo' or 'aligned'
+    ({} for the other tasks)."""
+    return {"mode": "photo" if job.photo is not None else "aligned"} if TASK_REGISTRY[job.task].photo else {}
 
 
 class Batches:
@@ -221,13 +225,12 @@ class Batches:
             def report(fraction: float, desc: str = "", i=i, where=where) -> None:
                 progress(min(max((i + fraction) / n, 0.0), 1.0), desc=f"{where}: {desc}")
 
-            ran: list[Job] = []
+            job: Job | None = None  # this item's, once prepared (preparing can fail: a bad image or mask)
 
-            def run(item=item, report=report, ran=ran) -> RestoreResult:
-                nonlocal first
+            def run(item=item, report=report) -> RestoreResult:
+                nonlocal first, job
                 job = replace(prepare(item), label=item.name)
                 first = first or job
-                ran.append(job)
                 return self.studio.run([job], report)[0]
 
             try:
@@ -239,10 +242,8 @@ class Batches:
             if not outcome.ok:
                 failed.append((item, outcome.reason))
                 continue
-            result, job = outcome.result, ran[0]
-            facts = result.facts()
-            if TASK_REGISTRY[job.task].photo:
-                facts["mode"] = "photo" if job.photo is not None else "aligned"
+            result = outcome.result
+            facts = {**result.facts(), **_face_mode(job)}
             done.append((item, images.save_png(result.image, folder, Path(out_name).stem, result.icc_profile),
                          facts))
         return done, failed, first

@@ -1,6 +1,7 @@
 """Task pipelines: images in, one RestoreResult out. tasks.py (super-resolution, inpainting),
-faces.py (aligned faces, whole photos), dispatch.py (``restore``: any task, by the model's); the
-request's options (options.py), tiling and the shared restoration path (restore.py) beside them."""
+faces.py (aligned faces, whole photos), registry.py (the tasks; ``restore``: any task, by the
+model's), request.py (one request, ``execute``); the request's options (options.py), tiling and the
+shared restoration path (restore.py) beside them."""
 from ..media.image import DecodedImage, ImageTooLargeError, InvalidImageError, decode_image
 from ..runtime.progress import CancelToken, Cancelled, ProgressEvent, RequestTimeout
 from .result import RestoreResult

@@ -5,7 +5,7 @@ or file paths; any size).
   its x4 result downscaled)
 - ``inpaint``: fill the masked pixels (mask 1 = missing); known pixels are returned exactly
 
-Faces are in ``faces.py``, ``restore`` (any task, by the model's) in ``dispatch.py``. Each pipeline
+Faces are in ``faces.py``, ``restore`` (any task, by the model's) in ``registry.py``. Each pipeline
 checks its request once, at the top (:meth:`RestoreOptions.resolve`, the task of the model, the
 image, the mask), and raises :class:`~resshift.errors.InvalidRequest` with a sentence.
 """

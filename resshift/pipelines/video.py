@@ -20,9 +20,8 @@ grain (a few output pixels per frame), the noise under it changes anyway and bot
 """
 from __future__ import annotations
 
-import math
-
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, replace

@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable
 
 log = logging.getLogger(__name__)
 
-_HTML_STARTS = (b"<!doctype html", b"<html", b"<!DOCTYPE html")
+_HTML_STARTS = (b"<!doctype html", b"<html")  # compared with the file's first bytes, lowercased
 
 
 class DriveError(OSError):
@@ -60,7 +60,7 @@ def fetch(url: str, out: BinaryIO, *, timeout: float, progress: Callable[[int, i
     out.seek(start)
     head = out.read(64).lstrip().lower()  # type: ignore[attr-defined]
     out.seek(start + done)
-    if head.startswith(tuple(s.lower() for s in _HTML_STARTS)):
+    if head.startswith(_HTML_STARTS):
         raise DriveError("Google Drive answered with a web page instead of the file (its download quota may be "
                          "used up for today: try again later, or download it in a browser)")
     return done, digest.hexdigest()
