@@ -21,16 +21,7 @@ Job = RestoreRequest
 its API endpoints, MCP tools and batches only build one; ``restorer='gfpgan'`` restores the same
 faces with GFPGAN v1.4 for the comparison."""
 
-__all__ = ["GFPGAN_LABEL", "Job", "Report", "run_job", "run_jobs"]
-
-
-def run_job(manager: ModelManager, job: Job, callback: Callable[[ProgressEvent], None],
-            cancel: CancelToken, load_progress: Callable[[int, int | None], None] | None = None,
-            timeout: float | None = None) -> RestoreResult:
-    """Run one request (:func:`resshift.pipelines.request.execute`): its deadline (``timeout``
-    seconds) starts before the networks are loaded: a download counts toward the request's time,
-    and the token stops it (checked at every chunk that arrives)."""
-    return execute(manager, job, callback=callback, cancel=cancel, load_progress=load_progress, timeout=timeout)
+__all__ = ["GFPGAN_LABEL", "Job", "Report", "run_jobs"]
 
 
 def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = None,
@@ -38,8 +29,8 @@ def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = Non
     """Run jobs in order, reporting progress per sampling step, tile and photo stage (and per
     downloaded chunk of weights). ``cancel`` (one token for the request; a fresh one when None)
     stops the run at its next step, tile or downloaded chunk; its deadline, ``timeout`` seconds
-    in total, starts before the first job's networks are loaded (a download counts). Raises resshift.runtime.progress.Cancelled
-    (RequestTimeout for the deadline)."""
+    in total, starts before the first job's networks are loaded (a download counts). Raises
+    resshift.runtime.progress.Cancelled (RequestTimeout for the deadline)."""
     report = report or (lambda fraction, desc: None)
     cancel = cancel or CancelToken()
     cancel.check()
@@ -57,5 +48,7 @@ def run_jobs(manager: ModelManager, jobs: list[Job], report: Report | None = Non
 
         if job.model not in manager.loaded():
             report(j / n, f"loading model {job.model}")
-        results.append(run_job(manager, job, on_event, cancel, on_download, timeout))
+        # the deadline starts before the networks load: a download counts, and the token stops it
+        results.append(execute(manager, job, callback=on_event, cancel=cancel, load_progress=on_download,
+                               timeout=timeout))
     return results
