@@ -5,6 +5,7 @@ goes through gdown's own handling of the pages."""
 import http.server
 import io
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -49,6 +50,20 @@ class _Drive(http.server.BaseHTTPRequestHandler):
         mode = self.server.mode
         if url.path == "/uc" and query.get("id") == [DRIVE_ID]:
             self._send((QUOTA if mode == "quota" else CONFIRM).encode(), "text/html; charset=utf-8")
+        elif url.path == "/download" and mode == "drip":  # a byte every 0.2 s (40 s at most), as a stalled link
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(1 << 20))
+            self.send_header("Content-Disposition", 'attachment; filename="ema_model_2800.pth"')
+            self.end_headers()
+            for _ in range(200):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+                if self.server.stop.wait(0.2):
+                    return
         elif url.path == "/download" and query.get("confirm") == ["t"] and query.get("uuid") == ["u-1"]:
             body = b"<!DOCTYPE html><html>sign in</html>" if mode == "html" else self.server.body
             self._send(body, "application/octet-stream", "ema_model_2800.pth")
@@ -59,7 +74,7 @@ class _Drive(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def drive(monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drive)
-    server.paths, server.mode, server.body = [], "ok", _weights()
+    server.paths, server.mode, server.body, server.stop = [], "ok", _weights(), threading.Event()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     real_send = requests.adapters.HTTPAdapter.send
@@ -75,6 +90,7 @@ def drive(monkeypatch):
     try:
         yield server
     finally:
+        server.stop.set()
         server.shutdown()
 
 
@@ -109,6 +125,20 @@ def test_a_web_page_instead_of_the_weights_is_said_and_nothing_is_saved(drive, t
     drive.mode = "html"
     with pytest.raises(WeightsUnavailable, match="a web page instead of the file"):
         resolve_weight(FILE, cache_dir=tmp_path, validate=_validate)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_dripping_drive_download_ends_with_a_sentence_and_leaves_no_file(drive, tmp_path, monkeypatch):
+    """A Drive transfer bringing under 64 KiB in a window (30 s; 1 s here) is stopped, as every
+    download is, though gdown does the reading."""
+    from resshift.weights import download
+
+    monkeypatch.setattr(download, "STALL_WINDOW_S", 1.0)
+    drive.mode = "drip"
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailable, match="made too little progress") as err:
+        resolve_weight(FILE, cache_dir=tmp_path, validate=_validate)
+    assert time.monotonic() - started < 15 and "rsd_ema_model_2800.pth" in str(err.value)
     assert not list(tmp_path.iterdir())
 
 

@@ -348,7 +348,8 @@ def _download(file: WeightFile, url: str, target: Path, *, progress: Progress | 
     try:
         if gdrive.is_drive_url(url):  # Drive's confirmation and quota pages: gdown follows them
             with os.fdopen(fd, "w+b") as out:
-                done, sha256 = gdrive.fetch(url, out, timeout=min(timeout, STALL_WINDOW_S), progress=progress)
+                done, sha256 = gdrive.fetch(url, out, timeout=min(timeout, STALL_WINDOW_S), progress=progress,
+                                            stall_window=STALL_WINDOW_S, stall_min_bytes=STALL_MIN_BYTES)
                 os.fsync(out.fileno())
             _finish(file, tmp, target, done, sha256, validate)
             return
