@@ -101,6 +101,52 @@ def test_latents_are_the_sampler_encodings():
         obj.latents(TrainingPair(x0, x0, {}))
 
 
+
+def test_timestep_probs_draw_the_steps_asked_for():
+    """Uniform by default; with timestep_probs the draw follows them (a step given 0 never comes)."""
+    config = DiffusionConfig(sf=4, latent=False)
+    uniform = ResShiftObjective(config, PixelUnshuffleStage(4))
+    t = uniform.draw_timesteps(4000, torch.Generator().manual_seed(0))
+    assert set(t.tolist()) == {0, 1, 2, 3}
+    biased = ResShiftObjective(config, PixelUnshuffleStage(4), timestep_probs=[0, 1, 1, 6])
+    t = biased.draw_timesteps(4000, torch.Generator().manual_seed(0))
+    counts = torch.bincount(t, minlength=4).tolist()
+    assert counts[0] == 0 and 0.7 < counts[3] / 4000 < 0.8, counts
+    for bad in ([1, 1, 1], [0, 0, 0, 0], [1, -1, 1, 1]):
+        with pytest.raises(ValueError, match="timestep_probs"):
+            ResShiftObjective(config, PixelUnshuffleStage(4), timestep_probs=bad)
+
+
+def test_focus_weight_adds_the_per_image_error_inside_the_focus():
+    """loss = MSE + w * mean over images of the MSE inside each image's focus region, so an image
+    with a small hole weighs as much as one with a large hole; without a focus it is the plain MSE."""
+    config = DiffusionConfig(sf=1, latent=False)
+    x0 = torch.zeros(2, 3, 16, 16)
+    focus = torch.zeros(2, 1, 16, 16)
+    focus[0, :, :4, :4] = 1  # one latent position (4x4 pixels) of image 0
+    focus[1, :, :8, :] = 1  # half of image 1
+    error = torch.zeros(2, 48, 4, 4)
+    error[0, :, 0, 0] = 3.0  # image 0 is wrong only inside its hole, by 3
+    error[1, :, :2, :] = 1.0  # image 1 is wrong inside its hole, by 1
+
+    def model(x, t, **kwargs):
+        return error
+
+    pair = TrainingPair(x0, x0, {}, focus=focus)
+    t, noise = torch.zeros(2, dtype=torch.long), torch.zeros(2, 48, 4, 4)
+    plain = ResShiftObjective(config, PixelUnshuffleStage(4)).loss(model, pair, None, t=t, noise=noise)
+    mse = float((error ** 2).mean())
+    assert abs(float(plain) - mse) < 1e-6
+    focused = ResShiftObjective(config, PixelUnshuffleStage(4), focus_weight=0.5)
+    loss = focused.loss(model, pair, None, t=t, noise=noise)
+    assert abs(float(loss) - (mse + 0.5 * (9.0 + 1.0) / 2)) < 1e-5
+    no_focus = focused.loss(model, TrainingPair(x0, x0, {}), None, t=t, noise=noise)
+    assert abs(float(no_focus) - mse) < 1e-6
+    empty = focused.loss(model, TrainingPair(x0, x0, {}, focus=torch.zeros_like(focus)), None, t=t, noise=noise)
+    assert abs(float(empty) - mse) < 1e-6
+    with pytest.raises(ValueError, match="focus_weight"):
+        ResShiftObjective(config, PixelUnshuffleStage(4), focus_weight=-1)
+
 def test_learning_rate_schedule(tmp_path):
     cfg = tiny_config(tmp_path, lr=1e-3, lr_min_ratio=0.1, warmup_steps=10, iterations=110)
     assert learning_rate(cfg, 0, 0) == pytest.approx(1e-4)
@@ -256,6 +302,20 @@ def test_inpaint_and_face_runs(tmp_path, task, unet, crop):
     assert np.isfinite(summary["val_psnr"])
 
 
+def test_config_takes_the_objective_options(tmp_path):
+    config = tiny_config(tmp_path, task="inpaint", unet={**TINY_UNET, "lq_size": 64, "cond_mask": True},
+                         crop_size=64, iterations=2, degradation={}, timestep_probs=[0, 0, 1, 3], focus_weight="1.5")
+    assert config.timestep_probs == (0.0, 0.0, 1.0, 3.0) and config.focus_weight == 1.5
+    trainer = Trainer(config)
+    assert trainer.objective.focus_weight == 1.5
+    torch.testing.assert_close(trainer.objective.timestep_probs, torch.tensor([0, 0, 0.25, 0.75]))
+    summary = train(config)
+    assert summary["iterations"] == 2 and np.isfinite(summary["final_loss"])
+    for bad in ({"timestep_probs": [0, 0]}, {"timestep_probs": [1, -1]}, {"focus_weight": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            tiny_config(tmp_path, **bad)
+
+
 def test_task_pairs_follow_the_sampler_conventions():
     from resshift.data import CropConfig, ImageFolder
 
@@ -269,6 +329,7 @@ def test_task_pairs_follow_the_sampler_conventions():
     assert bool((pair.y0[missing.expand_as(pair.y0)] == -1).all())
     assert torch.equal(pair.y0[~missing.expand_as(pair.y0)], pair.x0[~missing.expand_as(pair.x0)])
     assert pair.model_kwargs["lq"] is pair.y0
+    assert torch.equal(pair.focus, missing.float())  # the holes: what focus_weight stresses
 
 
 def test_diverged_weights_are_not_saved(tmp_path):

@@ -88,6 +88,11 @@ class TrainConfig:
     # correction to it, for a model whose base or conditioning changed since those weights
     init_zero_output: bool = False
     export_path: str | None = None  # a bare file name goes in out_dir
+    # the objective's departures from the paper (resshift.train.objective): one probability per
+    # trained step for drawing t (None: uniform), and the weight of the per-image MSE inside the
+    # task's focus region (inpainting: the holes) added to the loss (0: off)
+    timestep_probs: tuple[float, ...] | None = None
+    focus_weight: float = 0.0
 
     @property
     def export_file(self) -> Path | None:
@@ -110,6 +115,13 @@ class TrainConfig:
             raise ConfigError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
         if self.init_zero_output and not self.init_from:
             raise ConfigError("init_zero_output is for fine-tuning: it needs init_from")
+        if self.timestep_probs is not None:
+            probs = tuple(float(v) for v in self.timestep_probs)
+            if any(not (v >= 0 and math.isfinite(v)) for v in probs) or sum(probs) <= 0:
+                raise ConfigError(f"timestep_probs must be weights >= 0, not all 0, got {list(probs)}")
+            object.__setattr__(self, "timestep_probs", probs)
+        if not (self.focus_weight >= 0 and math.isfinite(self.focus_weight)):
+            raise ConfigError(f"focus_weight must be a number >= 0, got {self.focus_weight}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         positive = ("batch_size", "iterations", "crop_size", "log_every", "val_images")

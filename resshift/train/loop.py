@@ -197,7 +197,8 @@ class Trainer:
                         p.zero_()
                 log.info("output convolution set to zero: the first prediction is the residual base")
         self.ema = EMA(self.unet, config.ema_rate, shadow)
-        self.objective = ResShiftObjective(self.spec.diffusion, self.first_stage)
+        self.objective = ResShiftObjective(self.spec.diffusion, self.first_stage,
+                                           timestep_probs=config.timestep_probs, focus_weight=config.focus_weight)
         self.task = make_task(config.task, config.degradation, config.seed + 1, self.device, uint8=True,
                               hole_fill=self.spec.hole_fill)
         if self.task.sf != self.spec.diffusion.sf:

@@ -95,7 +95,7 @@ class InpaintTask(_StatelessTask):
             y0 = _to(batch, "filled", device) * 2 - 1
         else:
             y0 = torch.where(mask > 0.5, torch.full_like(x0, -1.0), x0)
-        return TrainingPair(x0, y0, {"lq": y0, "mask": mask * 2 - 1})
+        return TrainingPair(x0, y0, {"lq": y0, "mask": mask * 2 - 1}, focus=mask)
 
 
 class FaceTask(_StatelessTask):
