@@ -296,7 +296,7 @@ class Limits:
         budget, side = self.work_budget(task, spec, width * height, device_type)
         if work.flops <= budget:
             return
-        steps = RestoreOptions(steps=work.steps)
+        steps = RestoreOptions(steps=work.steps, self_ensemble=options.self_ensemble)
         like = equivalent_side(spec, work.flops, steps, device_type=device_type)
         allowed = equivalent_side(spec, budget, steps, device_type=device_type)
         pw, ph = work.padded

@@ -32,7 +32,7 @@ from ..pipelines.color import COLOR_FIXES
 from ..pipelines.options import SCALES, SR_SCALES
 from ..settings import offline_by_env, resolve_device
 from ..weights import default_cache_dir, mismatched_copy, weight_status, weights_folder
-from ..weights.registry import ModelSpec, WeightFile
+from ..weights.registry import SELF_ENSEMBLES, ModelSpec, WeightFile
 
 log = logging.getLogger("resshift")
 
@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, choices=SCALE_CHOICES,
                    help="output scale: sr 2, 3 or 4 (default 4: the models are x4 models; x2 and x3 are their "
                         "x4 result downscaled); face: 1 (default), 2 or 4 for whole photos")
+    p.add_argument("--self-ensemble", type=int, choices=SELF_ENSEMBLES, metavar="VIEWS",
+                   help="restore 1, 2 or 4 flipped views of the input (as it is, mirrored, upside down, both) "
+                        "and average them: steadier, that many times the work (default: the model's own; "
+                        "lite-inpaint 4, the others 1)")
     p.add_argument("--color-fix", choices=COLOR_FIXES, default="none",
                    help="pull the result's colours towards the input's: wavelet (keep its detail, take the "
                         "input's low frequencies) or adain (match each channel's mean and spread); default none")
@@ -198,7 +202,8 @@ def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Plan:
         task = TASK_REGISTRY[args.task]
         options = RestoreOptions(steps=args.steps, kappa=args.kappa, seed=args.seed, spacing=args.spacing,
                                  tile=args.tile, color_fix=args.color_fix, cuda_graphs=args.cuda_graphs,
-                                 compile=args.compile, scale=None if task.photo else args.scale)
+                                 compile=args.compile, scale=None if task.photo else args.scale,
+                                 self_ensemble=args.self_ensemble)
         photo = PhotoOptions(scale=args.scale or 1) if task.photo and not args.aligned else None
         if task.photo and args.aligned and args.scale not in (None, 1):
             raise ValueError("--scale is for whole photos; an aligned face keeps its size (drop --aligned)")

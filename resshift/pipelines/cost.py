@@ -178,7 +178,7 @@ def estimate_work(spec: ModelSpec, size: tuple[int, int], options: RestoreOption
     """The FLOP of restoring an image of ``size`` = (width, height) input pixels with ``spec``'s
     model on a device of ``device_type`` ('cpu' or 'cuda': the default tiles differ) with
     ``options`` (resolved against the spec here; the seed and kappa do not matter), the padding
-    and tiles exactly as ``run_model`` makes them. ``batch``: same-size images in one call (aligned
+    and tiles exactly as ``run_model`` makes them, times the self-ensemble's views. ``batch``: same-size images in one call (aligned
     faces). Raises InvalidRequest for options the model refuses."""
     options = options.resolve(spec) if not options.resolved else options
     cost = cost or model_cost(spec)
@@ -203,6 +203,7 @@ def estimate_work(spec: ModelSpec, size: tuple[int, int], options: RestoreOption
                  + g.encode.tiles * cost.encode.flops(g.encode.tile_height * sf, g.encode.tile_width * sf)
                  + steps * g.unet.tiles * cost.unet.flops(g.unet.tile_height, g.unet.tile_width)
                  + g.decode.tiles * cost.decode.flops(g.decode.tile_height, g.decode.tile_width))
+    flops *= options.self_ensemble  # each flipped view is a whole restoration
     return WorkEstimate(spec.name, (width, height), (pw, ph), steps, tiles, grids, flops, geo.input_multiple)
 
 

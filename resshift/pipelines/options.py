@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..diffusion.schedule import SPACINGS
 from ..errors import InvalidRequest, InvalidRequestType
-from ..weights.registry import ModelSpec, a_task_model
+from ..weights.registry import SELF_ENSEMBLES, ModelSpec, a_task_model
 from .color import COLOR_FIXES
 
 KAPPA_RANGE = (0.1, 8.0)
@@ -76,7 +76,10 @@ class RestoreOptions:
     half-precision rounding; ignored on CPU); scale: the output's size as a multiple of the input's
     (None = the model's own, x4 for the released SR models; a super-resolution model also makes x2
     and x3, its x4 result downscaled with an antialiased bicubic filter; the other tasks keep the
-    input's size, 1).
+    input's size, 1); self_ensemble: how many flipped views of the input are restored and averaged
+    (1, 2 or 4: as it is, mirrored left-right, upside down, both; None = the model's own,
+    ``ModelSpec.self_ensemble``): the average is a steadier estimate (about +0.15 dB inside
+    ``lite-inpaint``'s holes) at that many times the work.
 
     Construction checks what needs no model (types, kappa, seed, tiles, choices);
     :meth:`resolve` checks the rest against the model (its trained steps).
@@ -94,9 +97,10 @@ class RestoreOptions:
     cuda_graphs: bool = False
     compile: bool = False
     scale: int | None = None
+    self_ensemble: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles", "scale"):
+        for name in ("steps", "seed", "tile", "tile_overlap", "batch_tiles", "scale", "self_ensemble"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, whole_number(name, value))
@@ -125,10 +129,12 @@ class RestoreOptions:
         _one_of("color_fix", self.color_fix, COLOR_FIXES)
         if self.scale is not None and self.scale < 1:
             raise InvalidRequest(f"the output scale must be a whole number from 1; got {self.scale}")
+        if self.self_ensemble is not None:
+            _one_of("self_ensemble (flipped views averaged)", self.self_ensemble, SELF_ENSEMBLES)
 
     def resolve(self, spec: ModelSpec) -> "RestoreOptions":
         """These options for ``spec``'s model, checked, with every default filled in: steps, kappa,
-        spacing, seed and scale are never None in the result. Raises InvalidRequest."""
+        spacing, seed, scale and self_ensemble are never None in the result. Raises InvalidRequest."""
         trained = spec.diffusion.steps
         steps = spec.default_steps if self.steps is None else self.steps
         if not 1 <= steps <= trained:
@@ -137,11 +143,12 @@ class RestoreOptions:
         return replace(self, steps=steps, kappa=spec.diffusion.kappa if self.kappa is None else self.kappa,
                        spacing=self.spacing or spec.spacing,
                        seed=random_seed() if self.seed is None else self.seed,
-                       scale=check_scale(spec, self.scale))
+                       scale=check_scale(spec, self.scale),
+                       self_ensemble=spec.self_ensemble if self.self_ensemble is None else self.self_ensemble)
 
     @property
     def resolved(self) -> bool:
-        return None not in (self.steps, self.kappa, self.spacing, self.seed, self.scale)
+        return None not in (self.steps, self.kappa, self.spacing, self.seed, self.scale, self.self_ensemble)
 
 
 @dataclass(frozen=True)

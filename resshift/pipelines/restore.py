@@ -88,14 +88,20 @@ def resolve_precision(precision: str, model: RestorationModel) -> str:
     return "fp32"
 
 
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+"""The views of a geometric self-ensemble, in order: as it is, left-right, upside down, both."""
+
+
 class Sampled(NamedTuple):
     """What :func:`run_model` gives back: image (B, 3, h*sf, w*sf) float32 in about [-1, 1] on the
-    model's device; the schedule and seed it ran with; tiles of the most tiled stage."""
+    model's device; the schedule and seed it ran with; tiles of the most tiled stage; the flipped
+    views averaged (the self-ensemble, 1 without)."""
 
     image: torch.Tensor
     schedule: Schedule
     seed: int
     tiles: int
+    views: int = 1
 
 
 def run_model(
@@ -122,7 +128,9 @@ def run_model(
     goes whole, ``tile``). A batch, or an input within one tile, is sampled in one call (the CUDA
     graphs apply there). Tile counts in the result are those of the most tiled stage.
     ``shared_noise``: a batch gets one noise field, the one a batch of one would get (the
-    sampler's ``shared_noise``; a video's steady noise).
+    sampler's ``shared_noise``; a video's steady noise). ``options.self_ensemble`` > 1: the input is
+    also restored mirrored (left-right, then upside down, then both; each view with the seed's noise
+    in its own frame), each result is flipped back, and their mean is the result.
     """
     spec, device = model.spec, model.device
     sf = spec.diffusion.sf
@@ -130,7 +138,6 @@ def run_model(
         options = options.resolve(spec)
     schedule = model.schedule(options.steps, options.kappa, options.spacing)
     seed = options.seed
-    generator = torch.Generator("cpu").manual_seed(seed)
     precision = resolve_precision(options.precision, model)
     # the CUDA-graph replay takes sample()'s arguments and gives its result
     sampler = model.graphs.sample if options.cuda_graphs and device.type == "cuda" else sample
@@ -139,8 +146,8 @@ def run_model(
     x = y.to(device=device, dtype=torch.float32)
     if mask is not None:
         x = torch.cat([x, mask.to(device=device, dtype=torch.float32)], dim=1)
-    x, h, w = pad_to_multiple(x, model.input_multiple)
-    tiles = plan.plan_tiles(model_geometry(model), x.shape[-2], x.shape[-1], options,
+    padded, h, w = pad_to_multiple(x, model.input_multiple)
+    tiles = plan.plan_tiles(model_geometry(model), padded.shape[-2], padded.shape[-1], options,
                             tile_default=default_tile(model), unet_tile_default=default_unet_tile(model),
                             batch=x.shape[0])
 
@@ -149,19 +156,40 @@ def run_model(
         if callback is not None:
             callback(event)
 
+    def restore_view(xv: torch.Tensor, report: Callable[[ProgressEvent], None]) -> tuple[torch.Tensor, int]:
+        """(the restoration of the padded input ``xv`` cropped to the input's size, its tiles)"""
+        generator = torch.Generator("cpu").manual_seed(seed)  # every view: the seed's noise, in its frame
+        if tiles.whole:
+            # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile
+            lq = xv[:, :3]
+            kwargs = {"lq": lq} if mask is None else {"lq": lq, "mask": xv[:, 3:4]}
+            out = sampler(unet, lq, schedule, spec.diffusion, first_stage=first_stage, model_kwargs=kwargs,
+                          generator=generator, precision=precision, shared_noise=shared_noise,
+                          callback=lambda step: report(ProgressEvent(0, 1, step)))
+            count = 1
+        else:
+            out, count = restore_in_stages(unet, first_stage, xv, schedule, spec.diffusion,
+                                           stage_tile=tiles.stage_tile, unet_tile=tiles.unet_tile,
+                                           overlap=tiles.overlap, generator=generator, precision=precision,
+                                           batch=options.batch_tiles, callback=report)
+        return out[:, :, : h * sf, : w * sf], count
+
     check(cancel)
-    if tiles.whole:
-        # one call: a batch of same-size inputs (e.g. aligned faces), or an input within one tile
-        lq = x[:, :3]
-        kwargs = {"lq": lq} if mask is None else {"lq": lq, "mask": x[:, 3:4]}
-        out = sampler(unet, lq, schedule, spec.diffusion, first_stage=first_stage, model_kwargs=kwargs,
-                      generator=generator, precision=precision, shared_noise=shared_noise,
-                      callback=lambda step: emit(ProgressEvent(0, 1, step)))
-        return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, 1)
-    out, count = restore_in_stages(unet, first_stage, x, schedule, spec.diffusion, stage_tile=tiles.stage_tile,
-                                   unet_tile=tiles.unet_tile, overlap=tiles.overlap, generator=generator,
-                                   precision=precision, batch=options.batch_tiles, callback=emit)
-    return Sampled(out[:, :, : h * sf, : w * sf], schedule, seed, count)
+    views = FLIPS[:options.self_ensemble]
+    if len(views) == 1:
+        out, count = restore_view(padded, emit)
+        return Sampled(out, schedule, seed, count)
+    total = None
+    for k, dims in enumerate(views):  # geometric self-ensemble: restore each flip, flip back, average
+        def report(event: ProgressEvent, k: int = k) -> None:
+            emit(ProgressEvent(event.tile, event.tiles, event.step, (k + event.fraction) / len(views),
+                               f"view {k + 1}/{len(views)}, {event.describe()}"))
+
+        # each view is padded as a plain run of the flipped input is (the padding's size is the same)
+        out, count = restore_view(pad_to_multiple(x.flip(dims), model.input_multiple)[0] if dims else padded, report)
+        out = out.flip(dims) if dims else out
+        total = out if total is None else total + out
+    return Sampled(total / len(views), schedule, seed, count, len(views))
 
 
 # ------------------------------------------------------------- shared by the task pipelines
@@ -209,4 +237,5 @@ def to_result(model: RestorationModel, image: np.ndarray, run: Sampled, started:
                          seconds=time.perf_counter() - started, steps=schedule.num_steps,
                          kappa=schedule.kappa, seed=run.seed, timesteps=schedule.timesteps, tiles=run.tiles,
                          scale=scale, icc_profile=img.icc_profile if img is not None else None,
-                         extra={**(input_facts(img) if img is not None else {}), **extra})
+                         extra={**(input_facts(img) if img is not None else {}),
+                                **({"self_ensemble": run.views} if run.views > 1 else {}), **extra})

@@ -92,7 +92,7 @@ LITE_MODELS: tuple[ModelSpec, ...] = (
           sf=4, factor=4, notes="lite-sr fine-tuned on bicubic downscaling only, as the official bicsr "
                                 "pairs with realsr"),
     _lite("inpaint", "inpaint", "ResShift-lite inpainting, small preview model (fast on CPU)", LITE_INPAINT_UNET,
-          sf=1, factor=4, hole_fill="telea",
+          sf=1, factor=4, hole_fill="telea", self_ensemble=4,
           notes="Small Swin-UNet on the pixel-unshuffled image, conditioned on the image with its holes "
                 "prefilled by OpenCV's Telea inpainting and on the mask, LaMa-style masks"),
     _lite("face", "face", "ResShift-lite face restoration, 512x512 aligned, small preview model", LITE_FACE_UNET,
