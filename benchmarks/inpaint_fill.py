@@ -21,7 +21,10 @@ same model as NAME=PATH,NAME@tag=PATH to compare checkpoints):
 - telea-nomask: as telea but the mask channel says "all known";
 - ns: as telea with OpenCV's Navier-Stokes fill.
 
-Known pixels are pasted back, as the pipeline does. Reference rows: the classical fills alone
+Known pixels are pasted back, as the pipeline does. The row "defaults" is the product itself:
+``resshift.inpaint`` at the model's defaults (its steps, its self-ensemble of flipped views, 'auto'
+precision: bf16 on a CPU with native bfloat16), seed 0; ``--self-ensemble N`` adds rows of the
+telea variant at 1 step with N views. Reference rows: the classical fills alone
 (OpenCV's Telea at radius 3, the yardstick of the "vs Telea" column, as ``benchmarks.quality``; the
 prefill's radius ``FILL_RADIUS``) and the push-pull fill alone. Sampling seed 0; everything runs in one thread.
 """
@@ -40,6 +43,7 @@ from resshift.catalog import find_model
 from resshift.diffusion.sampler import sample
 from resshift.loader import load_model
 from resshift.models.fill import FILL_RADIUS, classical_fill, push_pull_fill
+from resshift.pipelines import RestoreOptions, inpaint
 from resshift.pipelines.restore import pad_to_multiple
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
     p.add_argument("--weights", action="append", default=[], metavar="LABEL=PATH",
                    help="lite-inpaint weights to measure under LABEL (default: the bundled file as 'bundled')")
+    p.add_argument("--self-ensemble", default="", help="comma-separated views (1, 2, 4) for extra rows of the "
+                   "pipeline at 1 step with that many flipped views averaged")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -130,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["push-pull", "-", np.mean([masked_psnr(o, i, m) for o, (i, m) in zip(pp, cs)])])
         for label, path in weights.items():
             model = load_model(spec, device="cpu", allow_download=False, unet_path=path)
+            runs = [("defaults", RestoreOptions(seed=0))]
+            runs += [(f"pipeline, 1 step, {v} views", RestoreOptions(seed=0, steps=1, self_ensemble=int(v)))
+                     for v in args.self_ensemble.split(",") if v]
+            for name, options in runs:
+                t0 = time.time()
+                v = np.mean([masked_psnr(inpaint(model, i, m, options).image, i, m) for i, m in cs])
+                steps = options.steps or spec.default_steps
+                rows.append([f"{label}: {name}" + (f" ({spec.self_ensemble} views)" if name == "defaults" else ""),
+                             steps, v])
+                print(f"  {kind} {label} {name}: {v:.3f} ({time.time() - t0:.0f} s)", flush=True)
             for variant in args.variants.split(","):
                 for steps in (int(s) for s in args.steps.split(",")):
                     t0 = time.time()
