@@ -1,14 +1,15 @@
 """A logo or a line of text painted out of a textured photo: the picture to look at (not a unit test).
 
     python -m benchmarks.inpaint_logo [--data ../shared/datasets] [--out runs/inpaint_logo.png]
-                                      [--previous PATH] [--weights PATH]
+                                      [--previous PATH] [--previous-fill blank|telea] [--weights PATH]
 
 Two real photos from the validation-only ``real_lq`` folder (RealSR, never used for training): the
 silver "Nikon" lettering on a black fabric camera bag, and the UBS keys logo on a glass-and-grid
 building facade. The mask is the logo's own pixels (thresholded inside a box, dilated 5 px), as a
-user would paint it. Columns: the photo, the mask, OpenCV Telea, the previous lite-inpaint (blank
-holes, push-pull base; ``--previous``), and lite-inpaint as bundled (or ``--weights``), each at its
-default steps, seed 0; a second row per photo zooms in x2 on the logo.
+user would paint it. Columns: the photo, the mask, OpenCV Telea, a previous lite-inpaint
+(``--previous``: with blank holes and a push-pull base, at 4 steps, or with ``--previous-fill telea``
+the Telea-prefilled kind, at 1 step and one view), and lite-inpaint as bundled (or ``--weights``)
+at its defaults, seed 0; a second row per photo zooms in x2 on the logo.
 """
 from __future__ import annotations
 
@@ -58,16 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.inpaint_logo", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "inpaint_logo.png")
-    p.add_argument("--previous", type=Path, help="the previous lite-inpaint weights (blank conditioning)")
+    p.add_argument("--previous", type=Path, help="a previous lite-inpaint's weights")
+    p.add_argument("--previous-fill", choices=("blank", "telea"), default="blank",
+                   help="how the previous weights were conditioned (default blank: the first lite-inpaint)")
     p.add_argument("--weights", type=Path, help="lite-inpaint weights instead of the bundled file")
     args = p.parse_args(argv)
     spec = find_model("lite-inpaint")
     models = [("lite-inpaint", load_model(spec, allow_download=False, unet_path=args.weights))]
-    if args.previous:
-        old = replace(spec, hole_fill="blank", sampling_steps=None,
+    if args.previous and args.previous_fill == "blank":
+        old = replace(spec, hole_fill="blank", sampling_steps=None, self_ensemble=1,
                       unet_params={**spec.unet_params, "lq_residual_fill": True})
         models.insert(0, ("previous lite-inpaint, 4 steps", load_model(old, allow_download=False,
                                                                       unet_path=args.previous)))
+    elif args.previous:
+        old = replace(spec, self_ensemble=1)
+        models.insert(0, ("previous lite-inpaint, 1 step", load_model(old, allow_download=False,
+                                                                     unet_path=args.previous)))
     rows = []
     for name, crop_box, logo_box, bright in CASES:
         photo = np.asarray(Image.open(args.data / name).convert("RGB").crop(crop_box))
@@ -78,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                  caption(classical_fill(photo, mask, "telea", 3), "OpenCV Telea")]
         for label, model in models:
             result = inpaint(model, photo, mask, RestoreOptions(seed=0))
-            tiles.append(caption(result.image, f"{label}" + ("" if "previous" in label else f", {result.steps} step")))
+            views = result.facts().get("self_ensemble", 1)
+            tiles.append(caption(result.image, f"{label}" + ("" if "previous" in label else
+                                                            f", {result.steps} step, {views} views")))
         left, top, right, bottom = logo_box
         cx, cy = (left + right) // 2, (top + bottom) // 2
         x0, y0 = int(np.clip(cx - 64, 0, 128)), int(np.clip(cy - 64, 0, 128))
