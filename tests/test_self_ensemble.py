@@ -22,12 +22,7 @@ from .helpers import DATA, ROOT, tiny_model
 BSD = DATA / "images" / "bsd100_crop.png"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _y(model, h=40, w=56, seed=0):

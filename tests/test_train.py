@@ -23,13 +23,7 @@ TINY_UNET = {"model_channels": 32, "channel_mult": [1, 2], "num_res_blocks": [1,
              "attention_resolutions": [8], "swin_embed_dim": 32, "image_size": 16, "lq_size": 16}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread (and do not stall when the other core is busy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(tmp_path: Path, **changes) -> TrainConfig:
