@@ -120,7 +120,7 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
                              cuda_graphs=cuda_graphs, compile=compile)
 
     def once() -> torch.Tensor:
-        out, _, _, _ = run_model(model, y, options)
+        out = run_model(model, y, options).image
         _sync(device)
         return out
 
@@ -153,8 +153,8 @@ def run_case(case: Case, device: str, precision: str, repeat: int, channels_last
         row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)
     if compare and (precision != "fp32" or channels_last or compile or cuda_graphs):
         reference = make_model(case.model, device, channels_last=False, bundled=bundled)
-        ref, _, _, _ = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32",
-                                                                  batch_tiles=batch_tiles))
+        ref = run_model(reference, y, RestoreOptions(seed=0, tile=case.tile, precision="fp32",
+                                                     batch_tiles=batch_tiles)).image
         row["max_abs_vs_fp32"] = round((out.float() - ref.float()).abs().max().item(), 4)
         row["psnr_vs_fp32_db"] = round(psnr(out, ref), 2)
     return row
