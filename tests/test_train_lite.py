@@ -8,7 +8,8 @@ from resshift.diffusion import Schedule, sample
 from resshift.models import PixelUnshuffleStage, SwinUNet
 from resshift.train.init import initialize
 from resshift.weights.lite import LITE_MODELS, lite_model
-from tests.test_train import _one_thread  # noqa: F401  (autouse fixture: one torch thread)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one torch thread
 
 MIB = 2 ** 20
 ROOT = Path(__file__).resolve().parents[1]
