@@ -3,9 +3,9 @@
     python -m benchmarks.inpaint_logo [--data ../shared/datasets] [--out runs/inpaint_logo.png]
                                       [--previous PATH] [--previous-fill blank|telea] [--weights PATH]
 
-Two real photos from the validation-only ``real_lq`` folder (RealSR, never used for training): the
-silver "Nikon" lettering on a black fabric camera bag, and the UBS keys logo on a glass-and-grid
-building facade. The mask is the logo's own pixels (thresholded inside a box, dilated 5 px), as a
+Three real photos from the validation-only ``real_lq`` folder (RealSR, never used for training): the
+silver "Nikon" lettering on a black fabric camera bag, the UBS keys logo on a glass-and-grid
+building facade, and the word "MONTH" (with its bar and arrow) engraved in a wooden calendar. The mask is the logo's own pixels (thresholded inside a box, dilated 5 px), as a
 user would paint it. Columns: the photo, the mask, OpenCV Telea, a previous lite-inpaint
 (``--previous``: with blank holes and a push-pull base, at 4 steps, or with ``--previous-fill telea``
 the Telea-prefilled kind, at 1 step and one view), and lite-inpaint as bundled (or ``--weights``)
@@ -29,19 +29,21 @@ from resshift.pipelines import RestoreOptions, inpaint
 ROOT = Path(__file__).resolve().parents[1]
 # (file, crop box of the photo (left, top, right, bottom), logo box inside the crop, logo brighter than the surface)
 CASES = (
-    ("real_lq/Nikon_020_LR4.png", (120, 30, 376, 286), (115, 100, 220, 140), True),
+    ("real_lq/Nikon_020_LR4.png", (120, 30, 376, 286), (115, 100, 220, 145), True),
     ("real_lq/Nikon_016_LR4.png", (20, 110, 276, 366), (20, 35, 200, 190), False),
+    ("real_lq/Nikon_025_LR4.png", (0, 0, 256, 256), (38, 38, 128, 98), False),
 )
 
 
 def logo_mask(crop: np.ndarray, box: tuple[int, int, int, int], bright: bool) -> np.ndarray:
-    """The logo's pixels inside ``box``: far from the box's median brightness, dilated 5 px (a
-    generous brush, as a user paints over a logo and its shadow)."""
+    """The logo's pixels inside ``box``: far from the box's median brightness, and for a bright
+    (raised) logo its drop shadow too (darker than the surface), dilated 5 px: a generous brush, as
+    a user paints over a logo and its shadow."""
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     left, top, right, bottom = box
     region = grey[top:bottom, left:right]
     med = float(np.median(region))
-    hit = region > med + 40 if bright else region < med - 40
+    hit = (region > med + 40) | (region < med - 15) if bright else region < med - 40
     mask = np.zeros(grey.shape, np.uint8)
     mask[top:bottom, left:right] = hit
     return cv2.dilate(mask, np.ones((11, 11), np.uint8)) > 0
@@ -81,18 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         mask = logo_mask(photo, logo_box, bright)
         shown = photo.copy()
         shown[mask] = (255, 0, 255)
-        tiles = [caption(photo, "photo"), caption(shown, "mask"),
-                 caption(classical_fill(photo, mask, "telea", 3), "OpenCV Telea")]
+        tiles = [(photo, "photo"), (shown, "mask"), (classical_fill(photo, mask, "telea", 3), "OpenCV Telea")]
         for label, model in models:
             result = inpaint(model, photo, mask, RestoreOptions(seed=0))
             views = result.facts().get("self_ensemble", 1)
-            tiles.append(caption(result.image, f"{label}" + ("" if "previous" in label else
-                                                            f", {result.steps} step, {views} views")))
+            tiles.append((result.image, f"{label}" + ("" if "previous" in label else
+                                                      f", {result.steps} step, {views} views")))
         left, top, right, bottom = logo_box
         cx, cy = (left + right) // 2, (top + bottom) // 2
         x0, y0 = int(np.clip(cx - 64, 0, 128)), int(np.clip(cy - 64, 0, 128))
-        zoom = [np.asarray(Image.fromarray(t[y0:y0 + 128, x0:x0 + 128]).resize((256, 256), Image.NEAREST)) for t in tiles]
-        rows += [np.concatenate(tiles, 1), np.concatenate(zoom, 1)]
+        zoom = [np.asarray(Image.fromarray(t[y0:y0 + 128, x0:x0 + 128]).resize((256, 256), Image.NEAREST))
+                for t, _ in tiles]  # zoomed from the uncaptioned tiles
+        rows += [np.concatenate([caption(t, label) for t, label in tiles], 1), np.concatenate(zoom, 1)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, 0)).save(args.out)
     print(args.out)
