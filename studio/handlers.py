@@ -47,7 +47,7 @@ BLANK_CANVAS = ("Add an image first: the canvas is blank (one flat colour, nothi
 GONE = ("The file {name} is no longer on the server: uploads that no run uses are removed after a while, "
         "and every file after an hour. Add the file again and run")
 NO_STROKE = ("Nothing to repaint: paint over the area to fill with the brush (or upload a mask), "
-             "then press Run")
+             "then press Inpaint")
 
 
 def gpu_decorator(duration: Callable[..., int] | int) -> Callable:
@@ -238,7 +238,8 @@ class Studio:
                 label += f" · whole photo ×{result.scale} · {found} face{'s' if found != 1 else ''}"
         before_path, saved, facts = self._outputs([result], jobs, before, stem, resample, [label])
         pair = (str(before_path), str(saved[0][0]))
-        caption = self._caption(before_name, label) + (f"<br>{html.escape(fitted)}" if fitted else "")
+        took = f"{label} · {result.seconds:.1f} s"  # the time, as the live slider comparisons need it
+        caption = self._caption(before_name, took) + (f"<br>{html.escape(fitted)}" if fitted else "")
         return pair, caption, str(saved[0][0]), facts[0]
 
     def _compare(self, job: Job, before: np.ndarray, stem: str, task: str, resample: str,
@@ -395,7 +396,7 @@ class Studio:
             try:
                 mask |= decode_mask(mask_upload, size)
             except InvalidMaskError:
-                pass  # reported when Run is pressed
+                pass  # reported when Inpaint is pressed
         return images.mask_preview(background[..., :3], mask)
 
     # ---------------------------------------------------------------- faces

@@ -22,7 +22,7 @@ def _steps_label(spec) -> str:
     trained = spec.diffusion.steps
     if spec.default_steps == trained:
         return f"Steps (1–{trained}; trained with {trained})"
-    return f"Steps (1–{trained}; made for {spec.default_steps}, trained with {trained})"
+    return f"Steps (1–{trained}; best at {spec.default_steps}, trained with {trained})"
 
 
 def _kappa_label(trained: float) -> str:
