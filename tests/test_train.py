@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from resshift.diffusion import DiffusionConfig, SamplerNoise, Schedule, iter_sample
 from resshift.models import PixelUnshuffleStage, SwinUNet
 from resshift.train import (
-    ResShiftObjective, TrainConfig, Trainer, TrainingPair, export_fp16, input_scale, learning_rate,
-    load_checkpoint, resolve_spec, train,
+    ResShiftObjective, TrainConfig, Trainer, TrainingPair, average_exports, export_fp16, input_scale,
+    learning_rate, load_checkpoint, resolve_spec, train,
 )
 from resshift.train.evaluate import evaluate
 from resshift.train.tasks import make_task
@@ -356,3 +356,54 @@ def test_initialisation_is_seeded_and_starts_blocks_at_identity():
     base = torch.nn.functional.pixel_unshuffle(
         torch.nn.functional.interpolate(lq, scale_factor=4, mode="bicubic", align_corners=False), 4)
     assert torch.allclose(out, base, atol=1e-6)
+
+
+def test_average_exports_is_the_parameter_mean(tmp_path, capsys):
+    from resshift.train.cli import average_main
+
+    runs = []
+    for seed in (1, 2):
+        config = tiny_config(tmp_path / f"run{seed}", iterations=2, seed=seed,
+                             export_path=str(tmp_path / f"run{seed}.safetensors"))
+        train(config)
+        runs.append(Path(config.export_path))
+    out = average_exports(runs, tmp_path / "soup.safetensors")
+    a, b, mean = (load_file(str(p)) for p in (*runs, out))
+    assert mean.keys() == a.keys()
+    floats = [k for k in a if a[k].is_floating_point()]
+    assert floats and any(not torch.equal(a[k], b[k]) for k in floats)  # two different runs
+    for name in a:
+        expected = ((a[name].float() + b[name].float()) / 2).half() if name in floats else a[name]
+        assert torch.equal(mean[name], expected), name
+    unet = SwinUNet(**resolve_spec(config).unet_params)
+    assert unet.load_state_dict(mean, strict=True)  # loads like an export
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["weights"] == "average" and json.loads(meta["steps"]) == [2, 2] and "step" not in meta
+    assert meta["model"] == "lite-sr"
+
+    assert average_main([str(runs[0]), str(runs[1]), str(tmp_path / "cli.safetensors")]) == 0
+    assert "the mean of 2" in capsys.readouterr().out
+    assert torch.equal(load_file(str(tmp_path / "cli.safetensors"))[floats[0]], mean[floats[0]])
+
+
+def test_average_exports_refuses_files_that_do_not_match(tmp_path):
+    from safetensors.torch import save_file
+
+    one = tmp_path / "one.safetensors"
+    save_file({"w": torch.ones(2, 2, dtype=torch.float16)}, str(one), metadata={"model": "lite-sr"})
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.ones(3, 2, dtype=torch.float16)}, str(other), metadata={"model": "lite-sr"})
+    with pytest.raises(ValueError, match=r"w is \(3, 2\) in .*other"):
+        average_exports([one, other], tmp_path / "out.safetensors")
+    save_file({"v": torch.ones(2, 2, dtype=torch.float16)}, str(other), metadata={"model": "lite-sr"})
+    with pytest.raises(ValueError, match="different tensors"):
+        average_exports([one, other], tmp_path / "out.safetensors")
+    save_file({"w": torch.ones(2, 2, dtype=torch.float16)}, str(other), metadata={"model": "lite-face"})
+    with pytest.raises(ValueError, match="holds model 'lite-face'"):
+        average_exports([one, other], tmp_path / "out.safetensors")
+    with pytest.raises(ValueError, match="at least two"):
+        average_exports([one], tmp_path / "out.safetensors")
+    with pytest.raises(FileNotFoundError):
+        average_exports([one, tmp_path / "missing.safetensors"], tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()

@@ -1,4 +1,5 @@
-"""Training checkpoints (resume) and the fp16 safetensors export of the EMA weights.
+"""Training checkpoints (resume), the fp16 safetensors export of the EMA weights, and the average
+of several exports (a "model soup").
 
 A checkpoint is a plain dict saved with ``torch.save`` and read back with ``weights_only=True``:
 ``format``, ``step``, ``elapsed_s``, ``config`` (the TrainConfig as a dict), ``model_name``,
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 FORMAT = "resshift-train-1"
 
@@ -93,3 +95,42 @@ def export_fp16(ckpt: str | Path | Mapping[str, Any], out: str | Path) -> Path:
     if not isinstance(ckpt, Mapping):
         ckpt = load_checkpoint(ckpt)
     return write_fp16_safetensors(ckpt["ema"], out, export_metadata(ckpt))
+
+
+def average_exports(inputs: "list[str | Path]", out: str | Path) -> Path:
+    """Write the parameter-wise mean of exported fp16 files (runs of one architecture fine-tuned
+    from the same weights: a "model soup", Wortsman et al. 2022) to ``out`` as fp16 safetensors.
+
+    The mean is taken in float32; integer tensors (index buffers) must be equal in every file. Raises
+    ValueError naming the file when the files do not hold the same tensors, shapes or model.
+    """
+    paths = [Path(p) for p in inputs]
+    if len(paths) < 2:
+        raise ValueError("average: give at least two exported files")
+    states, metas = [], []
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"average: {path} does not exist")
+        states.append(load_file(str(path)))
+        with safe_open(str(path), "pt") as f:
+            metas.append(dict(f.metadata() or {}))
+    models = [meta.get("model", "") for meta in metas]
+    first = states[0]
+    for path, state, model in zip(paths[1:], states[1:], models[1:]):
+        if model != models[0]:
+            raise ValueError(f"average: {path} holds model {model!r}, {paths[0]} holds {models[0]!r}")
+        if state.keys() != first.keys():
+            extra = sorted(state.keys() ^ first.keys())
+            raise ValueError(f"average: {path} and {paths[0]} hold different tensors ({', '.join(extra[:3])}...)")
+        for name, value in state.items():
+            if value.shape != first[name].shape:
+                raise ValueError(f"average: {name} is {tuple(value.shape)} in {path}, "
+                                 f"{tuple(first[name].shape)} in {paths[0]}")
+            if not value.is_floating_point() and not torch.equal(value, first[name]):
+                raise ValueError(f"average: the integer tensor {name} differs between {path} and {paths[0]}")
+    mean = {name: (torch.stack([s[name].float() for s in states]).mean(0) if value.is_floating_point() else value)
+            for name, value in first.items()}
+    metadata = {k: v for k, v in metas[0].items() if k != "step"}
+    metadata.update(weights="average", averaged=[p.name for p in paths],
+                    steps=[int(meta.get("step", 0)) for meta in metas])
+    return write_fp16_safetensors(mean, out, metadata)

@@ -2,6 +2,7 @@
 
 - ``python -m resshift.train CONFIG.yaml [--set key=value ...]``: train (or resume) a lite model;
 - ``python -m resshift.train.export CHECKPOINT OUT.safetensors``: the EMA weights in fp16;
+- ``python -m resshift.train.average A.safetensors B.safetensors [...] OUT.safetensors``: their mean;
 - ``python -m resshift.train.evaluate CONFIG.yaml WEIGHTS.safetensors``: validation PSNR of
   exported weights (loaded with strict keys into the config's model), printed as JSON.
 """
@@ -42,6 +43,23 @@ def export_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = export_fp16(args.checkpoint, args.out)
     print(f"{out} ({out.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def average_main(argv: list[str] | None = None) -> int:
+    from .checkpoint import average_exports
+
+    p = argparse.ArgumentParser(prog="python -m resshift.train.average",
+                                description="The parameter-wise mean of exported weights of one model "
+                                            "(runs fine-tuned from the same file), in fp16 safetensors.")
+    p.add_argument("inputs", type=Path, nargs="+", metavar="IN", help="two or more exported files")
+    p.add_argument("out", type=Path)
+    args = p.parse_args(argv)
+    try:
+        out = average_exports(args.inputs, args.out)
+    except (ValueError, FileNotFoundError) as err:
+        p.error(str(err))
+    print(f"{out} ({out.stat().st_size / 2**20:.2f} MiB, the mean of {len(args.inputs)})")
     return 0
 
 
