@@ -131,6 +131,6 @@ def average_exports(inputs: "list[str | Path]", out: str | Path) -> Path:
     mean = {name: (torch.stack([s[name].float() for s in states]).mean(0) if value.is_floating_point() else value)
             for name, value in first.items()}
     metadata = {k: v for k, v in metas[0].items() if k != "step"}
-    metadata.update(weights="average", averaged=[p.name for p in paths],
+    metadata.update(weights="average", averaged=[f"{p.parent.name}/{p.name}" for p in paths],
                     steps=[int(meta.get("step", 0)) for meta in metas])
     return write_fp16_safetensors(mean, out, metadata)
