@@ -66,7 +66,7 @@ def average_main(argv: list[str] | None = None) -> int:
 def evaluate_main(argv: list[str] | None = None) -> int:
     import torch
 
-    from .evaluate import evaluate
+    from .loop import evaluate
 
     p = argparse.ArgumentParser(prog="python -m resshift.train.evaluate",
                                 description="Validation PSNR of exported weights, printed as JSON.")

@@ -1,5 +1,6 @@
 """The training loop: AdamW with warmup + cosine, gradient clipping, EMA, bf16 autocast on CUDA,
-checkpoints with resume, validation PSNR, a time budget, and logging to ``logging`` and JSONL.
+checkpoints with resume, validation PSNR, a time budget, and logging to ``logging`` and JSONL; and
+:func:`evaluate`, the same validation of exported weights.
 
 Files in ``out_dir``: ``checkpoint.pt`` (latest; resumed from when ``resume``), ``metrics.jsonl``
 (one record per log/validation), ``summary.json`` (rewritten at every checkpoint) and, with
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from ..data import CropConfig, ImageFolder
@@ -30,7 +32,7 @@ from ..settings import resolve_device
 from ..weights.lite import lite_model
 from ..weights.registry import ModelSpec
 from .checkpoint import export_metadata, load_checkpoint, save_checkpoint, write_fp16_safetensors
-from .config import TrainConfig
+from .config import TrainConfig, load_config
 from .ema import EMA
 from .init import initialize
 from .objective import ResShiftObjective
@@ -408,3 +410,24 @@ class Trainer:
 def train(config: TrainConfig) -> dict[str, Any]:
     """Run (or resume) a training run; returns its summary (also in ``out_dir/summary.json``)."""
     return Trainer(config).run()
+
+
+def evaluate(config_path: Path, weights: Path, overrides: list[str] = (), device: str | None = None) -> dict:
+    """Validation PSNR of exported ``weights`` (loaded with strict keys into the config's model) on
+    the config's ``val_dir``, as the training loop measures it."""
+    config = load_config(config_path, overrides)
+    if not config.val_dir:
+        raise ValueError(f"{config_path} has no val_dir")
+    dev = resolve_device(device or config.device)
+    spec = resolve_spec(config)
+    unet, first_stage = trainable_networks(spec, dev, channels_last=False)
+    unet.load_state_dict(load_file(str(weights), device=str(dev)), strict=True)  # fp16 -> float32 copy
+    unet.eval()
+    pairs = validation_pairs(config.task, config.degradation, config.val_dir, config.val_images,
+                             config.val_size or config.crop_size, config.crop_mode == "resize",
+                             config.seed + 1000, dev, hole_fill=spec.hole_fill)
+    t0 = time.monotonic()
+    precision = "bf16" if dev.type == "cuda" else "fp32"
+    result = validate(unet, first_stage, spec.diffusion, pairs, seed=config.seed, precision=precision)
+    return {"model": spec.name, "weights": str(weights), "size_mib": round(weights.stat().st_size / 2**20, 2),
+            **result, "seconds": round(time.monotonic() - t0, 2), "device": str(dev)}
