@@ -54,7 +54,7 @@ def _unet(latent_channels: int, image_size: int, lq_size: int, model_channels: i
 BUNDLED_CHECKSUMS: dict[str, tuple[str, int]] = {
     "sr": ("ce0ee8d3095308e9545a90b13dcfe78a1ffc8df8a5c61bed5dd7b58dc5286654", 6_062_064),
     "sr-bicubic": ("a08880cddc5b6d782416f7ba866d5a71ae598475661b483bf6165e50a0358308", 6_062_064),
-    "inpaint": ("2aaab2484dc69515c344a935f7b77c19c90e08722e3d7574ac08d8a4278d6161", 6_163_920),
+    "inpaint": ("b4954510c16c7ab69c841b3aa003a4e5c1ea8b51177eedd4d71199d79eaf01e6", 6_163_992),
     "face": ("da585e7da11a07adcb858c73667b218f431bd7d636a054bfdd66dd4892388c2c", 5_718_728),
 }
 
