@@ -5,8 +5,9 @@
 
 Three real photos from the validation-only ``real_lq`` folder (RealSR, never used for training): the
 silver "Nikon" lettering on a black fabric camera bag, the UBS keys logo on a glass-and-grid
-building facade, and the word "MONTH" (with its bar and arrow) engraved in a wooden calendar. The mask is the logo's own pixels (thresholded inside a box, dilated 5 px), as a
-user would paint it. Columns: the photo, the mask, OpenCV Telea, a previous lite-inpaint
+building facade, and the word "MONTH" (with its bar and arrow) engraved in a wooden calendar. The
+mask is the logo's own pixels (thresholded inside a box, with a raised logo's drop shadow, dilated
+5 px), as a user would paint it. Columns: the photo, the mask, OpenCV Telea, a previous lite-inpaint
 (``--previous``: with blank holes and a push-pull base, at 4 steps, or with ``--previous-fill telea``
 the Telea-prefilled kind, at 1 step and one view), and lite-inpaint as bundled (or ``--weights``)
 at its defaults, seed 0; a second row per photo zooms in x2 on the logo.

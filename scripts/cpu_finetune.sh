@@ -18,6 +18,14 @@ set -uo pipefail
 PLAN="${1:-face:2100 sr:1500 inpaint:1200}"
 COMMON=(--set precision=bf16 --set num_workers=1 --set lr=2.0e-4 --set warmup_steps=100
         --set ckpt_every=0 --set ckpt_every_s=120 --set log_every=50 --set val_every=500)
+# one fine-tune of $task into the folder $1 (log, checkpoint, export), with more --set words after it
+fine_tune() {
+    local dir="$1"; shift
+    mkdir -p "$dir"
+    python -m resshift.train "configs/lite_${task}.yaml" "${COMMON[@]}" ${data[@]+"${data[@]}"} "${extra[@]}" "$@" \
+        --set init_from="assets/lite/resshift_lite_${task}.safetensors" --set time_budget_s="$budget" \
+        --set out_dir="$dir" --set export_path="$dir/resshift_lite_${task}.safetensors" >>"$dir/train.log" 2>&1
+}
 for entry in $PLAN; do
     task="${entry%%:*}" budget="${entry##*:}"
     data=()
@@ -25,7 +33,6 @@ for entry in $PLAN; do
         data=(--set data_dir="$NATURAL/train" --set val_dir="$NATURAL/val")
     fi
     out="runs/${task}_ft"
-    mkdir -p "$out"
     case "$task" in
         sr) extra=(--set crop_size=128 --set batch_size=32 --set val_size=256 --set seed=21) ;;
         face) extra=(--set crop_size=256 --set crop_mode=crop --set batch_size=16 --set seed=23) ;;
@@ -41,23 +48,15 @@ for entry in $PLAN; do
     esac
     echo "[$(date +%T)] fine-tuning lite-$task for ${budget}s -> $out"
     if [ "$task" = inpaint ]; then
-        exports=()
         for k in 0 1; do
             # shellcheck disable=SC2086  # each pair entry is several --set words
-            OMP_NUM_THREADS=1 python -m resshift.train "configs/lite_${task}.yaml" "${COMMON[@]}" ${data[@]+"${data[@]}"} "${extra[@]}" ${pairs[$k]} \
-                --set init_from="assets/lite/resshift_lite_${task}.safetensors" --set time_budget_s="$budget" \
-                --set out_dir="$out/run$k" --set export_path="$out/run$k/resshift_lite_${task}.safetensors" \
-                >>"$out/train$k.log" 2>&1 &
-            exports+=("$out/run$k/resshift_lite_${task}.safetensors")
+            OMP_NUM_THREADS=1 fine_tune "$out/run$k" ${pairs[$k]} &
         done
         wait
-        python -m resshift.train.average "${exports[@]}" "$out/resshift_lite_${task}.safetensors"
-        echo "[$(date +%T)] lite-$task: $(tail -1 "$out/train0.log" | cut -c1-300)"
-        continue
+        python -m resshift.train.average "$out"/run{0,1}/resshift_lite_${task}.safetensors "$out/resshift_lite_${task}.safetensors"
+        echo "[$(date +%T)] lite-$task: $(tail -1 "$out/run0/train.log" | cut -c1-300)"
+    else
+        fine_tune "$out"
+        echo "[$(date +%T)] lite-$task: $(tail -1 "$out/train.log" | cut -c1-300)"
     fi
-    python -m resshift.train "configs/lite_${task}.yaml" "${COMMON[@]}" ${data[@]+"${data[@]}"} "${extra[@]}" \
-        --set init_from="assets/lite/resshift_lite_${task}.safetensors" --set time_budget_s="$budget" \
-        --set out_dir="$out" --set export_path="$out/resshift_lite_${task}.safetensors" \
-        >>"$out/train.log" 2>&1
-    echo "[$(date +%T)] lite-$task: $(tail -1 "$out/train.log" | cut -c1-300)"
 done

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 FORMAT = "resshift-train-1"
 
@@ -111,8 +111,8 @@ def average_exports(inputs: "list[str | Path]", out: str | Path) -> Path:
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"average: {path} does not exist")
-        states.append(load_file(str(path)))
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # one read: the tensors and the metadata
+            states.append({name: f.get_tensor(name) for name in f.keys()})
             metas.append(dict(f.metadata() or {}))
     models = [meta.get("model", "") for meta in metas]
     first = states[0]
